@@ -1,0 +1,428 @@
+"""Consent domain operations: record choices, derive state, answer checks.
+
+Each function takes a session and plain values, raises typed errors, writes its audit entry
+and flushes; the caller commits once, before it answers anyone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, select
+from sqlalchemy.orm import Session
+
+from consent import engine
+from consent.models import (
+    CheckDecision,
+    ConsentEvent,
+    EventType,
+    ExpressedBy,
+    Method,
+    NoticeVersion,
+    notice_version_agreements,
+)
+from consent.schemas import Question
+from portal import audit
+from portal.audit import Actor, NewEntry
+from portal.db import new_uuid, utcnow
+from portal.errors import GuardianRequired, Invalid, InvalidTransition, NotFound
+from portal.models import (
+    Agency,
+    DataCategory,
+    Holding,
+    Purpose,
+    SharingAgreement,
+    Subject,
+    agreement_categories,
+)
+
+GUARDIAN_AGE = 13
+
+
+def age_on(date_of_birth: dt.date, day: dt.date) -> int:
+    """Whole years between a date of birth and a day."""
+    years = day.year - date_of_birth.year
+    if (day.month, day.day) < (date_of_birth.month, date_of_birth.day):
+        years -= 1
+    return years
+
+
+def _subject(session: Session, subject_id: uuid.UUID) -> Subject:
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound("no such subject")
+    return subject
+
+
+def latest_events(session: Session, subject_id: uuid.UUID) -> dict[int, ConsentEvent]:
+    """The subject's latest consent event per notice: the current state of each choice."""
+    latest: dict[int, ConsentEvent] = {}
+    rows = session.scalars(select(ConsentEvent).where(ConsentEvent.subject_id == subject_id)
+                           .order_by(ConsentEvent.id))
+    for event in rows:
+        latest[event.notice_id] = event
+    return latest
+
+
+def current_state(event: ConsentEvent | None, now: dt.datetime) -> str:
+    """The DPV-style state a latest event stands for at ``now``."""
+    if event is None:
+        return "none"
+    if event.event_type in engine.PERMITTING_EVENTS and event.valid_until is not None \
+            and now >= event.valid_until:
+        return EventType.EXPIRED.value
+    return event.event_type
+
+
+def _record_event(session: Session, *, subject: Subject, version: NoticeVersion,
+                  event_type: EventType, actor: Actor, method: str, expressed_by: str,
+                  occurred_at: dt.datetime, guardian_name: str = "",
+                  guardian_relationship: str = "", evidence: Mapping[str, Any] | None = None,
+                  language: str = "en", valid_until: dt.datetime | None = None) -> ConsentEvent:
+    if method not in {m.value for m in Method}:
+        raise Invalid(f"unknown method {method!r}", field="method")
+    if expressed_by not in {e.value for e in ExpressedBy}:
+        raise Invalid(f"unknown expressed_by {expressed_by!r}", field="expressed_by")
+    if expressed_by == ExpressedBy.GUARDIAN and not (guardian_name.strip()
+                                                     and guardian_relationship.strip()):
+        raise GuardianRequired("a guardian's name and relationship must be recorded",
+                               field="guardian_name")
+    event = ConsentEvent(
+        public_id=new_uuid(), subject_id=subject.id, notice_id=version.notice_id,
+        notice_version_id=version.id, event_type=event_type.value, occurred_at=occurred_at,
+        recorded_at=utcnow(), valid_until=valid_until, expressed_by=expressed_by,
+        guardian_name=guardian_name.strip(), guardian_relationship=guardian_relationship.strip(),
+        method=method, language=language, recorded_by=f"{actor.type}:{actor.id}",
+        agency_id=actor.agency_id, evidence=audit.canonical_json(dict(evidence or {})),
+    )
+    session.add(event)
+    session.flush()
+    audit.record(session, f"consent.{event_type.value}", actor, subject_id=subject.id,
+                 object_type="consent_event", object_id=str(event.public_id),
+                 details={"notice_id": version.notice_id, "notice_version": version.version,
+                          "method": method, "expressed_by": expressed_by})
+    return event
+
+
+def _published_version(session: Session, notice_version_id: int) -> NoticeVersion:
+    version = session.get(NoticeVersion, notice_version_id)
+    if version is None or version.status != "published":
+        raise Invalid("the notice version is not published", field="notice_version")
+    return version
+
+
+def _guard_child(subject: Subject, expressed_by: str, day: dt.date) -> None:
+    if subject.date_of_birth is not None and age_on(subject.date_of_birth, day) < GUARDIAN_AGE \
+            and expressed_by != ExpressedBy.GUARDIAN:
+        raise GuardianRequired("a child under 13 can only be consented for by a recorded "
+                               "parent or guardian", field="expressed_by")
+
+
+def give(session: Session, subject_id: uuid.UUID, notice_version_id: int, *, actor: Actor,
+         method: str, expressed_by: str = ExpressedBy.SUBJECT, guardian_name: str = "",
+         guardian_relationship: str = "", evidence: Mapping[str, Any] | None = None,
+         language: str = "en", occurred_at: dt.datetime | None = None,
+         renewal: bool = False) -> ConsentEvent:
+    """Record that the person said yes to a published notice version."""
+    subject = _subject(session, subject_id)
+    version = _published_version(session, notice_version_id)
+    at = occurred_at or utcnow()
+    _guard_child(subject, expressed_by, at.date())
+    event_type = EventType.GIVEN
+    if renewal:
+        state = current_state(latest_events(session, subject.id).get(version.notice_id), at)
+        if state not in {EventType.GIVEN, EventType.RENEWED, EventType.EXPIRED}:
+            raise InvalidTransition("only a consent that was given can be renewed")
+        event_type = EventType.RENEWED
+    valid_until = (at + dt.timedelta(days=version.validity_days)
+                   if version.validity_days else None)
+    return _record_event(session, subject=subject, version=version, event_type=event_type,
+                         actor=actor, method=method, expressed_by=expressed_by, occurred_at=at,
+                         guardian_name=guardian_name,
+                         guardian_relationship=guardian_relationship, evidence=evidence,
+                         language=language, valid_until=valid_until)
+
+
+def renew(session: Session, subject_id: uuid.UUID, notice_version_id: int, *, actor: Actor,
+          method: str, **kwargs: Any) -> ConsentEvent:
+    """Record that the person renewed a consent (to the same or a newer version)."""
+    return give(session, subject_id, notice_version_id, actor=actor, method=method,
+                renewal=True, **kwargs)
+
+
+def refuse(session: Session, subject_id: uuid.UUID, notice_version_id: int, *, actor: Actor,
+           method: str, expressed_by: str = ExpressedBy.SUBJECT, guardian_name: str = "",
+           guardian_relationship: str = "", evidence: Mapping[str, Any] | None = None,
+           language: str = "en", occurred_at: dt.datetime | None = None) -> ConsentEvent:
+    """Record that the person was asked and said no."""
+    subject = _subject(session, subject_id)
+    version = _published_version(session, notice_version_id)
+    return _record_event(session, subject=subject, version=version,
+                         event_type=EventType.REFUSED, actor=actor, method=method,
+                         expressed_by=expressed_by, occurred_at=occurred_at or utcnow(),
+                         guardian_name=guardian_name,
+                         guardian_relationship=guardian_relationship, evidence=evidence,
+                         language=language)
+
+
+def withdraw(session: Session, subject_id: uuid.UUID, notice_id: int, *, actor: Actor,
+             method: str, expressed_by: str = ExpressedBy.SUBJECT, guardian_name: str = "",
+             guardian_relationship: str = "", evidence: Mapping[str, Any] | None = None,
+             language: str = "en", occurred_at: dt.datetime | None = None) -> ConsentEvent:
+    """Record a withdrawal; every check after the caller commits says deny.
+
+    Anyone entitled to speak for the person may withdraw, a child included: withdrawing
+    only ever reduces sharing.
+    """
+    subject = _subject(session, subject_id)
+    latest = latest_events(session, subject.id).get(notice_id)
+    if latest is None or latest.event_type not in engine.PERMITTING_EVENTS:
+        raise InvalidTransition("there is no consent to withdraw")
+    version = session.get(NoticeVersion, latest.notice_version_id)
+    assert version is not None
+    return _record_event(session, subject=subject, version=version,
+                         event_type=EventType.WITHDRAWN, actor=actor, method=method,
+                         expressed_by=expressed_by, occurred_at=occurred_at or utcnow(),
+                         guardian_name=guardian_name,
+                         guardian_relationship=guardian_relationship, evidence=evidence,
+                         language=language)
+
+
+def expire_due(session: Session, now: dt.datetime | None = None) -> int:
+    """Append an ``expired`` event for every consent whose validity has run out."""
+    now = now or utcnow()
+    candidates = session.scalars(
+        select(ConsentEvent).where(ConsentEvent.event_type.in_(engine.PERMITTING_EVENTS),
+                                   ConsentEvent.valid_until.is_not(None),
+                                   ConsentEvent.valid_until <= now)
+        .order_by(ConsentEvent.id)).all()
+    count = 0
+    for event in candidates:
+        latest = latest_events(session, event.subject_id).get(event.notice_id)
+        if latest is None or latest.id != event.id:
+            continue  # superseded by a later event
+        version = session.get(NoticeVersion, event.notice_version_id)
+        subject = session.get(Subject, event.subject_id)
+        assert version is not None and subject is not None
+        _record_event(session, subject=subject, version=version, event_type=EventType.EXPIRED,
+                      actor=audit.SYSTEM, method=Method.SYSTEM, expressed_by=ExpressedBy.SYSTEM,
+                      occurred_at=event.valid_until or now)
+        count += 1
+    return count
+
+
+# --- The check -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The sharing system asking: its key and the agency the key belongs to."""
+
+    agency_id: int
+    api_client_id: int | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """The audit actor for this caller."""
+        return Actor("api_client", str(self.api_client_id or 0), self.agency_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOutcome:
+    """A decision together with the record it was logged under."""
+
+    decision_id: uuid.UUID
+    decision: engine.Decision
+
+    def as_json(self) -> dict[str, Any]:
+        """The API response body for this check."""
+        d = self.decision
+        return {
+            "decision": "permit" if d.permit else "deny",
+            "decision_id": str(self.decision_id),
+            "basis": d.basis,
+            "categories": {c: cd.as_json() for c, cd in d.categories.items()},
+            "reason": str(d.reason) if d.reason else None,
+            "evaluated_at": _iso(d.evaluated_at),
+            "valid_until": _iso(d.valid_until),
+        }
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _resolve_slugs(session: Session, questions: Sequence[Question], prefixed: bool
+                   ) -> tuple[dict[str, tuple[int, bool]], dict[str, int], dict[str, int]]:
+    agencies = {s: (i, a) for i, s, a in session.execute(
+        select(Agency.id, Agency.slug, Agency.active))}
+    purposes = {s: i for s, i in session.execute(select(Purpose.slug, Purpose.id))}
+    categories = {s: i for s, i in session.execute(select(DataCategory.slug,
+                                                                  DataCategory.id))}
+    for i, q in enumerate(questions):
+        prefix = f"questions[{i}]." if prefixed else ""
+        if q.recipient not in agencies:
+            raise Invalid(f"{prefix}recipient: no agency {q.recipient!r}",
+                          field=prefix + "recipient")
+        if q.purpose not in purposes:
+            raise Invalid(f"{prefix}purpose: no purpose {q.purpose!r}", field=prefix + "purpose")
+        for j, c in enumerate(q.categories):
+            if c not in categories:
+                raise Invalid(f"{prefix}categories[{j}]: no category {c!r}",
+                              field=f"{prefix}categories[{j}]")
+    return agencies, purposes, categories
+
+
+def _agreement_facts(session: Session, caller_agency_id: int
+                     ) -> dict[tuple[int, int], list[engine.AgreementFact]]:
+    rows = session.execute(
+        select(SharingAgreement.id, SharingAgreement.to_agency_id, SharingAgreement.purpose_id,
+               SharingAgreement.lawful_basis, SharingAgreement.statutory_gateway,
+               SharingAgreement.valid_from, SharingAgreement.valid_to,
+               SharingAgreement.retired_at, DataCategory.slug)
+        .join(agreement_categories, agreement_categories.c.agreement_id == SharingAgreement.id)
+        .join(DataCategory, DataCategory.id == agreement_categories.c.category_id)
+        .where(SharingAgreement.from_agency_id == caller_agency_id))
+    grouped: dict[int, dict[str, Any]] = {}
+    for (aid, to_id, purpose_id, basis, gateway, vfrom, vto, retired, cat) in rows:
+        entry = grouped.setdefault(aid, {"to": to_id, "purpose": purpose_id, "basis": basis,
+                                         "gateway": gateway, "from": vfrom, "until": vto,
+                                         "retired": retired is not None, "cats": set()})
+        entry["cats"].add(cat)
+    out: dict[tuple[int, int], list[engine.AgreementFact]] = defaultdict(list)
+    for aid, e in grouped.items():
+        out[(e["to"], e["purpose"])].append(engine.AgreementFact(
+            id=aid, lawful_basis=e["basis"], categories=frozenset(e["cats"]),
+            valid_from=e["from"], valid_to=e["until"], retired=e["retired"],
+            statutory_gateway=e["gateway"]))
+    return out
+
+
+def _notice_facts(session: Session, agreement_ids: Iterable[int]) -> list[engine.NoticeFact]:
+    ids = list(set(agreement_ids))
+    if not ids:
+        return []
+    covering = session.execute(
+        select(NoticeVersion.notice_id, NoticeVersion.version,
+               notice_version_agreements.c.agreement_id)
+        .join(notice_version_agreements,
+              notice_version_agreements.c.notice_version_id == NoticeVersion.id)
+        .where(notice_version_agreements.c.agreement_id.in_(ids),
+               NoticeVersion.status.in_(("published", "retired")))).all()
+    coverage: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for notice_id, version, agreement_id in covering:
+        coverage[notice_id][version].add(agreement_id)
+    if not coverage:
+        return []
+    reconsent: dict[int, int] = {}
+    for notice_id, version in session.execute(
+            select(NoticeVersion.notice_id, NoticeVersion.version)
+            .where(NoticeVersion.notice_id.in_(list(coverage)),
+                   NoticeVersion.requires_reconsent.is_(True),
+                   NoticeVersion.status == "published")):
+        reconsent[notice_id] = max(version, reconsent.get(notice_id, 0))
+    return [engine.NoticeFact(id=nid, coverage={v: frozenset(a) for v, a in cov.items()},
+                              reconsent_from=reconsent.get(nid))
+            for nid, cov in coverage.items()]
+
+
+def _resolve_subjects(session: Session, caller_agency_id: int, questions: Sequence[Question]
+                      ) -> list[uuid.UUID | None]:
+    """Map each question to a subject linked to the caller, or None (treated as unknown)."""
+    refs = {q.subject.agency_ref for q in questions if q.subject.agency_ref}
+    ids = {q.subject.subject_id for q in questions if q.subject.subject_id}
+    by_ref: dict[str, uuid.UUID] = {}
+    linked: set[uuid.UUID] = set()
+    live = and_(Holding.agency_id == caller_agency_id, Holding.ended_at.is_(None))
+    if refs:
+        by_ref = {r: s for r, s in session.execute(
+            select(Holding.agency_ref, Holding.subject_id)
+            .where(live, Holding.agency_ref.in_(refs)))}
+    if ids:
+        linked = set(session.scalars(select(Holding.subject_id)
+                                     .where(live, Holding.subject_id.in_(ids))))
+    out: list[uuid.UUID | None] = []
+    for q in questions:
+        if q.subject.agency_ref:
+            out.append(by_ref.get(q.subject.agency_ref))
+        else:
+            out.append(q.subject.subject_id if q.subject.subject_id in linked else None)
+    return out
+
+
+def _consent_facts(session: Session, subject_ids: set[uuid.UUID], notice_ids: set[int]
+                   ) -> dict[uuid.UUID, dict[int, engine.ConsentFact]]:
+    out: dict[uuid.UUID, dict[int, engine.ConsentFact]] = defaultdict(dict)
+    if not subject_ids or not notice_ids:
+        return out
+    rows = session.execute(
+        select(ConsentEvent.subject_id, ConsentEvent.notice_id, ConsentEvent.event_type,
+               ConsentEvent.public_id, NoticeVersion.version, ConsentEvent.valid_until)
+        .join(NoticeVersion, NoticeVersion.id == ConsentEvent.notice_version_id)
+        .where(ConsentEvent.subject_id.in_(list(subject_ids)),
+               ConsentEvent.notice_id.in_(list(notice_ids)))
+        .order_by(ConsentEvent.id))
+    for subject_id, notice_id, etype, public_id, version, valid_until in rows:
+        out[subject_id][notice_id] = engine.ConsentFact(
+            notice_id=notice_id, event_type=etype, event_id=str(public_id),
+            notice_version=version, valid_until=valid_until)
+    return out
+
+
+def check(session: Session, caller: Caller, questions: Sequence[Question], *,
+          now: dt.datetime | None = None, permit_ttl: dt.timedelta = dt.timedelta(seconds=60),
+          batch: bool = False) -> list[CheckOutcome]:
+    """Answer each question and log a decision record and audit entry for each (flushes)."""
+    now = now or utcnow()
+    agencies, purposes, category_ids = _resolve_slugs(session, questions, prefixed=batch)
+    discloser_active = any(i == caller.agency_id and a for i, a in agencies.values())
+    agreements = _agreement_facts(session, caller.agency_id)
+    subjects = _resolve_subjects(session, caller.agency_id, questions)
+    routes = [(agencies[q.recipient][0], purposes[q.purpose]) for q in questions]
+    used = {a.id for r in routes for a in agreements.get(r, [])}
+    notices = _notice_facts(session, used)
+    consents = _consent_facts(session, {s for s in subjects if s is not None},
+                              {n.id for n in notices})
+    outcomes: list[CheckOutcome] = []
+    rows: list[dict[str, Any]] = []
+    entries: list[NewEntry] = []
+    for q, subject_id, route in zip(questions, subjects, routes, strict=True):
+        route_agreements = agreements.get(route, [])
+        route_ids = {a.id for a in route_agreements}
+        facts = engine.CheckFacts(
+            now=now, categories=q.categories, agreements=route_agreements,
+            notices=[n for n in notices if any(route_ids & ids for ids in n.coverage.values())],
+            # An unknown or unlinked subject has no facts: the same answer as no consent.
+            consents=consents.get(subject_id, {}) if subject_id else {},
+            discloser_active=discloser_active, recipient_active=agencies[q.recipient][1],
+            permit_ttl=permit_ttl)
+        decision = engine.decide(facts)
+        outcome = CheckOutcome(new_uuid(), decision)
+        outcomes.append(outcome)
+        body = outcome.as_json()
+        rows.append({
+            "id": outcome.decision_id, "evaluated_at": now, "agency_id": caller.agency_id,
+            "api_client_id": caller.api_client_id, "recipient_agency_id": route[0],
+            "purpose_id": route[1], "subject_id": subject_id,
+            "subject_ref": q.subject.agency_ref or str(q.subject.subject_id),
+            "categories": json.dumps(list(q.categories)), "decision": body["decision"],
+            "basis": decision.basis, "reason": body["reason"],
+            "result": json.dumps(body["categories"], sort_keys=True),
+            "valid_until": decision.valid_until,
+        })
+        entries.append(NewEntry(
+            "consent.check", caller.actor, subject_id=subject_id, object_type="check_decision",
+            object_id=str(outcome.decision_id), at=now,
+            details={"recipient": q.recipient, "purpose": q.purpose,
+                     "categories": list(q.categories), "decision": body["decision"],
+                     "reason": body["reason"]}))
+    seqs = audit.record_many(session, entries)
+    for row, seq in zip(rows, seqs, strict=True):
+        row["audit_seq"] = seq
+    session.execute(insert(CheckDecision), rows)
+    return outcomes

@@ -1,0 +1,29 @@
+"""Alembic environment: runs against the engine handed over by portal.migrate."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+import consent.models  # noqa: F401 - registers the consent tables
+import portal.models  # noqa: F401 - registers the portal tables
+from portal.db import Base
+
+target_metadata = Base.metadata
+config = context.config
+
+
+def run() -> None:
+    engine = config.attributes.get("engine")
+    if engine is None:
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=connection.dialect.name == "sqlite",
+                          compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run()

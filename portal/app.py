@@ -1,0 +1,133 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from flask import Flask, Response, abort, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader
+
+from portal import database
+from portal import logging as portal_logging
+from portal.config import Config
+from portal.security import PUBLIC_ENDPOINTS, access_rule
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("portal.app")
+
+csrf = CSRFProtect()
+babel = Babel()
+
+
+def _select_locale() -> str | None:
+    config: Config = _config()
+    return request.accept_languages.best_match(config.locales) or config.default_locale
+
+
+def _config() -> Config:
+    from flask import current_app
+
+    cfg: Config = current_app.config["PORTAL"]
+    return cfg
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the portal application from a Config (default: the environment)."""
+    config = config or Config.from_env()
+    config.validate()
+    instance_path = config.instance_path or str(ROOT / "instance")
+    app = Flask("portal", instance_path=instance_path, instance_relative_config=True,
+                template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
+    Path(instance_path).mkdir(parents=True, exist_ok=True)
+    if not config.instance_path:
+        config = replace(config, instance_path=instance_path)
+    portal_logging.configure(config.log_level)
+    app.config.update(
+        PORTAL=config,
+        SECRET_KEY=config.secret_key,
+        DEBUG=config.debug,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.env != "development" and config.env != "testing",
+        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
+        BABEL_DEFAULT_LOCALE=config.default_locale,
+        TESTING=config.env == "testing",
+    )
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(ROOT / "templates"))])
+    database.init_app(app, config)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
+
+    from consent.views import api as consent_api
+    from portal import api, cli, public
+
+    if "public" in config.surfaces or "staff" in config.surfaces:
+        app.register_blueprint(public.bp)
+    else:
+        app.register_blueprint(public.health_bp)
+    if "api" in config.surfaces:
+        app.register_blueprint(api.bp)
+        app.register_blueprint(consent_api)
+        csrf.exempt(api.bp)
+        csrf.exempt(consent_api)
+    cli.register(app)
+
+    @app.before_request
+    def _deny_by_default() -> None:
+        if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+            return
+        # Deny by default: a route with neither a public listing nor a declared access rule
+        # is refused, so a forgotten check fails safe.
+        if access_rule(app.view_functions.get(request.endpoint)) is None:
+            log.error("route without an access rule refused", extra={"endpoint": request.endpoint})
+            abort(404)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        # One commit per request, at the end, before anything is sent: an answer is never
+        # given for work that is not durable.
+        if response.status_code < 400:
+            try:
+                database.commit_if_open()
+            except Exception:
+                log.exception("commit failed", extra={"endpoint": request.endpoint})
+                database.rollback_if_open()
+                return _commit_failed()
+        else:
+            database.rollback_if_open()
+        _security_headers(response, config)
+        return response
+
+    return app
+
+
+def _commit_failed() -> Response:
+    if request.blueprint in {"api", "consent_api"}:
+        from portal.api import problem
+
+        response = problem(503, "the service could not record this; treat it as a deny",
+                           code="unavailable", headers={"Retry-After": "1"})
+    else:
+        response = Response("Service unavailable", status=503, mimetype="text/plain")
+    return response
+
+
+def _security_headers(response: Response, config: Config) -> None:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("Content-Security-Policy",
+                       "default-src 'self'; script-src 'self'; style-src 'self'; "
+                       "img-src 'self' data:; font-src 'self'; object-src 'none'; "
+                       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if config.is_production:
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if request.blueprint in {"api", "consent_api"}:
+        headers.setdefault("Cache-Control", "no-store")

@@ -1,0 +1,126 @@
+"""Typed, frozen configuration read from ``PORTAL_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - refused in production
+
+SURFACES = frozenset({"public", "staff", "api"})
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or malformed; the application must not start."""
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything the application reads from its environment, checked once at start."""
+
+    env: str = "development"  # development | production | testing
+    secret_key: str = DEFAULT_SECRET
+    database_url: str = ""  # empty: SQLite in the instance folder
+    instance_path: str = ""
+    debug: bool = False
+    redis_url: str = ""  # empty: rate limits in memory
+    surfaces: frozenset[str] = SURFACES
+    partnership_name: str = "Fenshire Community Safety Partnership"
+    default_locale: str = "en"
+    locales: tuple[str, ...] = ("en", "cy", "pl")
+    # How long a permit may be relied on; withdrawals take effect on the next check anyway.
+    permit_ttl_seconds: int = 60
+    # A check that cannot finish in this time answers deny.
+    check_timeout_ms: int = 2000
+    sqlite_synchronous: str = "FULL"
+    pool_size: int = 10
+    log_level: str = "INFO"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        """True when running with production safety checks."""
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Build the configuration from ``PORTAL_*`` variables, then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        simple = {
+            "PORTAL_ENV": "env",
+            "PORTAL_SECRET_KEY": "secret_key",
+            "PORTAL_DATABASE_URL": "database_url",
+            "PORTAL_INSTANCE_PATH": "instance_path",
+            "PORTAL_REDIS_URL": "redis_url",
+            "PORTAL_PARTNERSHIP_NAME": "partnership_name",
+            "PORTAL_DEFAULT_LOCALE": "default_locale",
+            "PORTAL_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
+            "PORTAL_LOG_LEVEL": "log_level",
+        }
+        for var, name in simple.items():
+            if var in env:
+                values[name] = env[var]
+        for var, name in {
+            "PORTAL_PERMIT_TTL_SECONDS": "permit_ttl_seconds",
+            "PORTAL_CHECK_TIMEOUT_MS": "check_timeout_ms",
+            "PORTAL_POOL_SIZE": "pool_size",
+        }.items():
+            if var in env:
+                try:
+                    values[name] = int(env[var])
+                except ValueError as exc:
+                    raise ConfigError(f"{var} must be a whole number") from exc
+        if "PORTAL_DEBUG" in env:
+            values["debug"] = _bool(env["PORTAL_DEBUG"])
+        if "PORTAL_SURFACES" in env:
+            parts = frozenset(p.strip() for p in env["PORTAL_SURFACES"].split(",") if p.strip())
+            if not parts or not parts <= SURFACES:
+                raise ConfigError(f"PORTAL_SURFACES must be a subset of {sorted(SURFACES)}")
+            values["surfaces"] = parts
+        if "PORTAL_LOCALES" in env:
+            values["locales"] = tuple(p.strip() for p in env["PORTAL_LOCALES"].split(","))
+        values.update(overrides)
+        return replace(cls(), **values)
+
+    def validate(self) -> None:
+        """Refuse unsafe settings (invariant 9) and malformed ones."""
+        if self.env not in {"development", "production", "testing"}:
+            raise ConfigError("PORTAL_ENV must be development, production or testing")
+        if self.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ConfigError("PORTAL_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
+        if self.permit_ttl_seconds < 0 or self.check_timeout_ms <= 0:
+            raise ConfigError("time limits must be positive")
+        if not self.is_production:
+            return
+        problems = []
+        if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
+            problems.append("PORTAL_SECRET_KEY is the default or shorter than 32 characters")
+        if self.debug:
+            problems.append("PORTAL_DEBUG is on")
+        if not self.database_url or self.database_url.startswith("sqlite"):
+            problems.append("PORTAL_DATABASE_URL is SQLite (use PostgreSQL in production)")
+        if problems:
+            raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the instance folder."""
+        if self.database_url:
+            url = self.database_url
+            if url.startswith("postgresql://") or url.startswith("postgres://"):
+                # psycopg 3 is the driver we ship; plain URLs would pick psycopg2.
+                url = "postgresql+psycopg://" + url.split("://", 1)[1]
+            return url
+        return "sqlite:///" + str(Path(self.instance_path) / "portal.sqlite3")

@@ -1,0 +1,188 @@
+"""Domain operations for agencies, people, holdings and API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.db import utcnow
+from portal.errors import Conflict, Invalid, NotFound
+from portal.models import ApiClient, Agency, DataCategory, Holding, Subject
+
+SCOPES = frozenset({"consent:check", "holdings:write", "sar:supply"})
+KEY_PREFIX = "cpk_"
+# Writing last_used_at on every call would turn every check into two writes.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key (keys are 256-bit random, so a fast hash is right)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def agency_by_slug(session: Session, slug: str) -> Agency:
+    """The agency with this slug, or NotFound."""
+    agency = session.scalar(select(Agency).where(Agency.slug == slug))
+    if agency is None:
+        raise NotFound(f"no agency {slug!r}", field="agency")
+    return agency
+
+
+def create_api_key(session: Session, agency_slug: str, scopes: list[str], *, actor: Actor,
+                   name: str = "", expires_at: dt.datetime | None = None) -> tuple[ApiClient, str]:
+    """Create a key; the plain key is returned once and never stored."""
+    agency = agency_by_slug(session, agency_slug)
+    unknown = sorted(set(scopes) - SCOPES)
+    if not scopes or unknown:
+        raise Invalid(f"scopes must be among {sorted(SCOPES)}", field="scope")
+    if expires_at is not None and expires_at <= utcnow():
+        raise Invalid("the expiry must be in the future", field="expires_at")
+    secret = secrets.token_urlsafe(32)
+    key = f"{KEY_PREFIX}{secret}"
+    client = ApiClient(agency_id=agency.id, name=name or f"{agency.slug} key",
+                       key_prefix=key[:12], key_hash=hash_key(key),
+                       scopes=" ".join(sorted(set(scopes))), expires_at=expires_at)
+    session.add(client)
+    session.flush()
+    audit.record(session, "api_key.create", actor, object_type="api_client",
+                 object_id=str(client.id),
+                 details={"agency": agency.slug, "scopes": sorted(set(scopes)),
+                          "prefix": client.key_prefix})
+    return client, key
+
+
+def revoke_api_key(session: Session, client_id: int, *, actor: Actor) -> ApiClient:
+    """Revoke a key; the next request with it is refused."""
+    client = session.get(ApiClient, client_id)
+    if client is None:
+        raise NotFound("no such API key")
+    if client.revoked_at is None:
+        client.revoked_at = utcnow()
+        audit.record(session, "api_key.revoke", actor, object_type="api_client",
+                     object_id=str(client.id))
+        session.flush()
+    return client
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A live key's identity."""
+
+    client_id: int
+    agency_id: int
+    scopes: frozenset[str]
+
+
+def authenticate_key(session: Session, key: str) -> Authenticated | None:
+    """The key's identity if it exists, is unexpired and unrevoked; otherwise None."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    client = session.scalar(select(ApiClient).where(ApiClient.key_hash == hash_key(key)))
+    now = utcnow()
+    if client is None or client.revoked_at is not None:
+        return None
+    if client.expires_at is not None and client.expires_at <= now:
+        return None
+    if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
+        client.last_used_at = now
+    return Authenticated(client.id, client.agency_id, client.scope_set)
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubject:
+    """Minimal identity for a person an agency registers."""
+
+    given_name: str
+    family_name: str
+    date_of_birth: dt.date | None = None
+    email: str = ""
+    phone: str = ""
+    postal_address: str = ""
+    safe_contact: str = ""
+    preferred_language: str = "en"
+
+
+def _categories(session: Session, slugs: list[str]) -> list[DataCategory]:
+    found = {c.slug: c for c in session.scalars(
+        select(DataCategory).where(DataCategory.slug.in_(slugs)))}
+    for i, slug in enumerate(slugs):
+        if slug not in found:
+            raise Invalid(f"categories[{i}]: no category {slug!r}", field=f"categories[{i}]")
+    return [found[s] for s in dict.fromkeys(slugs)]
+
+
+def register_subject(session: Session, new: NewSubject, *, agency_id: int | None,
+                     actor: Actor) -> Subject:
+    """Create a subject record (never matched automatically to an existing one)."""
+    subject = Subject(given_name=new.given_name, family_name=new.family_name,
+                      date_of_birth=new.date_of_birth, email=new.email, phone=new.phone,
+                      postal_address=new.postal_address, safe_contact=new.safe_contact,
+                      preferred_language=new.preferred_language,
+                      registered_by_agency_id=agency_id)
+    session.add(subject)
+    session.flush()
+    audit.record(session, "subject.register", actor, subject_id=subject.id,
+                 object_type="subject", object_id=str(subject.id))
+    return subject
+
+
+def put_holding(session: Session, agency_id: int, agency_ref: str, *,
+                categories: list[str], since: dt.date, actor: Actor,
+                subject_id: uuid.UUID | None = None,
+                new_subject: NewSubject | None = None) -> tuple[Holding, bool]:
+    """Register or update what an agency holds about a subject; True when created."""
+    cats = _categories(session, categories)
+    holding = session.scalar(select(Holding).where(Holding.agency_id == agency_id,
+                                                   Holding.agency_ref == agency_ref))
+    created = holding is None
+    if holding is not None:
+        if subject_id is not None and subject_id != holding.subject_id:
+            raise Conflict("this reference already belongs to another subject",
+                           field="subject.subject_id")
+        holding.categories = cats
+        holding.since = since
+        holding.ended_at = None
+        holding.updated_at = utcnow()
+    else:
+        if subject_id is not None:
+            if session.get(Subject, subject_id) is None:
+                raise Invalid("no subject with that subject_id", field="subject.subject_id")
+            target = subject_id
+        elif new_subject is not None:
+            target = register_subject(session, new_subject, agency_id=agency_id,
+                                      actor=actor).id
+        else:
+            raise Invalid("subject is required for a new holding", field="subject")
+        holding = Holding(agency_id=agency_id, subject_id=target, agency_ref=agency_ref,
+                          since=since, categories=cats, updated_at=utcnow())
+        session.add(holding)
+    session.flush()
+    audit.record(session, "holding.create" if created else "holding.update", actor,
+                 subject_id=holding.subject_id, object_type="holding",
+                 object_id=str(holding.id),
+                 details={"agency_ref": agency_ref, "categories": [c.slug for c in cats],
+                          "since": since.isoformat()})
+    return holding, created
+
+
+def end_holding(session: Session, agency_id: int, agency_ref: str, *, actor: Actor) -> Holding:
+    """Record that the agency no longer holds records under this reference."""
+    holding = session.scalar(select(Holding).where(Holding.agency_id == agency_id,
+                                                   Holding.agency_ref == agency_ref,
+                                                   Holding.ended_at.is_(None)))
+    if holding is None:
+        raise NotFound("no current holding with that reference")
+    holding.ended_at = utcnow()
+    session.flush()
+    audit.record(session, "holding.end", actor, subject_id=holding.subject_id,
+                 object_type="holding", object_id=str(holding.id),
+                 details={"agency_ref": agency_ref})
+    return holding

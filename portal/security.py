@@ -1,0 +1,28 @@
+"""Deny by default: every endpoint is public by name, or declares who may use it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# The only endpoints anyone may reach without an identity.
+PUBLIC_ENDPOINTS = frozenset({"static", "public.index", "public.healthz", "api.openapi"})
+
+ACCESS_ATTR = "_portal_access"
+
+
+def access(rule: str) -> Callable[[F], F]:
+    """Declare who may call a view (``"api:<scope>"``, ``"staff:<role>"``, ``"account"``)."""
+
+    def mark(view: F) -> F:
+        setattr(view, ACCESS_ATTR, rule)
+        return view
+
+    return mark
+
+
+def access_rule(view: Callable[..., Any] | None) -> str | None:
+    """The access rule a view declared, if any."""
+    return getattr(view, ACCESS_ATTR, None)
