@@ -175,15 +175,17 @@ def _decide_category(category: str, facts: CheckFacts,
                 continue
             fact = facts.consents.get(notice.id)
             reason = consent_status(fact, notice, agreement.id, facts.now)
-            if reason is None:
-                assert fact is not None
-                limits = [t for t in (fact.valid_until, agreement.valid_to) if t is not None]
-                return CategoryDecision(True, basis=CONSENT, agreement_id=agreement.id,
-                                        consent_id=fact.event_id,
-                                        notice_version=fact.notice_version,
-                                        valid_until=min(limits) if limits else None)
-            if _REASON_RANK[reason] < _REASON_RANK[best]:
-                best = reason
+            if reason is not None:
+                if _REASON_RANK[reason] < _REASON_RANK[best]:
+                    best = reason
+                continue
+            if fact is None:  # consent_status never permits without a fact
+                continue
+            limits = [t for t in (fact.valid_until, agreement.valid_to) if t is not None]
+            return CategoryDecision(True, basis=CONSENT, agreement_id=agreement.id,
+                                    consent_id=fact.event_id,
+                                    notice_version=fact.notice_version,
+                                    valid_until=min(limits) if limits else None)
     return CategoryDecision(False, reason=best)
 
 

@@ -185,7 +185,8 @@ def withdraw(session: Session, subject_id: uuid.UUID, notice_id: int, *, actor: 
     if latest is None or latest.event_type not in engine.PERMITTING_EVENTS:
         raise InvalidTransition("there is no consent to withdraw")
     version = session.get(NoticeVersion, latest.notice_version_id)
-    assert version is not None
+    if version is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFound("the notice version has gone")
     return _record_event(session, subject=subject, version=version,
                          event_type=EventType.WITHDRAWN, actor=actor, method=method,
                          expressed_by=expressed_by, occurred_at=occurred_at or utcnow(),
@@ -209,7 +210,8 @@ def expire_due(session: Session, now: dt.datetime | None = None) -> int:
             continue  # superseded by a later event
         version = session.get(NoticeVersion, event.notice_version_id)
         subject = session.get(Subject, event.subject_id)
-        assert version is not None and subject is not None
+        if version is None or subject is None:  # pragma: no cover - foreign keys
+            raise NotFound("a consent event's notice or subject has gone")
         _record_event(session, subject=subject, version=version, event_type=EventType.EXPIRED,
                       actor=audit.SYSTEM, method=Method.SYSTEM, expressed_by=ExpressedBy.SYSTEM,
                       occurred_at=event.valid_until or now)
@@ -261,9 +263,9 @@ def _resolve_slugs(session: Session, questions: Sequence[Question], prefixed: bo
                    ) -> tuple[dict[str, tuple[int, bool]], dict[str, int], dict[str, int]]:
     agencies = {s: (i, a) for i, s, a in session.execute(
         select(Agency.id, Agency.slug, Agency.active))}
-    purposes = {s: i for s, i in session.execute(select(Purpose.slug, Purpose.id))}
-    categories = {s: i for s, i in session.execute(select(DataCategory.slug,
-                                                                  DataCategory.id))}
+    purposes = dict(session.execute(select(Purpose.slug, Purpose.id)).all())
+    categories = dict(session.execute(select(DataCategory.slug, DataCategory.id))
+                      .all())
     for i, q in enumerate(questions):
         prefix = f"questions[{i}]." if prefixed else ""
         if q.recipient not in agencies:
@@ -340,9 +342,9 @@ def _resolve_subjects(session: Session, caller_agency_id: int, questions: Sequen
     linked: set[uuid.UUID] = set()
     live = and_(Holding.agency_id == caller_agency_id, Holding.ended_at.is_(None))
     if refs:
-        by_ref = {r: s for r, s in session.execute(
-            select(Holding.agency_ref, Holding.subject_id)
-            .where(live, Holding.agency_ref.in_(refs)))}
+        by_ref = dict(session.execute(select(Holding.agency_ref, Holding.subject_id)
+                                      .where(live, Holding.agency_ref.in_(refs)))
+                      .all())
     if ids:
         linked = set(session.scalars(select(Holding.subject_id)
                                      .where(live, Holding.subject_id.in_(ids))))
@@ -379,7 +381,7 @@ def check(session: Session, caller: Caller, questions: Sequence[Question], *,
           batch: bool = False) -> list[CheckOutcome]:
     """Answer each question and log a decision record and audit entry for each (flushes)."""
     now = now or utcnow()
-    agencies, purposes, category_ids = _resolve_slugs(session, questions, prefixed=batch)
+    agencies, purposes, _categories = _resolve_slugs(session, questions, prefixed=batch)
     discloser_active = any(i == caller.agency_id and a for i, a in agencies.values())
     agreements = _agreement_facts(session, caller.agency_id)
     subjects = _resolve_subjects(session, caller.agency_id, questions)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from flask import Flask, Response, abort, request
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
 
@@ -62,6 +62,7 @@ def create_app(config: Config | None = None) -> Flask:
     database.init_app(app, config)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale
 
     from consent.views import api as consent_api
     from portal import api, cli, public

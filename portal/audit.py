@@ -83,7 +83,8 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
         return []
     session.flush()
     seq, prev = _lock_chain(session)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    seqs: list[int] = []
     now = utcnow()
     for entry in entries:
         seq += 1
@@ -99,9 +100,10 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
             "object_id": entry.object_id, "details": details, "prev_hash": prev,
             "hash": digest,
         })
+        seqs.append(seq)
         prev = digest
     session.execute(insert(AuditEntry), rows)
-    return [r["seq"] for r in rows]
+    return seqs
 
 
 def record(session: Session, action: str, actor: Actor, *, subject_id: uuid.UUID | None = None,
@@ -124,10 +126,13 @@ class VerifyResult:
     problem: str = ""
 
 
-def _walk(session: Session) -> Iterator[AuditEntry]:
-    stmt = select(AuditEntry).order_by(AuditEntry.seq).execution_options(yield_per=2000)
-    for row in session.scalars(stmt):
-        yield row
+def _walk(session: Session) -> Iterator[Any]:
+    # Plain rows, never identity-mapped objects: verification must see what is stored now.
+    e = AuditEntry
+    stmt = (select(e.seq, e.at, e.actor_type, e.actor_id, e.agency_id, e.action, e.subject_id,
+                   e.object_type, e.object_id, e.details, e.prev_hash, e.hash)
+            .order_by(e.seq).execution_options(yield_per=2000))
+    yield from session.execute(stmt)
 
 
 def verify(session: Session) -> VerifyResult:

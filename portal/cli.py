@@ -7,7 +7,9 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from consent import operations as consent_ops
 from portal import audit, migrate
@@ -20,8 +22,8 @@ from portal.models import ApiClient
 CLI_ACTOR = Actor("cli", "cli")
 
 
-def _factory():  # type: ignore[no-untyped-def]
-    return get_database(current_app._get_current_object()).sessionmaker  # type: ignore[attr-defined]
+def _factory() -> sessionmaker[Session]:
+    return get_database(current_app).sessionmaker
 
 
 def register(app: Flask) -> None:
@@ -31,16 +33,14 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo_data)
 
 
-@click.group("db", help="Database schema (Alembic migrations).")
-def db_cli() -> None:
-    """Database commands."""
+db_cli = AppGroup("db", help="Database schema (Alembic migrations).")
 
 
 @db_cli.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Upgrade the database schema to REVISION (default: head)."""
-    migrate.upgrade(get_database(current_app).engine, revision)  # type: ignore[arg-type]
+    migrate.upgrade(get_database(current_app).engine, revision)
     click.echo(f"database at {revision}")
 
 
@@ -48,11 +48,12 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Downgrade the database schema to REVISION."""
-    migrate.downgrade(get_database(current_app).engine, revision)  # type: ignore[arg-type]
+    migrate.downgrade(get_database(current_app).engine, revision)
     click.echo(f"database at {revision}")
 
 
 @click.command("demo-data", help="Seed the demo partnership (idempotent) and print a demo key.")
+@with_appcontext
 def demo_data() -> None:
     """Seed the demo partnership."""
     from portal import demo
@@ -65,9 +66,7 @@ def demo_data() -> None:
     click.echo(key)
 
 
-@click.group("api-keys", help="Create and revoke API keys.")
-def api_keys_cli() -> None:
-    """API key commands."""
+api_keys_cli = AppGroup("api-keys", help="Create and revoke API keys.")
 
 
 @api_keys_cli.command("create")
@@ -118,9 +117,7 @@ def api_keys_list() -> None:
                        f"last used {c.last_used_at or 'never'}")
 
 
-@click.group("consent", help="Consent register maintenance.")
-def consent_cli() -> None:
-    """Consent commands."""
+consent_cli = AppGroup("consent", help="Consent register maintenance.")
 
 
 @consent_cli.command("expire-due")
@@ -131,9 +128,7 @@ def consent_expire_due() -> None:
     click.echo(f"{count} consent(s) expired")
 
 
-@click.group("audit", help="The hash-chained audit log.")
-def audit_cli() -> None:
-    """Audit commands."""
+audit_cli = AppGroup("audit", help="The hash-chained audit log.")
 
 
 @audit_cli.command("verify")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, g
 from sqlalchemy import Engine
@@ -39,7 +40,7 @@ def init_app(app: Flask, config: Config) -> Database:
     return database
 
 
-def get_database(app: Flask) -> Database:
+def get_database(app: Flask | Any) -> Database:
     """The Database of an application."""
     db: Database = app.extensions["portal.db"]
     return db
@@ -50,7 +51,7 @@ def session() -> Session:
     if "db_session" not in g:
         from flask import current_app
 
-        g.db_session = get_database(current_app._get_current_object()).sessionmaker()  # type: ignore[attr-defined]
+        g.db_session = get_database(current_app).sessionmaker()
     s: Session = g.db_session
     return s
 

@@ -41,7 +41,8 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         """Return the stored value as an aware UTC datetime."""
         if value is None:
             return None
-        assert isinstance(value, dt.datetime)
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime from the database, got {type(value)!r}")
         if value.tzinfo is not None:
             return value.astimezone(dt.UTC)
         return value.replace(tzinfo=dt.UTC)
@@ -60,7 +61,7 @@ def utcnow() -> dt.datetime:
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", timeout_ms: int = 2000,
-                pool_size: int = 10) -> Engine:
+                pool_size: int = 10, sqlite_immediate: bool = True) -> Engine:
     """Create an engine with the durability and timeout settings the invariants need."""
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -68,7 +69,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", timeout_ms: int =
             connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False},
             poolclass=NullPool if ":memory:" not in url else None,
         )
-        _configure_sqlite(engine, sqlite_synchronous)
+        _configure_sqlite(engine, sqlite_synchronous, sqlite_immediate)
         return engine
     connect_args: dict[str, Any] = {
         # A check that cannot get an answer in time must fail closed, not hang.
@@ -85,7 +86,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", timeout_ms: int =
     )
 
 
-def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str, immediate: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from pysqlite so that BEGIN IMMEDIATE can be issued.
@@ -100,7 +101,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     def _on_begin(conn: Any) -> None:
         # Every transaction here may write (audit entries); taking the write lock up front
         # avoids SQLITE_BUSY on lock upgrade, which busy_timeout cannot retry.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

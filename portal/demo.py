@@ -21,7 +21,6 @@ from portal.models import (
     Holding,
     Purpose,
     SharingAgreement,
-    Subject,
 )
 
 DEMO_ACTOR = Actor("system", "demo-data")
@@ -247,8 +246,9 @@ def _story(session: Session, ref: str, subject_id: Any,
            versions: dict[tuple[str, int], NoticeVersion], actor: Actor,
            now: dt.datetime) -> None:
     vsr = versions[("victim-support-referral", 1)]
-    common = {"actor": actor, "method": "first-contact", "expressed_by": "staff-assisted",
-              "evidence": {"typed_name": "demo", "witness": "PC 1234 (demo)"}}
+    common: dict[str, Any] = {
+        "actor": actor, "method": "first-contact", "expressed_by": "staff-assisted",
+        "evidence": {"typed_name": "demo", "witness": "PC 1234 (demo)"}}
     if ref == "FP-DEMO-0001":
         consent_ops.give(session, subject_id, vsr.id, **common)
     elif ref == "FP-DEMO-0002":
@@ -272,8 +272,7 @@ def _story(session: Session, ref: str, subject_id: Any,
 
 def fresh_demo_key(session: Session) -> tuple[ApiClient, str]:
     """Revoke earlier demo keys and create a new one (keys are stored only as hashes)."""
-    police = session.scalar(select(Agency).where(Agency.slug == "fenshire-police"))
-    assert police is not None
+    police = operations.agency_by_slug(session, "fenshire-police")
     for old in session.scalars(select(ApiClient).where(ApiClient.agency_id == police.id,
                                                        ApiClient.name == DEMO_KEY_NAME,
                                                        ApiClient.revoked_at.is_(None))):
@@ -289,8 +288,3 @@ def describe(summary: Summary) -> str:
              "Example subjects held by fenshire-police:"]
     lines += [f"  {ref}  {story}" for ref, _sid, story in summary.subjects]
     return "\n".join(lines)
-
-
-def subject_count(session: Session) -> int:
-    """How many subjects exist (used by the benchmark's sanity checks)."""
-    return len(session.scalars(select(Subject.id)).all())

@@ -15,7 +15,7 @@ from portal import audit
 from portal.audit import Actor
 from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
-from portal.models import ApiClient, Agency, DataCategory, Holding, Subject
+from portal.models import Agency, ApiClient, DataCategory, Holding, Subject
 
 SCOPES = frozenset({"consent:check", "holdings:write", "sar:supply"})
 KEY_PREFIX = "cpk_"

@@ -1,0 +1,53 @@
+# The two commands every newcomer needs:
+#   make demo   set everything up, seed the demo partnership and serve http://127.0.0.1:5000
+#   make test   set everything up and run every check and test, on SQLite and PostgreSQL
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+export PORTAL_TEST_DATABASES ?= sqlite,postgresql
+
+.PHONY: demo test setup lint typecheck pytest translations bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d translations -f >/dev/null
+
+demo: setup
+	$(BIN)/flask --app portal db upgrade
+	$(BIN)/flask --app portal demo-data
+	@echo
+	@echo "Serving the portal at http://127.0.0.1:5000 (Ctrl-C to stop)"
+	@echo "Try:  curl -s -X POST http://127.0.0.1:5000/api/v1/consent/check \\"
+	@echo "        -H 'Authorization: Bearer <the key above>' -H 'Content-Type: application/json' \\"
+	@echo "        -d '{\"subject\": {\"agency_ref\": \"FP-DEMO-0001\"}, \"recipient\": \"victim-care\", \"purpose\": \"victim-support-referral\", \"categories\": [\"contact-details\", \"incident-report\"]}'"
+	$(BIN)/flask --app portal run --host 127.0.0.1 --port 5000
+
+lint: setup
+	$(BIN)/ruff check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+translations: setup
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --add-comments=Translators: \
+		-o translations/messages.pot --project consent-portal portal consent sar templates
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --width 100
+	$(BIN)/pybabel compile -d translations
+
+bench: setup
+	$(BIN)/python -m bench.check --db both
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

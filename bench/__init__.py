@@ -1,0 +1,1 @@
+"""Benchmarks: run by their own commands (``python -m bench.check``), never by the test suite."""

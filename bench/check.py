@@ -1,0 +1,728 @@
+"""The consent-check benchmark (DESIGN §7): its own command, never part of the test suite.
+
+    python -m bench.check --db sqlite|postgresql|both [--subjects N] [--events M]
+                          [--duration S]
+
+For each database: build a fresh database with the project's migrations, seed the demo
+reference data and N subjects with M consent events, serve the portal and a trivial Flask
+yardstick with the repository's gunicorn.conf.py, load both with wrk, run a batch client,
+verify the audit chain, and print and save a summary (bench/results/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import Engine, func, select, text
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DATA = BENCH / "data"
+RESULTS = BENCH / "results"
+SQLITE_PATH = DATA / "bench.sqlite3"
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+PG_DB = "portal_bench"
+PG_ADMIN_DB = "test"  # only used to DROP/CREATE portal_bench; its contents are never touched
+PORTS = range(18000, 19000)
+CHECK_PATH = "/api/v1/consent/check"
+BATCH_PATH = "/api/v1/consent/check/batch"
+RECIPIENT, PURPOSE = "victim-care", "victim-support-referral"
+CATEGORIES = ["contact-details", "incident-report"]
+BATCH_SIZE = 1000
+
+TARGET_THROUGHPUT_RATIO = 0.5
+TARGET_P99_RATIO = 3.0
+TARGET_BATCH_DECISIONS = 20_000
+
+
+def log(message: str) -> None:
+    """Progress output, flushed at once (runs are long)."""
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    print(f"[{stamp}] {message}", flush=True)
+
+
+# --- Databases -----------------------------------------------------------------------------
+
+def pg_conninfo(dbname: str) -> str:
+    """libpq connection string for the local server."""
+    return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
+
+
+def fresh_database(kind: str) -> str:
+    """Create an empty bench database and return its SQLAlchemy URL."""
+    if kind == "sqlite":
+        DATA.mkdir(parents=True, exist_ok=True)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{SQLITE_PATH}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{SQLITE_PATH}"
+    import psycopg
+
+    with psycopg.connect(pg_conninfo(PG_ADMIN_DB), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_DB}")
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
+
+
+def bench_engine(url: str, *, seeding: bool = False) -> Engine:
+    """An engine for the bench's own work: the app's settings, with long statement limits."""
+    from portal.db import make_engine
+
+    return make_engine(url, sqlite_synchronous="OFF" if seeding else "FULL",
+                       timeout_ms=600_000, pool_size=2)
+
+
+def durability(kind: str, url: str) -> dict[str, str]:
+    """What the app's connections will run with (WAL/FULL, or synchronous_commit)."""
+    if kind == "sqlite":
+        engine = bench_engine(url)  # the app's defaults: WAL, synchronous=FULL
+        with engine.connect() as conn:
+            mode = conn.exec_driver_sql("PRAGMA journal_mode").scalar()
+            sync = conn.exec_driver_sql("PRAGMA synchronous").scalar()
+        engine.dispose()
+        names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+        return {"journal_mode": str(mode), "synchronous": names.get(int(sync or 0), str(sync)),
+                "PORTAL_SQLITE_SYNCHRONOUS": "FULL"}
+    import psycopg
+
+    with psycopg.connect(pg_conninfo(PG_DB)) as conn:
+        row = conn.execute("SHOW synchronous_commit").fetchone()
+        fsync = conn.execute("SHOW fsync").fetchone()
+    return {"synchronous_commit": str(row[0] if row else "?"),
+            "fsync": str(fsync[0] if fsync else "?")}
+
+
+@dataclass
+class Seeded:
+    """What seeding produced."""
+
+    key: str
+    report: Any  # seed.SeedReport
+
+
+def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> Seeded:
+    """Migrate, seed the reference data and an API key, bulk-load, ANALYZE."""
+    from bench import seed
+    from portal import demo, migrate, operations
+    from portal.audit import Actor
+    from portal.db import make_sessionmaker, transaction
+
+    engine = bench_engine(url, seeding=True)
+    try:
+        started = time.perf_counter()
+        migrate.upgrade(engine)
+        with transaction(make_sessionmaker(engine)) as session:
+            demo.seed(session)
+            _client, key = operations.create_api_key(
+                session, "fenshire-police", ["consent:check"], actor=Actor("system", "bench"))
+        with transaction(make_sessionmaker(engine)) as session:
+            ref = seed.load_refdata(session)
+        log(f"schema and reference data ready in {time.perf_counter() - started:.1f} s")
+        report = seed.SeedReport()
+        started = time.perf_counter()
+        plan = seed.make_plan(subjects, events, ref, seed=seed_value)
+        report.generate_s = time.perf_counter() - started
+        report.vsr_permit_share = plan.vsr_permits / subjects if subjects else 0.0
+        log(f"generated {subjects:,} subjects and {len(plan.events):,} events in "
+            f"{report.generate_s:.1f} s; latest victim-support-referral event permits for "
+            f"{report.vsr_permit_share:.1%} of subjects")
+        started = time.perf_counter()
+        if kind == "sqlite":
+            report.rows = seed.load_sqlite(engine, plan, ref, progress=log)
+        else:
+            report.rows = seed.load_postgresql(pg_conninfo(PG_DB), plan, ref, progress=log)
+        report.load_s = time.perf_counter() - started
+        del plan
+        started = time.perf_counter()
+        analyze(kind, engine)
+        report.analyze_s = time.perf_counter() - started
+        log(f"seeded {report.total_rows:,} rows: load {report.load_s:.1f} s "
+            f"({report.total_rows / max(report.load_s, 1e-9):,.0f} rows/s), "
+            f"ANALYZE {report.analyze_s:.1f} s, total {report.total_s:.1f} s")
+        return Seeded(key=key, report=report)
+    finally:
+        engine.dispose()
+
+
+def analyze(kind: str, engine: Engine) -> None:
+    """Refresh the planner statistics after the bulk load."""
+    if kind == "sqlite":
+        with engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+        return
+    import psycopg
+
+    with psycopg.connect(pg_conninfo(PG_DB), autocommit=True) as conn:
+        conn.execute("ANALYZE")
+
+
+# --- Servers -------------------------------------------------------------------------------
+
+def free_port(taken: set[int]) -> int:
+    """A port in 18000-18999 on 127.0.0.1 that nothing listens on."""
+    candidates = [p for p in PORTS if p not in taken]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        taken.add(port)
+        return port
+    raise RuntimeError("no free port in 18000-18999")
+
+
+def gunicorn_bin() -> str:
+    """The project's gunicorn."""
+    local = ROOT / ".venv" / "bin" / "gunicorn"
+    if local.exists():
+        return str(local)
+    found = shutil.which("gunicorn") or str(Path(sys.executable).parent / "gunicorn")
+    return found
+
+
+@dataclass
+class Server:
+    """A gunicorn process group serving one app on 127.0.0.1."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        """The base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        """SIGTERM the whole group, then SIGKILL it if it has not gone in time."""
+        if self.proc.poll() is not None:
+            return
+        with suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def clean_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment without any PORTAL_* or GUNICORN_* settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PORTAL_", "GUNICORN_"))}
+    env.update(extra)
+    return env
+
+
+def start_server(name: str, app: str, port: int, env: dict[str, str]) -> Server:
+    """Start ``gunicorn -c gunicorn.conf.py <app>`` in its own process group."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    log_path = DATA / f"gunicorn-{name}.log"
+    with log_path.open("wb") as out:
+        proc = subprocess.Popen([gunicorn_bin(), "-c", "gunicorn.conf.py", app], cwd=ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+    server = Server(name, port, proc, log_path)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_path}")
+        with suppress(OSError):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return server
+            finally:
+                conn.close()
+        time.sleep(0.25)
+    server.stop()
+    raise RuntimeError(f"{name} did not answer /healthz with 200 within 90 s; see {log_path}")
+
+
+@contextmanager
+def serving() -> Iterator[list[Server]]:
+    """Collect servers and stop every one of them however the block ends."""
+    servers: list[Server] = []
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@contextmanager
+def profiling(py_spy: str | None, server: Server, duration: int, out: Path) -> Iterator[None]:
+    """Sample the server's workers with py-spy (collapsed stacks) while the block runs."""
+    if not py_spy:
+        yield
+        return
+    proc = subprocess.Popen([py_spy, "record", "--pid", str(server.proc.pid), "--subprocesses",
+                             "--format", "raw", "--rate", "200", "--duration",
+                             str(duration), "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        yield
+    finally:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log(f"py-spy samples written to {out.relative_to(ROOT)}")
+
+
+def _raise_on_sigterm(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+# --- Load ----------------------------------------------------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(value: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value.strip())
+    if not match:
+        raise ValueError(f"not a wrk duration: {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass
+class WrkResult:
+    """What one wrk run measured."""
+
+    requests: int = 0
+    seconds: float = 0.0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p75_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    non2xx: int = 0
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    lua: dict[str, int] = field(default_factory=dict)
+    raw: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """For the results file."""
+        return {"requests": self.requests, "seconds": self.seconds, "rps": round(self.rps, 1),
+                "p50_ms": self.p50_ms, "p75_ms": self.p75_ms, "p90_ms": self.p90_ms,
+                "p99_ms": self.p99_ms, "non2xx": self.non2xx,
+                "socket_errors": self.socket_errors, "lua": self.lua}
+
+
+def parse_wrk(output: str) -> WrkResult:
+    """Parse wrk --latency output (and the Lua script's BENCH-LUA line)."""
+    result = WrkResult(raw=output)
+    for pct in ("50", "75", "90", "99"):
+        match = re.search(rf"^\s+{pct}%\s+(\S+)", output, re.MULTILINE)
+        if match:
+            setattr(result, f"p{pct}_ms", round(_ms(match.group(1)), 3))
+    match = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", output)
+    if match:
+        result.requests = int(match.group(1))
+        result.seconds = round(_ms(match.group(2) + match.group(3)) / 1000, 2)
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if match:
+        result.rps = float(match.group(1))
+    match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    if match:
+        result.non2xx = int(match.group(1))
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                      output)
+    if match:
+        result.socket_errors = dict(zip(("connect", "read", "write", "timeout"),
+                                        map(int, match.groups()), strict=True))
+    match = re.search(r"BENCH-LUA (.*)", output)
+    if match:
+        result.lua = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+    return result
+
+
+def run_wrk(url: str, duration: int, *, script: Path | None = None,
+            script_args: list[str] | None = None) -> WrkResult:
+    """wrk, 2 threads, 16 connections, --latency, bounded in time."""
+    cmd = ["wrk", "-t2", "-c16", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    cmd.append(url)
+    if script_args:
+        cmd += ["--", *script_args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")
+    return parse_wrk(done.stdout)
+
+
+def ensure_wrk() -> None:
+    """Install wrk from Debian's packages if it is missing."""
+    if shutil.which("wrk"):
+        return
+    log("wrk is missing: running bench/setup.sh (apt-get install -y wrk)")
+    subprocess.run(["bash", str(BENCH / "setup.sh")], check=True, timeout=900)
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk could not be installed")
+
+
+@dataclass
+class BatchResult:
+    """What the batch client measured."""
+
+    calls: int = 0
+    decisions: int = 0
+    permits: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    call_ms: list[float] = field(default_factory=list)
+
+    @property
+    def decisions_per_s(self) -> float:
+        """Decisions answered per second of wall time."""
+        return self.decisions / self.seconds if self.seconds else 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        """For the results file."""
+        ms = sorted(self.call_ms)
+        return {"calls": self.calls, "decisions": self.decisions, "permits": self.permits,
+                "errors": self.errors, "seconds": round(self.seconds, 2),
+                "decisions_per_s": round(self.decisions_per_s, 1),
+                "call_p50_ms": round(ms[len(ms) // 2], 1) if ms else None,
+                "call_max_ms": round(ms[-1], 1) if ms else None}
+
+
+def _batch_body(rng: random.Random, subjects: int) -> bytes:
+    questions = [{"subject": {"agency_ref": f"BENCH-{rng.randint(1, subjects):07d}"},
+                  "recipient": RECIPIENT, "purpose": PURPOSE, "categories": CATEGORIES}
+                 for _ in range(BATCH_SIZE)]
+    return json.dumps({"questions": questions}).encode()
+
+
+def _post(port: int, path: str, key: str, body: bytes) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("POST", path, body=body, headers={
+            "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def run_batch(port: int, key: str, subjects: int, duration: float, threads: int
+              ) -> BatchResult:
+    """Several threads POST 1,000-question batches until the time is up."""
+    result = BatchResult()
+    lock = threading.Lock()
+    # One warm-up call so that first-use costs are not counted.
+    _post(port, BATCH_PATH, key, _batch_body(random.Random(0), subjects))
+    started = time.monotonic()
+    deadline = started + duration
+
+    def worker(n: int) -> None:
+        rng = random.Random(1000 + n)
+        while time.monotonic() < deadline:
+            body = _batch_body(rng, subjects)
+            t0 = time.monotonic()
+            try:
+                status, raw = _post(port, BATCH_PATH, key, body)
+            except OSError:
+                status, raw = 0, b""
+            took = (time.monotonic() - t0) * 1000
+            decisions = permits = 0
+            if status == 200:
+                results = json.loads(raw)["results"]
+                decisions = len(results)
+                permits = sum(r["decision"] == "permit" for r in results)
+            with lock:
+                result.calls += 1
+                result.call_ms.append(took)
+                result.decisions += decisions
+                result.permits += permits
+                result.errors += status != 200
+
+    pool = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join(timeout=duration + 120)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# --- Verification --------------------------------------------------------------------------
+
+def verify_audit(url: str) -> dict[str, Any]:
+    """Every check decision has its audit entry, and the chain verifies."""
+    from consent.models import CheckDecision
+    from portal import audit
+    from portal.db import make_sessionmaker, transaction
+    from portal.models import AuditEntry
+
+    engine = bench_engine(url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            decisions = session.scalar(select(func.count()).select_from(CheckDecision)) or 0
+            entries = session.scalar(select(func.count()).select_from(AuditEntry)
+                                     .where(AuditEntry.action == "consent.check")) or 0
+            linked = session.scalar(
+                select(func.count()).select_from(CheckDecision)
+                .join(AuditEntry, AuditEntry.seq == CheckDecision.audit_seq)
+                .where(AuditEntry.action == "consent.check")) or 0
+            permits = session.scalar(select(func.count()).select_from(CheckDecision)
+                                     .where(CheckDecision.decision == "permit")) or 0
+            started = time.perf_counter()
+            result = audit.verify(session)
+            took = time.perf_counter() - started
+            session.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+    return {"check_decisions": decisions, "audit_consent_check": entries,
+            "decisions_linked_to_their_entry": linked, "decisions_permit": permits,
+            "counts_equal": decisions == entries == linked,
+            "chain_ok": result.ok, "chain_entries": result.count, "head_seq": result.head_seq,
+            "problem": result.problem, "bad_seq": result.bad_seq,
+            "verify_s": round(took, 2)}
+
+
+# --- One database ---------------------------------------------------------------------------
+
+def ratio(a: float, b: float) -> float | None:
+    """a / b, or None when b is zero."""
+    return round(a / b, 3) if b else None
+
+
+def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The whole benchmark against one database."""
+    log(f"=== {kind}: {args.subjects:,} subjects, {args.events:,} consent events ===")
+    url = fresh_database(kind)
+    seeded = build(kind, url, args.subjects, args.events, args.seed)
+    settings = durability(kind, url)
+    if kind == "sqlite":
+        app_url = f"sqlite:///{SQLITE_PATH}"  # an absolute path: sqlite:////...
+        portal_env = {"PORTAL_ENV": "development", "PORTAL_DEBUG": "0",
+                      "PORTAL_SQLITE_SYNCHRONOUS": "FULL"}
+        log("SQLite: PORTAL_ENV=development, PORTAL_DEBUG=0 (the app refuses production "
+            "on SQLite by design, invariant 9)")
+        log(f"SQLite durability: journal_mode={settings['journal_mode']}, "
+            f"synchronous={settings['synchronous']}")
+    else:
+        app_url = url
+        portal_env = {"PORTAL_ENV": "production"}
+        log(f"PostgreSQL: PORTAL_ENV=production; SHOW synchronous_commit = "
+            f"{settings['synchronous_commit']} (fsync = {settings['fsync']})")
+        if settings["synchronous_commit"] != "on":
+            raise RuntimeError("synchronous_commit is not on: the figures would not be durable")
+    secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(40))
+    taken: set[int] = set()
+    app_port, yard_port = free_port(taken), free_port(taken)
+    instance = DATA / "instance"
+    instance.mkdir(parents=True, exist_ok=True)
+    common = {"PORTAL_SECRET_KEY": secret, "PORTAL_LOG_LEVEL": "WARNING",
+              "PORTAL_INSTANCE_PATH": str(instance)}
+    app_env = clean_env({**common, **portal_env, "PORTAL_DATABASE_URL": app_url,
+                         "PORTAL_BIND": f"127.0.0.1:{app_port}"})
+    yard_env = clean_env({**common, "PORTAL_BIND": f"127.0.0.1:{yard_port}"})
+    check_args = [seeded.key, str(args.subjects)]
+    load: dict[str, Any] = {}
+    with serving() as servers:
+        servers.append(start_server(f"{kind}-yardstick", "bench.yardstick:app", yard_port,
+                                    yard_env))
+        servers.append(start_server(f"{kind}-portal", "portal.wsgi:app", app_port, app_env))
+        yard, portal_srv = servers
+        log(f"serving: portal on :{app_port}, yardstick on :{yard_port} "
+            f"(gunicorn.conf.py, workers as its default)")
+        warm: dict[str, WrkResult] = {}
+        log(f"yardstick: {args.warmup} s warm-up, {args.duration} s measured")
+        warm["yardstick"] = run_wrk(yard.base + "/", args.warmup)
+        yardstick = run_wrk(yard.base + "/", args.duration)
+        log(f"  {yardstick.rps:,.0f} req/s, p50 {yardstick.p50_ms} ms, "
+            f"p99 {yardstick.p99_ms} ms")
+        log(f"consent check: {args.warmup} s warm-up, {args.duration} s measured")
+        script = BENCH / "check.lua"
+        warm["check"] = run_wrk(portal_srv.base + CHECK_PATH, args.warmup, script=script,
+                                script_args=check_args)
+        with profiling(args.py_spy, portal_srv, args.duration,
+                       RESULTS / f"check-{kind}-{args.started_at}-py-spy.txt"):
+            check = run_wrk(portal_srv.base + CHECK_PATH, args.duration, script=script,
+                            script_args=check_args)
+        log(f"  {check.rps:,.0f} req/s, p50 {check.p50_ms} ms, p99 {check.p99_ms} ms, "
+            f"non-2xx {check.non2xx}, non-200 (Lua) {check.lua.get('non200')}")
+        log(f"batch: {args.batch_threads} threads x {BATCH_SIZE} questions per call, "
+            f"{args.batch_duration} s")
+        batch = run_batch(app_port, seeded.key, args.subjects, args.batch_duration,
+                          args.batch_threads)
+        log(f"  {batch.decisions_per_s:,.0f} decisions/s ({batch.calls} calls, "
+            f"{batch.errors} errors)")
+        load = {"yardstick": yardstick, "check": check, "batch": batch, "warm": warm}
+    log("servers stopped; verifying the audit chain")
+    audit_result = verify_audit(url)
+    check_res: WrkResult = load["check"]
+    yard_res: WrkResult = load["yardstick"]
+    batch_res: BatchResult = load["batch"]
+    answered = sum(r.lua.get("responses", 0) - r.lua.get("non200", 0)
+                   for r in (check_res, load["warm"]["check"])) + batch_res.decisions
+    audit_result["answered_checks_seen_by_clients"] = answered
+    audit_result["every_answer_recorded"] = audit_result["check_decisions"] >= answered
+    responses = check_res.lua.get("responses", 0)
+    summary = {
+        "database": kind,
+        "started_at": args.started_at,
+        "subjects": args.subjects,
+        "events": args.events,
+        "duration_s": args.duration,
+        "app_env": portal_env,
+        "durability": settings,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_avg_at_end": os.getloadavg()},
+        "seeding": seeded.report.as_json(),
+        "check": check_res.as_json(),
+        "yardstick": yard_res.as_json(),
+        "ratios": {"throughput_check_over_yardstick": ratio(check_res.rps, yard_res.rps),
+                   "p99_check_over_yardstick": ratio(check_res.p99_ms, yard_res.p99_ms),
+                   "p50_check_over_yardstick": ratio(check_res.p50_ms, yard_res.p50_ms)},
+        "check_permit_share": round(check_res.lua.get("permits", 0) / responses, 3)
+        if responses else None,
+        "batch": batch_res.as_json(),
+        "audit": audit_result,
+    }
+    summary["targets"] = targets(summary)
+    return summary
+
+
+def targets(s: dict[str, Any]) -> dict[str, Any]:
+    """Each DESIGN §7 target and whether this run met it."""
+    r = s["ratios"]
+    tput, p99 = r["throughput_check_over_yardstick"], r["p99_check_over_yardstick"]
+    dps = s["batch"]["decisions_per_s"]
+    return {
+        "throughput_ratio": {"target": f">= {TARGET_THROUGHPUT_RATIO}", "value": tput,
+                             "met": tput is not None and tput >= TARGET_THROUGHPUT_RATIO},
+        "p99_ratio": {"target": f"<= {TARGET_P99_RATIO}", "value": p99,
+                      "met": p99 is not None and p99 <= TARGET_P99_RATIO},
+        "batch_decisions_per_s": {"target": f">= {TARGET_BATCH_DECISIONS}", "value": dps,
+                                  "met": dps >= TARGET_BATCH_DECISIONS},
+        "non2xx_zero": {"target": "0", "value": s["check"]["non2xx"],
+                        "met": s["check"]["non2xx"] == 0 and s["batch"]["errors"] == 0},
+        "audit": {"target": "counts equal, chain intact",
+                  "met": bool(s["audit"]["counts_equal"] and s["audit"]["chain_ok"]
+                              and s["audit"]["every_answer_recorded"])},
+    }
+
+
+def render(s: dict[str, Any]) -> str:
+    """The human summary table for one database."""
+    seed_r, c, y, b, a, r = (s["seeding"], s["check"], s["yardstick"], s["batch"], s["audit"],
+                             s["ratios"])
+    t = s["targets"]
+
+    def ok(name: str) -> str:
+        return "met" if t[name]["met"] else "MISSED"
+
+    env = ", ".join(f"{k}={v}" for k, v in s["app_env"].items())
+    dur = ", ".join(f"{k}={v}" for k, v in s["durability"].items())
+    rows = [
+        ("database", s["database"]),
+        ("app environment", env),
+        ("durability", dur),
+        ("data", f"{s['subjects']:,} subjects, {s['events']:,} consent events"),
+        ("seeding", f"{seed_r['total_s']} s total (generate {seed_r['generate_s']} s, "
+                    f"load {seed_r['load_s']} s, ANALYZE {seed_r['analyze_s']} s); "
+                    f"{seed_r['total_rows']:,} rows, {seed_r['rows_per_s_load']:,} rows/s "
+                    "loading"),
+        ("check", f"{c['rps']:,.0f} req/s, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms "
+                  f"({c['requests']:,} requests in {c['seconds']} s)"),
+        ("check non-2xx", f"{c['non2xx']} (Lua non-200: {c['lua'].get('non200')}, "
+                          f"socket errors: {c['socket_errors'] or 'none'})"),
+        ("check permit share", f"{s['check_permit_share']}"),
+        ("yardstick", f"{y['rps']:,.0f} req/s, p50 {y['p50_ms']} ms, p99 {y['p99_ms']} ms"),
+        ("throughput ratio", f"{r['throughput_check_over_yardstick']} "
+                             f"(target >= {TARGET_THROUGHPUT_RATIO}: {ok('throughput_ratio')})"),
+        ("p99 ratio", f"{r['p99_check_over_yardstick']} "
+                      f"(target <= {TARGET_P99_RATIO}: {ok('p99_ratio')})"),
+        ("batch", f"{b['decisions_per_s']:,.0f} decisions/s (target >= "
+                  f"{TARGET_BATCH_DECISIONS:,}: {ok('batch_decisions_per_s')}); "
+                  f"{b['calls']} calls, p50 {b['call_p50_ms']} ms/call, {b['errors']} errors"),
+        ("audit", f"{a['check_decisions']:,} decisions, {a['audit_consent_check']:,} "
+                  f"consent.check entries, {a['decisions_linked_to_their_entry']:,} linked; "
+                  f"chain {'intact' if a['chain_ok'] else 'BROKEN: ' + a['problem']} "
+                  f"({a['chain_entries']:,} entries, verified in {a['verify_s']} s); "
+                  f"{ok('audit')}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    line = "-" * 100
+    return "\n".join([line, *(f"{k.ljust(width)}  {v}" for k, v in rows), line])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark for the chosen databases."""
+    parser = argparse.ArgumentParser(prog="python -m bench.check", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--subjects", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=5_000_000)
+    parser.add_argument("--duration", type=int, default=20, help="seconds per measurement")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--batch-duration", type=float, default=10.0)
+    parser.add_argument("--batch-threads", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--py-spy", metavar="PATH", default=None,
+                        help="sample the portal's workers with this py-spy during the check "
+                             "run (collapsed stacks in bench/results/)")
+    args = parser.parse_args(argv)
+    if args.subjects < 1 or args.events < 0 or args.events > 30 * args.subjects:
+        parser.error("need at least 1 subject and at most 30 events per subject")
+    if not 1 <= args.duration <= 600:
+        parser.error("--duration must be 1 to 600 seconds")
+    args.started_at = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    ensure_wrk()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    failed = False
+    for kind in kinds:
+        try:
+            summary = run_one(kind, args)
+        except Exception as exc:  # noqa: BLE001 - report and go on to the next database
+            log(f"{kind}: FAILED: {exc!r}")
+            traceback.print_exc()
+            failed = True
+            continue
+        out = RESULTS / f"check-{kind}-{args.started_at}.json"
+        out.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        print(render(summary), flush=True)
+        log(f"results written to {out.relative_to(ROOT)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""The consent-check API: answers, invariants 2-4, and every error case."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from consent import operations as consent_ops
+from consent.models import CheckDecision, Notice
+from portal import operations
+from portal.models import AuditEntry, Holding
+from tests.conftest import STAFF, bearer
+
+CHECK = "/api/v1/consent/check"
+
+
+def question(ref: str = "FP-DEMO-0001", **kw: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"subject": {"agency_ref": ref}, "recipient": "victim-care",
+                            "purpose": "victim-support-referral",
+                            "categories": ["contact-details", "incident-report"]}
+    body.update(kw)
+    return body
+
+
+def ask(client: FlaskClient, key: str, body: Any, url: str = CHECK) -> Any:
+    return client.post(url, json=body, headers=bearer(key))
+
+
+@pytest.fixture
+def key(api_key: Callable[..., str]) -> str:
+    return api_key("fenshire-police", "consent:check")
+
+
+def test_given_consent_permits_with_its_record(client: FlaskClient, key: str,
+                                               session: Session) -> None:
+    r = ask(client, key, question())
+    assert r.status_code == 200
+    body = r.get_json()
+    assert body["decision"] == "permit" and body["basis"] == "consent"
+    assert body["reason"] is None
+    assert set(body["categories"]) == {"contact-details", "incident-report"}
+    assert body["categories"]["contact-details"]["notice_version"] == 1
+    assert body["evaluated_at"].endswith("Z") and body["valid_until"] > body["evaluated_at"]
+    decision = session.get(CheckDecision, uuid.UUID(body["decision_id"]))
+    assert decision is not None and decision.decision == "permit"
+    entry = session.get(AuditEntry, decision.audit_seq)
+    assert entry is not None and entry.action == "consent.check"
+    assert entry.object_id == body["decision_id"]
+
+
+@pytest.mark.parametrize(("ref", "reason"), [
+    ("FP-DEMO-0002", "withdrawn"), ("FP-DEMO-0003", "expired"), ("FP-DEMO-0006", "refused")])
+def test_demo_subjects_are_denied_with_their_reason(client: FlaskClient, key: str, ref: str,
+                                                    reason: str) -> None:
+    body = ask(client, key, question(ref)).get_json()
+    assert body["decision"] == "deny" and body["reason"] == reason and body["basis"] is None
+
+
+def test_reconsent_required_after_a_material_change(client: FlaskClient, key: str) -> None:
+    body = ask(client, key, question("FP-DEMO-0004", recipient="fenshire-idva",
+                                     purpose="domestic-abuse-risk",
+                                     categories=["contact-details"])).get_json()
+    assert body["reason"] == "reconsent_required"
+
+
+def test_statutory_sharing_permits_with_basis_and_gateway(client: FlaskClient, key: str) -> None:
+    body = ask(client, key, question("FP-DEMO-0006", recipient="fenshire-nhs",
+                                     purpose="safeguarding", categories=["health"])).get_json()
+    assert body["decision"] == "permit" and body["basis"] == "public-task"
+    assert "Children Act 2004" in body["categories"]["health"]["statutory_gateway"]
+
+
+def test_no_agreement_and_category_outside_agreement(client: FlaskClient, key: str) -> None:
+    body = ask(client, key, question(recipient="fen-housing")).get_json()
+    assert body["reason"] == "no_agreement"
+    body = ask(client, key, question(categories=["contact-details", "health"])).get_json()
+    assert body["decision"] == "deny"
+    assert body["categories"]["contact-details"]["decision"] == "permit"
+    assert body["categories"]["health"]["reason"] == "category_not_in_agreement"
+
+
+def test_inactive_agency_is_denied(client: FlaskClient, key: str, session: Session) -> None:
+    agency = operations.agency_by_slug(session, "victim-care")
+    agency.active = False
+    session.commit()
+    assert ask(client, key, question()).get_json()["reason"] == "agency_inactive"
+
+
+def _shape(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in {"decision_id", "evaluated_at",
+                                                       "valid_until"}}
+
+
+def test_check_is_no_oracle_for_who_is_on_the_system(client: FlaskClient, key: str,
+                                                     api_key: Callable[..., str],
+                                                     session: Session, demo: Any) -> None:
+    """Invariant 4: unknown, unlinked and unconsented subjects get the same answer."""
+    # Given a subject the police hold who never consented, and one only the council holds
+    council = operations.agency_by_slug(session, "fenshire-city-council")
+    holding, _ = operations.put_holding(
+        session, council.id, "CC-1", categories=["identity"],
+        since=__import__("datetime").date(2026, 1, 1), actor=STAFF,
+        new_subject=operations.NewSubject("Robin", "Hale"))
+    police = operations.agency_by_slug(session, "fenshire-police")
+    operations.put_holding(session, police.id, "FP-NEW", categories=["identity"],
+                           since=__import__("datetime").date(2026, 1, 1), actor=STAFF,
+                           new_subject=operations.NewSubject("Ash", "Young"))
+    session.commit()
+    demo_0001 = next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0001")
+    answers = [
+        ask(client, key, question("FP-NEW")).get_json(),  # held, no consent
+        ask(client, key, question("NOBODY-HERE")).get_json(),  # unknown reference
+        ask(client, key, question(ref="x", subject={"subject_id": str(uuid.uuid4())})
+            ).get_json(),  # unknown id
+        ask(client, key, question(subject={"subject_id": str(holding.subject_id)})
+            ).get_json(),  # exists, but not linked to the police
+    ]
+    # When another agency asks about a subject the police consented for, by id
+    council_key = api_key("fenshire-city-council", "consent:check")
+    answers.append(ask(client, council_key, question(
+        subject={"subject_id": demo_0001}, recipient="victim-care")).get_json())
+    # Then every answer is the same as for a subject without consent
+    council_answer = answers.pop()
+    assert council_answer["reason"] == "no_agreement"  # the council has no such agreement
+    assert all(_shape(a) == _shape(answers[0]) for a in answers)
+    assert answers[0]["reason"] == "no_consent"
+
+
+def test_key_cannot_ask_as_another_agency(client: FlaskClient, api_key: Callable[..., str]
+                                          ) -> None:
+    """Invariant 4: the discloser is the key's agency; the body cannot change it."""
+    victim_key = api_key("victim-care", "consent:check")
+    r = ask(client, victim_key, {**question(), "agency": "fenshire-police"})
+    assert r.status_code == 422 and r.get_json()["field"] == "agency"
+    body = ask(client, victim_key, question()).get_json()
+    assert body["decision"] == "deny" and body["reason"] == "no_agreement"
+
+
+def test_by_subject_id_when_linked(client: FlaskClient, key: str, demo: Any) -> None:
+    sid = next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0001")
+    body = ask(client, key, question(subject={"subject_id": sid})).get_json()
+    assert body["decision"] == "permit"
+
+
+def test_ended_holding_unlinks_the_subject(client: FlaskClient, key: str, session: Session,
+                                           demo: Any) -> None:
+    police = operations.agency_by_slug(session, "fenshire-police")
+    operations.end_holding(session, police.id, "FP-DEMO-0001", actor=STAFF)
+    session.commit()
+    assert ask(client, key, question()).get_json()["reason"] == "no_consent"
+
+
+def test_withdrawal_is_immediate(client: FlaskClient, key: str, session: Session,
+                                 demo: Any) -> None:
+    """Invariant 1: the first check after the withdrawal commits says deny."""
+    assert ask(client, key, question()).get_json()["decision"] == "permit"
+    sid = uuid.UUID(next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0001"))
+    notice = session.scalar(select(Notice).where(Notice.slug == "victim-support-referral"))
+    assert notice is not None
+    consent_ops.withdraw(session, sid, notice.id, actor=STAFF, method="phone")
+    session.commit()
+    assert ask(client, key, question()).get_json()["reason"] == "withdrawn"
+
+
+def test_batch_answers_each_question_and_logs_each(client: FlaskClient, key: str,
+                                                   session: Session) -> None:
+    before = session.scalar(select(func.count()).select_from(AuditEntry))
+    questions = [question(), question("FP-DEMO-0002"), question("UNKNOWN")] * 10
+    r = ask(client, key, {"questions": questions}, CHECK + "/batch")
+    assert r.status_code == 200
+    results = r.get_json()["results"]
+    assert [x["decision"] for x in results[:3]] == ["permit", "deny", "deny"]
+    assert len({x["decision_id"] for x in results}) == 30
+    session.rollback()
+    after = session.scalar(select(func.count()).select_from(AuditEntry))
+    assert after == (before or 0) + 30
+
+
+def test_batch_limits(client: FlaskClient, key: str) -> None:
+    r = ask(client, key, {"questions": [question()] * 1001}, CHECK + "/batch")
+    assert r.status_code == 422 and r.get_json()["field"] == "questions"
+    r = ask(client, key, {"questions": []}, CHECK + "/batch")
+    assert r.status_code == 422
+    r = ask(client, key, {"questions": [question(), question(purpose="nope")]}, CHECK + "/batch")
+    assert r.status_code == 422 and r.get_json()["field"] == "questions[1].purpose"
+    assert ask(client, key, {"questions": [question()] * 1000},
+               CHECK + "/batch").status_code == 200
+
+
+# --- errors as RFC 9457 problems -------------------------------------------------------------
+
+def _problem(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.get_data(as_text=True)
+    assert r.mimetype == "application/problem+json"
+    body: dict[str, Any] = json.loads(r.get_data())
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"]
+    assert body["decision"] == "deny"
+    return body
+
+
+def test_malformed_json_is_400(client: FlaskClient, key: str) -> None:
+    r = client.post(CHECK, data=b'{"subject": ', headers={**bearer(key),
+                                                          "Content-Type": "application/json"})
+    _problem(r, 400)
+
+
+def test_wrong_content_type_is_415(client: FlaskClient, key: str) -> None:
+    r = client.post(CHECK, data=json.dumps(question()),
+                    headers={**bearer(key), "Content-Type": "text/plain"})
+    _problem(r, 415)
+
+
+def test_body_over_one_mebibyte_is_413(client: FlaskClient, key: str) -> None:
+    big = json.dumps({**question(), "pad": "x" * (1024 * 1024)})
+    r = client.post(CHECK, data=big, headers={**bearer(key), "Content-Type": "application/json"})
+    _problem(r, 413)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"recipient": "no-such-agency"}, "recipient"),
+    ({"purpose": "no-such-purpose"}, "purpose"),
+    ({"categories": ["contact-details", "no-such-category"]}, "categories[1]"),
+    ({"categories": []}, "categories"),
+    ({"categories": "contact-details"}, "categories"),
+    ({"recipient": "Not A Slug"}, "recipient"),
+    ({"subject": {"agency_ref": ""}}, "subject.agency_ref"),
+    ({"subject": {"subject_id": "not-a-uuid"}}, "subject.subject_id"),
+    ({"subject": {"agency_ref": "a", "subject_id": str(uuid.uuid4())}}, "subject"),
+    ({"subject": "FP-DEMO-0001"}, "subject"),
+])
+def test_invalid_fields_are_422_naming_the_field(client: FlaskClient, key: str,
+                                                 change: dict[str, Any], field: str) -> None:
+    body = _problem(ask(client, key, question(**change)), 422)
+    assert body["field"] == field
+
+
+def test_missing_field_is_422(client: FlaskClient, key: str) -> None:
+    body = question()
+    del body["purpose"]
+    assert _problem(ask(client, key, body), 422)["field"] == "purpose"
+
+
+@pytest.mark.parametrize("header", [None, "Bearer", "Basic abc", "Bearer cpk_wrong",
+                                    "Bearer not-even-our-format"])
+def test_missing_or_bad_key_is_401(client: FlaskClient, demo: Any, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    r = client.post(CHECK, json=question(), headers=headers)
+    _problem(r, 401)
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_missing_scope_is_403(client: FlaskClient, api_key: Callable[..., str]) -> None:
+    holdings_only = api_key("fenshire-police", "holdings:write")
+    _problem(ask(client, holdings_only, question()), 403)
+
+
+def test_revoked_and_expired_keys_are_401(client: FlaskClient, session: Session,
+                                          api_key: Callable[..., str]) -> None:
+    import datetime as dt
+
+    from portal.db import utcnow
+    from portal.models import ApiClient
+
+    key = api_key("fenshire-police", "consent:check")
+    assert ask(client, key, question()).status_code == 200
+    client_row = session.scalar(select(ApiClient).where(
+        ApiClient.key_hash == operations.hash_key(key)))
+    assert client_row is not None
+    operations.revoke_api_key(session, client_row.id, actor=STAFF)
+    session.commit()
+    _problem(ask(client, key, question()), 401)
+    soon = api_key("fenshire-police", "consent:check",
+                   expires_at=utcnow() + dt.timedelta(seconds=30))
+    assert ask(client, soon, question()).status_code == 200
+    row = session.scalar(select(ApiClient).where(ApiClient.key_hash == operations.hash_key(soon)))
+    assert row is not None
+    row.expires_at = utcnow() - dt.timedelta(seconds=1)
+    session.commit()
+    _problem(ask(client, soon, question()), 401)
+
+
+def test_keys_are_stored_only_as_hashes(session: Session, api_key: Callable[..., str]) -> None:
+    from portal.models import ApiClient
+
+    key = api_key("fenshire-police", "consent:check")
+    for row in session.scalars(select(ApiClient)):
+        assert key not in (row.key_hash, row.key_prefix, row.name, row.scopes)
+    assert session.scalar(select(ApiClient).where(ApiClient.key_hash == operations.hash_key(key)))
+
+
+def test_api_sets_and_reads_no_cookies(client: FlaskClient, key: str) -> None:
+    client.set_cookie("session", "garbage-that-must-be-ignored")
+    r = ask(client, key, question())
+    assert r.status_code == 200
+    assert "Set-Cookie" not in r.headers
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+# --- fail closed and no answer without a record -----------------------------------------------
+
+def test_database_error_answers_503_deny(client: FlaskClient, key: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Invariant 2: an error while deciding is a deny, never a permit."""
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(consent_ops, "_consent_facts", broken)
+    body = _problem(ask(client, key, question()), 503)
+    assert body["decision"] == "deny"
+    monkeypatch.setattr(consent_ops, "_agreement_facts", broken)
+    _problem(ask(client, key, {"questions": [question()]}, CHECK + "/batch"), 503)
+
+
+def test_unreachable_database_answers_503_deny(key: str, db_url: str, tmp_path: Any) -> None:
+    """Invariant 2 with no database at all: the answer is still a deny."""
+    from portal import create_app
+    from tests.conftest import make_config
+
+    url = ("postgresql+psycopg://postgres@127.0.0.1:1/none" if db_url.startswith("postgres")
+           else f"sqlite:///{tmp_path}/missing-dir/none.sqlite3")
+    app = create_app(make_config(url, tmp_path / "i2", check_timeout_ms=500))
+    r = app.test_client().post(CHECK, json=question(), headers=bearer(key))
+    _problem(r, 503)
+
+
+def test_commit_failure_means_no_answer(app: Flask, client: FlaskClient, key: str,
+                                        session: Session, monkeypatch: pytest.MonkeyPatch
+                                        ) -> None:
+    """Invariant 3: if the decision's record cannot be committed, the answer is 503 deny."""
+    from sqlalchemy.orm import Session as SessionClass
+
+    before = session.scalar(select(func.count()).select_from(CheckDecision))
+
+    def failing_commit(self: SessionClass) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(SessionClass, "commit", failing_commit)
+    body = _problem(ask(client, key, question()), 503)
+    assert body["decision"] == "deny"
+    monkeypatch.undo()
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(CheckDecision)) == before
+
+
+def test_every_answer_is_already_committed_when_received(app: Flask, client: FlaskClient,
+                                                         key: str) -> None:
+    """Invariant 3: a fresh connection sees the decision as soon as the response arrives."""
+    from portal.database import get_database
+
+    for ref in ("FP-DEMO-0001", "FP-DEMO-0002", "UNKNOWN"):
+        decision_id = ask(client, key, question(ref)).get_json()["decision_id"]
+        with get_database(app).sessionmaker() as fresh:
+            row = fresh.get(CheckDecision, uuid.UUID(decision_id))
+            assert row is not None
+            assert fresh.get(AuditEntry, row.audit_seq) is not None
+
+
+def test_holding_reference_lookup_is_per_agency(session: Session, client: FlaskClient,
+                                                api_key: Callable[..., str]) -> None:
+    # The council cannot reach the police's FP-DEMO-0001 by reusing its reference.
+    council_key = api_key("fenshire-city-council", "consent:check")
+    body = ask(client, council_key, question(recipient="fen-housing",
+                                             purpose="asb-case-management",
+                                             categories=["identity"])).get_json()
+    assert body["decision"] == "permit"  # statutory: no consent consulted, no subject needed
+    held = session.scalars(select(Holding).where(Holding.agency_ref == "FP-DEMO-0001")).all()
+    assert len(held) == 1

@@ -1,0 +1,193 @@
+"""The check engine, exhaustively: every basis, consent state, expiry, version and coverage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consent import engine
+from consent.engine import AgreementFact, CheckFacts, ConsentFact, NoticeFact, Reason
+
+NOW = dt.datetime(2026, 11, 25, 10, 0, tzinfo=dt.UTC)
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+BASES = ["consent", "public-task", "legal-obligation", "vital-interests", "law-enforcement"]
+EVENTS = [None, "given", "renewed", "withdrawn", "refused", "expired"]
+
+
+def agreement(basis: str = "consent", cats: tuple[str, ...] = ("contact-details",),
+              **kw: object) -> AgreementFact:
+    return AgreementFact(id=kw.pop("id", 1), lawful_basis=basis,  # type: ignore[arg-type]
+                         categories=frozenset(cats),
+                         valid_from=kw.pop("valid_from", EPOCH), **kw)  # type: ignore[arg-type]
+
+
+def notice(covers: dict[int, set[int]] | None = None, reconsent_from: int | None = None
+           ) -> NoticeFact:
+    cov = covers or {1: {1}}
+    return NoticeFact(id=10, coverage={v: frozenset(a) for v, a in cov.items()},
+                      reconsent_from=reconsent_from)
+
+
+def consent(event: str = "given", version: int = 1,
+            valid_until: dt.datetime | None = None) -> ConsentFact:
+    return ConsentFact(notice_id=10, event_type=event, event_id="c-1", notice_version=version,
+                       valid_until=valid_until)
+
+
+def facts(**kw: object) -> CheckFacts:
+    base: dict[str, object] = {"now": NOW, "categories": ["contact-details"],
+                               "agreements": [agreement()], "notices": [notice()],
+                               "consents": {10: consent()}}
+    base.update(kw)
+    return CheckFacts(**base)  # type: ignore[arg-type]
+
+
+def test_given_consent_to_a_covering_version_permits() -> None:
+    d = engine.decide(facts())
+    assert d.permit and d.basis == "consent"
+    cat = d.categories["contact-details"]
+    assert cat.consent_id == "c-1" and cat.notice_version == 1
+    assert d.valid_until == NOW + dt.timedelta(seconds=60)
+
+
+@pytest.mark.parametrize(("event", "reason"), [
+    (None, Reason.NO_CONSENT), ("withdrawn", Reason.WITHDRAWN), ("refused", Reason.REFUSED),
+    ("expired", Reason.EXPIRED)])
+def test_each_non_consenting_state_denies_with_its_reason(event: str | None,
+                                                          reason: Reason) -> None:
+    consents = {} if event is None else {10: consent(event)}
+    d = engine.decide(facts(consents=consents))
+    assert not d.permit and d.reason == reason
+    assert d.valid_until == NOW
+
+
+def test_a_consent_past_its_validity_is_expired_even_without_an_expiry_event() -> None:
+    d = engine.decide(facts(consents={10: consent(valid_until=NOW)}))
+    assert d.reason == Reason.EXPIRED
+    d = engine.decide(facts(consents={10: consent(valid_until=NOW + dt.timedelta(seconds=1))}))
+    assert d.permit and d.valid_until == NOW + dt.timedelta(seconds=1)
+
+
+def test_a_version_that_does_not_cover_the_agreement_gives_no_consent() -> None:
+    d = engine.decide(facts(notices=[notice({1: set(), 2: {1}})]))
+    assert d.reason == Reason.NO_CONSENT
+
+
+def test_material_change_requires_reconsent_but_a_minor_one_does_not() -> None:
+    cov = {1: {1}, 2: {1}}
+    assert engine.decide(facts(notices=[notice(cov, reconsent_from=2)])).reason \
+        == Reason.RECONSENT_REQUIRED
+    assert engine.decide(facts(notices=[notice(cov, reconsent_from=None)])).permit
+    assert engine.decide(facts(notices=[notice(cov, reconsent_from=2)],
+                               consents={10: consent(version=2)})).permit
+
+
+@pytest.mark.parametrize("basis", [b for b in BASES if b != "consent"])
+@pytest.mark.parametrize("event", EVENTS)
+def test_statutory_basis_permits_and_never_consults_consent(basis: str, event: str | None) -> None:
+    consents = {} if event is None else {10: consent(event)}
+    gate = "Crime and Disorder Act 1998 s115"
+    d = engine.decide(facts(agreements=[agreement(basis, statutory_gateway=gate)],
+                            consents=consents))
+    assert d.permit and d.basis == basis
+    assert d.categories["contact-details"].statutory_gateway == gate
+    assert d.categories["contact-details"].consent_id is None
+
+
+def test_category_outside_the_agreement_is_denied_and_denies_the_whole() -> None:
+    d = engine.decide(facts(categories=["contact-details", "health"]))
+    assert not d.permit
+    assert d.categories["contact-details"].permit
+    assert d.categories["health"].reason == Reason.CATEGORY_NOT_IN_AGREEMENT
+    assert d.reason == Reason.CATEGORY_NOT_IN_AGREEMENT
+
+
+def test_no_agreement_in_force() -> None:
+    assert engine.decide(facts(agreements=[])).reason == Reason.NO_AGREEMENT
+    later = agreement(valid_from=NOW + dt.timedelta(days=1))
+    assert engine.decide(facts(agreements=[later])).reason == Reason.NO_AGREEMENT
+    ended = agreement(valid_to=NOW)
+    assert engine.decide(facts(agreements=[ended])).reason == Reason.NO_AGREEMENT
+    retired = agreement(retired=True)
+    assert engine.decide(facts(agreements=[retired])).reason == Reason.NO_AGREEMENT
+
+
+def test_inactive_agency_denies_even_statutory_sharing() -> None:
+    for kw in ({"discloser_active": False}, {"recipient_active": False}):
+        d = engine.decide(facts(agreements=[agreement("public-task")], **kw))
+        assert d.reason == Reason.AGENCY_INACTIVE and not d.permit
+
+
+def test_mixed_bases_permit_with_no_single_basis() -> None:
+    agreements = [agreement("consent", ("contact-details",), id=1),
+                  agreement("public-task", ("incident-report",), id=2)]
+    d = engine.decide(facts(agreements=agreements,
+                            categories=["contact-details", "incident-report"]))
+    assert d.permit and d.basis is None
+
+
+def test_permit_lasts_no_longer_than_the_agreement() -> None:
+    ends = NOW + dt.timedelta(seconds=5)
+    d = engine.decide(facts(agreements=[agreement(valid_to=ends)]))
+    assert d.permit and d.valid_until == ends
+
+
+def test_withdrawn_is_the_reason_named_over_other_notices_without_consent() -> None:
+    other = NoticeFact(id=11, coverage={1: frozenset({1})})
+    d = engine.decide(facts(notices=[other, notice()], consents={10: consent("withdrawn")}))
+    assert d.reason == Reason.WITHDRAWN
+
+
+@given(
+    basis=st.sampled_from(BASES),
+    event=st.sampled_from(EVENTS),
+    version=st.integers(1, 3),
+    covered_versions=st.sets(st.integers(1, 3)),
+    reconsent_from=st.one_of(st.none(), st.integers(1, 3)),
+    expiry_offset=st.one_of(st.none(), st.integers(-3600, 3600)),
+    categories=st.lists(st.sampled_from(["contact-details", "incident-report", "health"]),
+                        min_size=1, max_size=3, unique=True),
+    agreement_cats=st.sets(st.sampled_from(["contact-details", "incident-report", "health"]),
+                           min_size=1),
+    in_force=st.booleans(),
+    active=st.booleans(),
+)
+def test_engine_matches_the_rules_for_every_combination(
+        basis: str, event: str | None, version: int, covered_versions: set[int],
+        reconsent_from: int | None, expiry_offset: int | None, categories: list[str],
+        agreement_cats: set[str], in_force: bool, active: bool) -> None:
+    valid_until = None if expiry_offset is None else NOW + dt.timedelta(seconds=expiry_offset)
+    a = agreement(basis, tuple(agreement_cats),
+                  valid_to=None if in_force else NOW - dt.timedelta(seconds=1))
+    n = notice({v: ({1} if v in covered_versions else set()) for v in (1, 2, 3)},
+               reconsent_from)
+    consents = {} if event is None else {10: consent(event, version, valid_until)}
+    d = engine.decide(facts(agreements=[a], notices=[n], consents=consents,
+                            categories=categories, recipient_active=active))
+    consent_ok = (event in {"given", "renewed"}
+                  and (valid_until is None or valid_until > NOW)
+                  and (reconsent_from is None or version >= reconsent_from)
+                  and version in covered_versions)
+    for c in categories:
+        cat_ok = active and in_force and c in agreement_cats and (
+            basis != "consent" or consent_ok)
+        assert d.categories[c].permit is cat_ok
+    assert d.permit is all(d.categories[c].permit for c in categories)
+    if d.permit:
+        assert NOW <= d.valid_until <= NOW + dt.timedelta(seconds=60)
+        assert d.reason is None
+    else:
+        assert d.valid_until == NOW and d.reason is not None
+
+
+def test_exhaustive_small_grid_never_permits_without_a_basis() -> None:
+    for basis, event, covered in itertools.product(BASES, EVENTS, [True, False]):
+        n = notice({1: {1} if covered else set()})
+        consents = {} if event is None else {10: consent(event)}
+        d = engine.decide(facts(agreements=[agreement(basis)], notices=[n], consents=consents))
+        if d.permit and basis == "consent":
+            assert event in {"given", "renewed"} and covered

@@ -1,0 +1,146 @@
+"""The audit chain: append-only in the database, and any edit, removal or reorder detected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.models import AuditEntry
+
+ACTOR = Actor("staff", "s-1", 1)
+
+
+@pytest.fixture
+def chain(session: Session) -> Session:
+    for i in range(5):
+        audit.record(session, "test.act", ACTOR, object_type="thing", object_id=str(i),
+                     details={"i": i, "text": "Zażółć gęślą jaźń – ☃"})
+    session.commit()
+    return session
+
+
+@pytest.fixture
+def tamper(chain: Session, backend: str) -> Iterator[Session]:
+    """Lift the append-only guard, as someone with database access could."""
+    if backend == "postgresql":
+        chain.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+    else:
+        chain.execute(text("DROP TRIGGER audit_entries_no_update"))
+        chain.execute(text("DROP TRIGGER audit_entries_no_delete"))
+    chain.commit()
+    yield chain
+
+
+def test_intact_chain_verifies(chain: Session) -> None:
+    result = audit.verify(chain)
+    assert result.ok and result.count == 5 and result.head_seq == 5
+    assert audit.head(chain) == (5, result.head_hash)
+
+
+def test_database_refuses_update_and_delete(chain: Session) -> None:
+    for stmt in ("UPDATE audit_entries SET action = 'x' WHERE seq = 2",
+                 "DELETE FROM audit_entries WHERE seq = 2"):
+        with pytest.raises(DatabaseError, match="append-only"):
+            chain.execute(text(stmt))
+        chain.rollback()
+    assert audit.verify(chain).ok
+
+
+def test_consent_events_are_append_only_too(app: Flask, session: Session, demo: object) -> None:
+    for stmt in ("UPDATE consent_events SET event_type = 'given'",
+                 "DELETE FROM consent_events"):
+        with pytest.raises(DatabaseError, match="append-only"):
+            session.execute(text(stmt))
+        session.rollback()
+
+
+def test_edit_is_detected(tamper: Session) -> None:
+    tamper.execute(text("UPDATE audit_entries SET details = :d WHERE seq = 3"),
+                   {"d": '{"i":99}'})
+    tamper.commit()
+    result = audit.verify(tamper)
+    assert not result.ok and result.bad_seq == 3 and "altered" in result.problem
+
+
+def test_edit_with_recomputed_hash_is_detected_at_the_next_link(tamper: Session) -> None:
+    row = tamper.get(AuditEntry, 3)
+    assert row is not None
+    new_hash = audit.entry_hash(row.prev_hash, 3, row.at, row.actor_type, row.actor_id,
+                                row.agency_id, "forged", row.subject_id, row.object_type,
+                                row.object_id, row.details)
+    tamper.execute(text("UPDATE audit_entries SET action = 'forged', hash = :h WHERE seq = 3"),
+                   {"h": new_hash})
+    tamper.commit()
+    result = audit.verify(tamper)
+    assert not result.ok and result.bad_seq == 4
+
+
+def test_deletion_is_detected(tamper: Session) -> None:
+    tamper.execute(text("DELETE FROM audit_entries WHERE seq = 2"))
+    tamper.commit()
+    result = audit.verify(tamper)
+    assert not result.ok and result.bad_seq == 2 and "missing" in result.problem
+
+
+def test_deleting_the_first_entry_is_detected(tamper: Session) -> None:
+    tamper.execute(text("DELETE FROM audit_entries WHERE seq = 1"))
+    tamper.commit()
+    assert audit.verify(tamper).bad_seq == 1
+
+
+def test_reordering_is_detected(tamper: Session) -> None:
+    # Swap the contents of entries 2 and 4 (keeping each row's own hash).
+    tamper.execute(text("UPDATE audit_entries SET seq = -2 WHERE seq = 2"))
+    tamper.execute(text("UPDATE audit_entries SET seq = 2 WHERE seq = 4"))
+    tamper.execute(text("UPDATE audit_entries SET seq = 4 WHERE seq = -2"))
+    tamper.commit()
+    result = audit.verify(tamper)
+    assert not result.ok and result.bad_seq == 2
+
+
+def test_cli_verify_exit_codes(app: Flask, tamper: Session) -> None:
+    runner = app.test_cli_runner()
+    ok = runner.invoke(args=["audit", "verify"])
+    assert ok.exit_code == 0 and "intact: 5 entries" in ok.output
+    head = runner.invoke(args=["audit", "head"])
+    assert head.output.startswith("5 ")
+    tamper.execute(text("UPDATE audit_entries SET actor_id = 'someone-else' WHERE seq = 4"))
+    tamper.commit()
+    bad = runner.invoke(args=["audit", "verify"])
+    assert bad.exit_code == 1 and "entry 4" in bad.output
+
+
+def test_concurrent_appends_keep_one_chain(app: Flask) -> None:
+    """Appends from many sessions at once still form one unbroken chain."""
+    import threading
+
+    from portal.database import get_database
+
+    factory = get_database(app).sessionmaker
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(10):
+                with factory() as s:
+                    audit.record(s, "test.concurrent", ACTOR, object_id=f"{n}-{i}")
+                    s.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with factory() as s:
+        result = audit.verify(s)
+    assert result.ok and result.count == 60

@@ -1,0 +1,106 @@
+"""PUT and DELETE /api/v1/holdings/{agency_ref}."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.models import AuditEntry, Holding, Subject
+from tests.conftest import bearer
+
+URL = "/api/v1/holdings/"
+
+
+@pytest.fixture
+def key(api_key: Callable[..., str]) -> str:
+    return api_key("fenshire-police", "holdings:write")
+
+
+def new_holding(**subject: Any) -> dict[str, Any]:
+    return {"subject": {"given_name": "Jo", "family_name": "Bloggs", **subject},
+            "categories": ["identity", "incident-report"], "since": "2026-03-01"}
+
+
+def test_register_update_and_end(client: FlaskClient, key: str, session: Session) -> None:
+    # Given a new reference with identity, a holding and a subject are created
+    r = client.put(URL + "FP-2026-1", json=new_holding(date_of_birth="1990-02-03",
+                                                       safe_contact="Text only"),
+                   headers=bearer(key))
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    subject = session.get(Subject, uuid.UUID(body["subject_id"]))
+    assert subject is not None and subject.safe_contact == "Text only"
+    # When the same reference is sent again, it is updated, not duplicated
+    r = client.put(URL + "FP-2026-1", json={"categories": ["case-notes"],
+                                            "since": "2026-04-01"}, headers=bearer(key))
+    assert r.status_code == 200 and r.get_json()["categories"] == ["case-notes"]
+    assert r.get_json()["subject_id"] == body["subject_id"]
+    # And DELETE ends it; a second DELETE is 404
+    assert client.delete(URL + "FP-2026-1", headers=bearer(key)).status_code == 204
+    assert client.delete(URL + "FP-2026-1", headers=bearer(key)).status_code == 404
+    session.rollback()
+    holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-2026-1"))
+    assert holding is not None and holding.ended_at is not None
+    actions = session.scalars(select(AuditEntry.action).where(
+        AuditEntry.subject_id == subject.id)).all()
+    assert actions == ["subject.register", "holding.create", "holding.update", "holding.end"]
+
+
+def test_link_existing_subject_and_conflict(client: FlaskClient, key: str, demo: Any) -> None:
+    sid = next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0001")
+    r = client.put(URL + "FP-OTHER", json={**new_holding(), "subject": {"subject_id": sid}},
+                   headers=bearer(key))
+    assert r.status_code == 201 and r.get_json()["subject_id"] == sid
+    other = next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0002")
+    r = client.put(URL + "FP-OTHER", json={**new_holding(), "subject": {"subject_id": other}},
+                   headers=bearer(key))
+    assert r.status_code == 409
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"categories": ["identity"], "since": "2026-01-01"}, "subject"),
+    (new_holding() | {"categories": ["nope"]}, "categories[0]"),
+    (new_holding() | {"categories": []}, "categories"),
+    (new_holding() | {"since": "yesterday"}, "since"),
+    (new_holding() | {"since": "2999-01-01"}, "since"),
+    (new_holding(given_name=""), "subject.given_name"),
+    (new_holding(given_name="x" * 201), "subject.given_name"),
+    (new_holding(date_of_birth="2999-01-01"), "subject.date_of_birth"),
+    (new_holding(preferred_language="fr"), "subject.preferred_language"),
+    (new_holding(favourite_colour="red"), "subject.favourite_colour"),
+    (new_holding() | {"subject": {"subject_id": str(uuid.uuid4())}}, "subject.subject_id"),
+    (new_holding() | {"agency": "victim-care"}, "agency"),
+])
+def test_bad_input_is_422_and_saves_nothing(client: FlaskClient, key: str, session: Session,
+                                            body: dict[str, Any], field: str) -> None:
+    before = session.scalars(select(Subject.id)).all()
+    r = client.put(URL + "FP-BAD", json=body, headers=bearer(key))
+    assert r.status_code == 422 and r.get_json()["field"] == field
+    session.rollback()
+    assert session.scalars(select(Subject.id)).all() == before
+
+
+def test_scope_and_agency_isolation(client: FlaskClient, api_key: Callable[..., str],
+                                    key: str) -> None:
+    check_only = api_key("fenshire-police", "consent:check")
+    assert client.put(URL + "X", json=new_holding(), headers=bearer(check_only)).status_code \
+        == 403
+    assert client.put(URL + "X", json=new_holding(), headers=bearer(key)).status_code == 201
+    # Another agency's key works on its own references only
+    council = api_key("fenshire-city-council", "holdings:write")
+    assert client.delete(URL + "X", headers=bearer(council)).status_code == 404
+    assert client.put(URL + "X", json=new_holding(), headers=bearer(council)).status_code == 201
+
+
+def test_html_in_names_is_stored_verbatim_not_interpreted(client: FlaskClient, key: str,
+                                                          session: Session) -> None:
+    name = "<script>alert(1)</script> Łukasz 王"
+    r = client.put(URL + "FP-X", json=new_holding(given_name=name), headers=bearer(key))
+    subject = session.get(Subject, uuid.UUID(r.get_json()["subject_id"]))
+    assert subject is not None and subject.given_name == name
