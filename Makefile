@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PORTAL_TEST_DATABASES ?= sqlite,postgresql
 
-.PHONY: demo test setup lint typecheck pytest translations bench clean
+.PHONY: demo test setup browser lint typecheck pytest translations bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +16,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-setup: $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -d translations -f >/dev/null
+ASSETS := static/build/portal.css
+
+$(ASSETS): package.json package-lock.json static/src/portal.scss
+	npm ci --no-audit --no-fund --loglevel=error
+	node_modules/.bin/sass --no-source-map --style=compressed --load-path=node_modules \
+		--quiet-deps static/src/portal.scss $@
+	mkdir -p static/build/govuk
+	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js static/build/govuk/
+	rm -rf static/build/govuk/assets && cp -r node_modules/govuk-frontend/dist/govuk/assets static/build/govuk/
+	rm -rf static/build/govuk/assets/fonts  # GDS Transport is for GOV.UK only
+
+setup: $(STAMP) $(ASSETS)
+	$(BIN)/pybabel compile -d translations >/dev/null
+
+# Browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null || { echo "chromium is required for the browser tests" >&2; exit 1; }
 
 demo: setup
 	$(BIN)/flask --app portal db upgrade
@@ -35,7 +51,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup
+pytest: setup browser
 	$(BIN)/pytest
 
 test: lint typecheck pytest

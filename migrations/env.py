@@ -5,8 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-import consent.models  # noqa: F401 - registers the consent tables
-import portal.models  # noqa: F401 - registers the portal tables
+import portal.all_models  # noqa: F401 - registers every table
 from portal.db import Base
 
 target_metadata = Base.metadata

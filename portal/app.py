@@ -6,33 +6,20 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from flask import Flask, Response, abort, request
-from flask_babel import Babel, get_locale
-from flask_wtf.csrf import CSRFProtect
-from jinja2 import ChoiceLoader, FileSystemLoader
+from flask import Flask, Response, abort, g, request
+from flask_babel import get_locale
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import database
+from portal import database, mail, ui
 from portal import logging as portal_logging
 from portal.config import Config
+from portal.extensions import babel, csrf, limiter
+from portal.identity import sessions
 from portal.security import PUBLIC_ENDPOINTS, access_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("portal.app")
 
-csrf = CSRFProtect()
-babel = Babel()
-
-
-def _select_locale() -> str | None:
-    config: Config = _config()
-    return request.accept_languages.best_match(config.locales) or config.default_locale
-
-
-def _config() -> Config:
-    from flask import current_app
-
-    cfg: Config = current_app.config["PORTAL"]
-    return cfg
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -51,18 +38,27 @@ def create_app(config: Config | None = None) -> Flask:
         SECRET_KEY=config.secret_key,
         DEBUG=config.debug,
         MAX_CONTENT_LENGTH=1024 * 1024,
+        SESSION_COOKIE_NAME="portal_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.env != "development" and config.env != "testing",
         BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
         BABEL_DEFAULT_LOCALE=config.default_locale,
         TESTING=config.env == "testing",
+        RATELIMIT_STORAGE_URI=config.redis_url or "memory://",
+        RATELIMIT_ENABLED=config.rate_limits,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which is bounded
     )
-    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(ROOT / "templates"))])
+    if config.proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops,  # type: ignore[method-assign]
+                                x_proto=config.proxy_hops, x_host=config.proxy_hops)
     database.init_app(app, config)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=ui.select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
+    ui.init_app(app)
+    limiter.init_app(app)
+    sessions.init_app(app)
 
     from consent.views import api as consent_api
     from portal import api, cli, public
@@ -98,9 +94,12 @@ def create_app(config: Config | None = None) -> Flask:
             except Exception:
                 log.exception("commit failed", extra={"endpoint": request.endpoint})
                 database.rollback_if_open()
+                mail.discard_queue()
                 return _commit_failed()
+            mail.flush_queue()
         else:
             database.rollback_if_open()
+            mail.discard_queue()
         _security_headers(response, config)
         return response
 
@@ -122,8 +121,9 @@ def _security_headers(response: Response, config: Config) -> None:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
+    nonce = f" 'nonce-{g.csp_nonce}'" if "csp_nonce" in g else ""
     headers.setdefault("Content-Security-Policy",
-                       "default-src 'self'; script-src 'self'; style-src 'self'; "
+                       f"default-src 'self'; script-src 'self'{nonce}; style-src 'self'; "
                        "img-src 'self' data:; font-src 'self'; object-src 'none'; "
                        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
     headers.setdefault("X-Frame-Options", "DENY")

@@ -47,6 +47,19 @@ class Config:
     sqlite_synchronous: str = "FULL"
     pool_size: int = 10
     log_level: str = "INFO"
+    # Mail: with no SMTP host, messages are written to <instance>/outbox.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_tls: str = "starttls"  # starttls | ssl | none
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = "no-reply@consent-portal.example"
+    # Rate limits (sign-in, codes); off only in tests that are not about them.
+    rate_limits: bool = True
+    # How many reverse proxies in front of the app set X-Forwarded-* (0: trust none).
+    proxy_hops: int = 0
+    # Where people are sent to see the service (links in emails and receipts).
+    public_url: str = "http://127.0.0.1:5000"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -69,6 +82,12 @@ class Config:
             "PORTAL_DEFAULT_LOCALE": "default_locale",
             "PORTAL_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
             "PORTAL_LOG_LEVEL": "log_level",
+            "PORTAL_SMTP_HOST": "smtp_host",
+            "PORTAL_SMTP_TLS": "smtp_tls",
+            "PORTAL_SMTP_USER": "smtp_user",
+            "PORTAL_SMTP_PASSWORD": "smtp_password",
+            "PORTAL_MAIL_FROM": "mail_from",
+            "PORTAL_PUBLIC_URL": "public_url",
         }
         for var, name in simple.items():
             if var in env:
@@ -77,12 +96,16 @@ class Config:
             "PORTAL_PERMIT_TTL_SECONDS": "permit_ttl_seconds",
             "PORTAL_CHECK_TIMEOUT_MS": "check_timeout_ms",
             "PORTAL_POOL_SIZE": "pool_size",
+            "PORTAL_SMTP_PORT": "smtp_port",
+            "PORTAL_PROXY_HOPS": "proxy_hops",
         }.items():
             if var in env:
                 try:
                     values[name] = int(env[var])
                 except ValueError as exc:
                     raise ConfigError(f"{var} must be a whole number") from exc
+        if "PORTAL_RATE_LIMITS" in env:
+            values["rate_limits"] = _bool(env["PORTAL_RATE_LIMITS"])
         if "PORTAL_DEBUG" in env:
             values["debug"] = _bool(env["PORTAL_DEBUG"])
         if "PORTAL_SURFACES" in env:
@@ -101,6 +124,8 @@ class Config:
             raise ConfigError("PORTAL_ENV must be development, production or testing")
         if self.sqlite_synchronous.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ConfigError("PORTAL_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
+        if self.smtp_tls not in {"starttls", "ssl", "none"}:
+            raise ConfigError("PORTAL_SMTP_TLS must be starttls, ssl or none")
         if self.permit_ttl_seconds < 0 or self.check_timeout_ms <= 0:
             raise ConfigError("time limits must be positive")
         if not self.is_production:

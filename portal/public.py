@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template
+from flask import Blueprint, Response, jsonify, redirect, render_template, session
 from sqlalchemy import text
+from werkzeug.wrappers import Response as BaseResponse
 
 from portal import database
+
+# Somewhere that looks ordinary in a browser history.
+NEUTRAL_SITE = "https://www.bbc.co.uk/weather"
 
 bp = Blueprint("public", __name__)
 health_bp = Blueprint("public", __name__)
@@ -15,6 +19,15 @@ health_bp = Blueprint("public", __name__)
 def index() -> str:
     """The start page."""
     return render_template("public/index.html")
+
+
+@bp.get("/exit")
+def exit_page() -> BaseResponse:
+    """Leave in a hurry: end any session, then go to a neutral site."""
+    session.clear()
+    response = redirect(NEUTRAL_SITE)
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
 
 
 def healthz() -> tuple[Response, int]:

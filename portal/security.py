@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 # The only endpoints anyone may reach without an identity.
-PUBLIC_ENDPOINTS = frozenset({"static", "public.index", "public.healthz", "api.openapi"})
+PUBLIC_ENDPOINTS = frozenset({"static", "public.index", "public.healthz", "api.openapi",
+                              "ui.change_language", "public.exit_page"})
 
 ACCESS_ATTR = "_portal_access"
 

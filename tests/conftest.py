@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
+import portal.all_models  # noqa: F401 - every table must be known to TRUNCATE
 from portal import create_app, migrate, operations
 from portal.audit import Actor
 from portal.config import Config

@@ -71,6 +71,8 @@ def test_no_stale_permit_after_withdrawal_commits(app: Flask, api_key: Any, demo
     before = [d for started, d, _ in results if started < committed]
     after = [(d, status) for started, d, status in results if started > committed]
     assert "permit" in before, "the test never saw a permit before the withdrawal"
-    assert len(after) >= 5, "too few checks after the withdrawal to prove anything"
+    answered = [d for d, status in after if status == 200]
+    assert len(answered) >= 5, "too few checks after the withdrawal to prove anything"
     assert all(d == "deny" for d, _ in after), after
-    assert all(status == 200 for _, status in after)
+    # A check the database could not serve in time is a 503 deny: also closed, never open.
+    assert all(status in {200, 503} for _, status in after)

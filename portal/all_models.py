@@ -1,0 +1,5 @@
+"""Imports every model module so that Base.metadata knows every table (Alembic, tests)."""
+
+import consent.models  # noqa: F401
+import portal.identity.models
+import portal.models  # noqa: F401

@@ -1,0 +1,1 @@
+"""Identity: public accounts, staff users, sessions, second factors and claim codes."""

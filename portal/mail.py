@@ -1,0 +1,83 @@
+"""Outgoing email: real SMTP when configured, otherwise files in the instance outbox.
+
+Messages are queued during a request and sent only after its commit succeeds, so nobody is
+told of something that was then rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+from flask import current_app, g
+
+from portal.config import Config
+
+log = logging.getLogger("portal.mail")
+
+
+def build(to: str, subject: str, text: str, *, html: str | None = None,
+          attachments: list[tuple[str, str, bytes]] | None = None,
+          config: Config | None = None) -> EmailMessage:
+    """A message from the partnership's address, with optional HTML and attachments."""
+    cfg = config or current_app.config["PORTAL"]
+    msg = EmailMessage()
+    msg["From"] = cfg.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = f"<{uuid.uuid4()}@{cfg.mail_from.rsplit('@', 1)[-1]}>"
+    msg.set_content(text)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for filename, mime, data in attachments or []:
+        maintype, _, subtype = mime.partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg
+
+
+def send_now(msg: EmailMessage, config: Config) -> None:
+    """Deliver one message through SMTP, or write it to the outbox folder."""
+    if not config.smtp_host:
+        outbox = Path(config.instance_path) / "outbox"
+        outbox.mkdir(parents=True, exist_ok=True)
+        name = f"{uuid.uuid4().hex}.eml"
+        (outbox / name).write_bytes(bytes(msg))
+        log.info("mail written to outbox", extra={"file": name})
+        return
+    context = ssl.create_default_context()
+    if config.smtp_tls == "ssl":
+        client: smtplib.SMTP = smtplib.SMTP_SSL(config.smtp_host, config.smtp_port,
+                                                context=context, timeout=10)
+    else:
+        client = smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=10)
+    with client:
+        if config.smtp_tls == "starttls":
+            client.starttls(context=context)
+        if config.smtp_user:
+            client.login(config.smtp_user, config.smtp_password)
+        client.send_message(msg)
+
+
+def queue(msg: EmailMessage) -> None:
+    """Send this message once the current request has committed."""
+    g.setdefault("outgoing_mail", []).append(msg)
+
+
+def flush_queue() -> None:
+    """Send what the request queued (called after a successful commit)."""
+    config: Config = current_app.config["PORTAL"]
+    for msg in g.pop("outgoing_mail", []):
+        try:
+            send_now(msg, config)
+        except (OSError, smtplib.SMTPException):
+            # The change is committed; a failed notification must not undo it or hide it.
+            log.exception("mail could not be sent", extra={"to": msg["To"]})
+
+
+def discard_queue() -> None:
+    """Drop queued mail after a rollback."""
+    g.pop("outgoing_mail", None)

@@ -1,0 +1,132 @@
+"""Shared UI: GOV.UK Frontend templates, the language choice, CSP nonces, error pages."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from portal.config import Config
+
+LANGUAGE_COOKIE = "portal_lang"
+# Translators: language names are shown in their own language, never translated.
+LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg", "pl": "Polski"}
+
+bp = Blueprint("ui", __name__)
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """A redirect target on this site only: a path, never a scheme, host or backslash trick."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in target):
+        return fallback
+    return target
+
+
+def select_locale() -> str:
+    """The page language: an explicit choice, then the account's, then the browser's."""
+    config: Config = current_app.config["PORTAL"]
+    chosen = request.args.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in config.locales:
+        return chosen
+    preferred = getattr(g, "preferred_language", None)
+    if preferred in config.locales:
+        return str(preferred)
+    return request.accept_languages.best_match(config.locales) or config.default_locale
+
+
+@bp.get("/language/<code>")
+def change_language(code: str) -> Response:
+    """Remember a language choice and go back to the page the person was on."""
+    config: Config = current_app.config["PORTAL"]
+    response = redirect(safe_next(request.args.get("next")))
+    if code in config.locales:
+        response.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 24 * 3600, httponly=True,
+                            samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
+    return response
+
+
+def _template_globals() -> dict[str, Any]:
+    config: Config = current_app.config["PORTAL"]
+    locale = str(get_locale() or config.default_locale)
+    return {
+        "csp_nonce": csp_nonce(),
+        "current_language": locale,
+        "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in config.locales],
+        "partnership_name": config.partnership_name,
+        "footer_links": [(url_for(endpoint), text) for endpoint, text in FOOTER_LINKS
+                         if endpoint in current_app.view_functions],
+    }
+
+
+def csp_nonce() -> str:
+    """A per-request nonce for the one inline script GOV.UK Frontend's template needs."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    nonce: str = g.csp_nonce
+    return nonce
+
+
+# Pages every page links to, once they exist (endpoint, link text).
+FOOTER_LINKS: list[tuple[str, Any]] = [
+    ("public.help", _l("Help")),
+    ("public.safety", _l("Staying safe online")),
+    ("public.accessibility", _l("Accessibility statement")),
+    ("public.privacy", _l("Privacy notice")),
+    ("public.cookies", _l("Cookies")),
+]
+
+ERROR_TITLES = {
+    400: _l("Something was wrong with the request"),
+    403: _l("You cannot see this page"),
+    404: _l("Page not found"),
+    405: _l("Page not found"),
+    413: _l("The file or form was too large"),
+    429: _l("Too many attempts"),
+    500: _l("Sorry, there is a problem with the service"),
+    503: _l("Sorry, the service is unavailable"),
+}
+
+
+def _error_page(exc: HTTPException) -> tuple[str, int]:
+    code = exc.code or 500
+    return render_template("errors/error.html", code=code,
+                           title=ERROR_TITLES.get(code, ERROR_TITLES[500])), code
+
+
+def init_app(app: Flask) -> None:
+    """Wire GOV.UK Frontend's Jinja macros, template globals and HTML error pages."""
+    loader = app.jinja_loader
+    assert loader is not None  # noqa: S101 - Flask always sets one
+    app.jinja_loader = ChoiceLoader([
+        loader,
+        PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+    ])
+    app.context_processor(_template_globals)
+    app.register_blueprint(bp)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Any:
+        if request.path.startswith("/api/"):
+            from portal.api import problem
+
+            return problem(exc.code or 500, exc.description or "", code=str(exc.code))
+        return _error_page(exc)
