@@ -28,7 +28,7 @@ $(ASSETS): package.json package-lock.json static/src/portal.scss
 	rm -rf static/build/govuk/assets/fonts  # GDS Transport is for GOV.UK only
 
 setup: $(STAMP) $(ASSETS)
-	$(BIN)/pybabel compile -d translations >/dev/null
+	BIN=$(BIN) scripts/translations.sh compile 2>/dev/null
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
 browser:
@@ -57,10 +57,9 @@ pytest: setup browser
 test: lint typecheck pytest
 
 translations: setup
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --add-comments=Translators: \
-		-o translations/messages.pot --project consent-portal portal consent sar templates
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --width 100
-	$(BIN)/pybabel compile -d translations
+	BIN=$(BIN) scripts/translations.sh
+	$(BIN)/python scripts/carry_translations.py
+	BIN=$(BIN) scripts/translations.sh compile
 
 bench: setup
 	$(BIN)/python -m bench.check --db both

@@ -10,7 +10,7 @@ from flask import Flask, Response, abort, g, request
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from portal import database, mail, ui
+from portal import database, i18n, mail, ui
 from portal import logging as portal_logging
 from portal.config import Config
 from portal.extensions import babel, csrf, limiter
@@ -42,7 +42,7 @@ def create_app(config: Config | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.env != "development" and config.env != "testing",
-        BABEL_TRANSLATION_DIRECTORIES=str(ROOT / "translations"),
+        **i18n.babel_settings(),
         BABEL_DEFAULT_LOCALE=config.default_locale,
         TESTING=config.env == "testing",
         RATELIMIT_STORAGE_URI=config.redis_url or "memory://",

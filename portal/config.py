@@ -58,6 +58,8 @@ class Config:
     rate_limits: bool = True
     # How many reverse proxies in front of the app set X-Forwarded-* (0: trust none).
     proxy_hops: int = 0
+    # A private EC P-256 JWK (JSON) that signs consent receipts; generated in development.
+    receipt_signing_key: str = ""
     # Where people are sent to see the service (links in emails and receipts).
     public_url: str = "http://127.0.0.1:5000"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -88,6 +90,7 @@ class Config:
             "PORTAL_SMTP_PASSWORD": "smtp_password",
             "PORTAL_MAIL_FROM": "mail_from",
             "PORTAL_PUBLIC_URL": "public_url",
+            "PORTAL_RECEIPT_SIGNING_KEY": "receipt_signing_key",
         }
         for var, name in simple.items():
             if var in env:
@@ -137,6 +140,8 @@ class Config:
             problems.append("PORTAL_DEBUG is on")
         if not self.database_url or self.database_url.startswith("sqlite"):
             problems.append("PORTAL_DATABASE_URL is SQLite (use PostgreSQL in production)")
+        if not self.receipt_signing_key:
+            problems.append("PORTAL_RECEIPT_SIGNING_KEY is not set")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, redirect, render_template, session
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    session,
+)
 from sqlalchemy import text
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -27,6 +35,16 @@ def exit_page() -> BaseResponse:
     session.clear()
     response = redirect(NEUTRAL_SITE)
     response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks() -> Response:
+    """The public key that verifies consent receipts."""
+    from consent.receipts import public_jwks
+
+    response = jsonify(public_jwks(current_app.config["PORTAL"]))
+    response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 
 

@@ -9,7 +9,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # The only endpoints anyone may reach without an identity.
 PUBLIC_ENDPOINTS = frozenset({"static", "public.index", "public.healthz", "api.openapi",
-                              "ui.change_language", "public.exit_page"})
+                              "ui.change_language", "public.exit_page",
+                              "public.jwks"})
 
 ACCESS_ATTR = "_portal_access"
 

@@ -128,3 +128,20 @@ def backend(request: pytest.FixtureRequest) -> str:
     """Browser journeys run on one engine (the first asked for): the engines are proven
     equivalent by the rest of the suite, and a browser run costs much more."""
     return str(request.param)
+
+
+def sign_in_browser(page: Page, live: LiveServer, principal: Any, *, mfa: bool = True) -> None:
+    """Give the browser a signed-in session cookie, for journeys that start signed in.
+
+    Journeys that test signing in itself go through the pages instead.
+    """
+    from portal.db import utcnow
+    from portal.identity.models import Account
+
+    kind = "account" if isinstance(principal, Account) else "staff"
+    now = utcnow().timestamp()
+    data = {"_user_id": f"{kind}:{principal.id}:{principal.session_epoch}", "_fresh": True,
+            "auth_at": now, "seen_at": now, "mfa": mfa}
+    serializer = live.app.session_interface.get_signing_serializer(live.app)  # type: ignore[attr-defined]
+    page.context.add_cookies([{"name": "portal_session", "value": serializer.dumps(data),
+                               "url": live.url, "httpOnly": True, "sameSite": "Lax"}])

@@ -11,8 +11,12 @@ PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 GOOD_SECRET = "k" * 40
 
 
+RECEIPT_KEY = '{"kty": "EC"}'
+
+
 def test_reads_portal_variables() -> None:
     cfg = Config.from_env({"PORTAL_ENV": "production", "PORTAL_SECRET_KEY": GOOD_SECRET,
+                           "PORTAL_RECEIPT_SIGNING_KEY": RECEIPT_KEY,
                            "PORTAL_DATABASE_URL": "postgresql://u@h/db",
                            "PORTAL_SURFACES": "api", "PORTAL_PERMIT_TTL_SECONDS": "30",
                            "PORTAL_DEBUG": "false"})
@@ -33,6 +37,7 @@ def test_reads_portal_variables() -> None:
      "SQLite"),
     ({"PORTAL_SECRET_KEY": GOOD_SECRET, "PORTAL_DATABASE_URL": PG, "PORTAL_DEBUG": "1"},
      "DEBUG"),
+    ({"PORTAL_SECRET_KEY": GOOD_SECRET, "PORTAL_DATABASE_URL": PG}, "RECEIPT_SIGNING_KEY"),
 ])
 def test_production_refuses_to_start_unsafely(env: dict[str, str], message: str) -> None:
     cfg = Config.from_env({"PORTAL_ENV": "production", **env})
