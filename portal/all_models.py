@@ -2,4 +2,7 @@
 
 import consent.models  # noqa: F401
 import portal.identity.models
-import portal.models  # noqa: F401
+import portal.models
+import portal.selfservice.models
+import portal.staff.models  # noqa: F401
+import sar.models  # noqa: F401

@@ -60,6 +60,9 @@ def create_app(config: Config | None = None) -> Flask:
     limiter.init_app(app)
     sessions.init_app(app)
 
+    import portal.selfservice
+    import portal.staff
+    import sar
     from consent.views import api as consent_api
     from portal import api, cli, public
 
@@ -73,6 +76,12 @@ def create_app(config: Config | None = None) -> Flask:
         csrf.exempt(api.bp)
         csrf.exempt(consent_api)
     cli.register(app)
+    # Each area registers its own blueprints and commands.
+    if "public" in config.surfaces:
+        portal.selfservice.init_app(app)
+    if "staff" in config.surfaces:
+        portal.staff.init_app(app)
+    sar.init_app(app)  # spans the public, staff and API surfaces; it checks them itself
 
     @app.before_request
     def _deny_by_default() -> None:

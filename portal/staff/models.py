@@ -1,0 +1,1 @@
+"""Models of this area (imported by portal.all_models)."""
