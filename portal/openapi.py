@@ -205,16 +205,20 @@ _PATHS: dict[str, Any] = {
 
 
 def openapi_document() -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document."""
+    """The whole OpenAPI 3.1 document (each area adds its own paths and schemas)."""
+    from sar import openapi as sar_openapi
+
+    paths = {**_PATHS, **sar_openapi.PATHS}
+    schemas = {**_SCHEMAS, **sar_openapi.SCHEMAS}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Consent and subject-rights portal API", "version": "1.0.0",
                  "description": "Consent checks, holdings and SAR supply for partnership "
                                 "sharing systems. Keys are sent as Bearer tokens."},
         "servers": [{"url": "/"}],
-        "paths": _PATHS,
+        "paths": paths,
         "components": {
-            "schemas": _SCHEMAS,
+            "schemas": schemas,
             "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer",
                                            "description": "A scoped partnership API key"}},
         },
