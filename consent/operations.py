@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from consent import engine
@@ -259,13 +259,32 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _resolve_slugs(session: Session, questions: Sequence[Question], prefixed: bool
-                   ) -> tuple[dict[str, tuple[int, bool]], dict[str, int], dict[str, int]]:
-    agencies = {s: (i, a) for i, s, a in session.execute(
-        select(Agency.id, Agency.slug, Agency.active))}
-    purposes = dict(session.execute(select(Purpose.slug, Purpose.id)).all())
-    categories = dict(session.execute(select(DataCategory.slug, DataCategory.id))
-                      .all())
+def _resolve_slugs(session: Session, caller_agency_id: int, questions: Sequence[Question],
+                   prefixed: bool) -> tuple[dict[str, tuple[int, bool]], dict[str, int], bool]:
+    """Look up only the slugs asked about, in one round trip; 422 on the first unknown one."""
+    agency_slugs = {q.recipient for q in questions}
+    purpose_slugs = {q.purpose for q in questions}
+    category_slugs = {c for q in questions for c in q.categories}
+    lookup = union_all(
+        select(literal("a"), Agency.slug, Agency.id, Agency.active)
+        .where(Agency.slug.in_(agency_slugs) | (Agency.id == caller_agency_id)),
+        select(literal("p"), Purpose.slug, Purpose.id, literal(True))
+        .where(Purpose.slug.in_(purpose_slugs)),
+        select(literal("c"), DataCategory.slug, DataCategory.id, literal(True))
+        .where(DataCategory.slug.in_(category_slugs)),
+    )
+    agencies: dict[str, tuple[int, bool]] = {}
+    purposes: dict[str, int] = {}
+    categories: set[str] = set()
+    discloser_active = False
+    for kind, slug, ident, active in session.execute(lookup):
+        if kind == "a":
+            agencies[slug] = (ident, bool(active))
+            discloser_active |= ident == caller_agency_id and bool(active)
+        elif kind == "p":
+            purposes[slug] = ident
+        else:
+            categories.add(slug)
     for i, q in enumerate(questions):
         prefix = f"questions[{i}]." if prefixed else ""
         if q.recipient not in agencies:
@@ -277,21 +296,24 @@ def _resolve_slugs(session: Session, questions: Sequence[Question], prefixed: bo
             if c not in categories:
                 raise Invalid(f"{prefix}categories[{j}]: no category {c!r}",
                               field=f"{prefix}categories[{j}]")
-    return agencies, purposes, categories
+    return agencies, purposes, discloser_active
 
 
-def _agreement_facts(session: Session, caller_agency_id: int
+def _agreement_facts(session: Session, caller_agency_id: int, routes: set[tuple[int, int]]
                      ) -> dict[tuple[int, int], list[engine.AgreementFact]]:
+    """The agreements from the caller on the routes asked about, with their categories."""
+    a = SharingAgreement
+    recipients = {to for to, _purpose in routes}
     rows = session.execute(
-        select(SharingAgreement.id, SharingAgreement.to_agency_id, SharingAgreement.purpose_id,
-               SharingAgreement.lawful_basis, SharingAgreement.statutory_gateway,
-               SharingAgreement.valid_from, SharingAgreement.valid_to,
-               SharingAgreement.retired_at, DataCategory.slug)
-        .join(agreement_categories, agreement_categories.c.agreement_id == SharingAgreement.id)
+        select(a.id, a.to_agency_id, a.purpose_id, a.lawful_basis, a.statutory_gateway,
+               a.valid_from, a.valid_to, a.retired_at, DataCategory.slug)
+        .join(agreement_categories, agreement_categories.c.agreement_id == a.id)
         .join(DataCategory, DataCategory.id == agreement_categories.c.category_id)
-        .where(SharingAgreement.from_agency_id == caller_agency_id))
+        .where(a.from_agency_id == caller_agency_id, a.to_agency_id.in_(recipients)))
     grouped: dict[int, dict[str, Any]] = {}
     for (aid, to_id, purpose_id, basis, gateway, vfrom, vto, retired, cat) in rows:
+        if (to_id, purpose_id) not in routes:
+            continue
         entry = grouped.setdefault(aid, {"to": to_id, "purpose": purpose_id, "basis": basis,
                                          "gateway": gateway, "from": vfrom, "until": vto,
                                          "retired": retired is not None, "cats": set()})
@@ -306,74 +328,71 @@ def _agreement_facts(session: Session, caller_agency_id: int
 
 
 def _notice_facts(session: Session, agreement_ids: Iterable[int]) -> list[engine.NoticeFact]:
+    """Every published version of every notice that covers one of these agreements."""
     ids = list(set(agreement_ids))
     if not ids:
         return []
-    covering = session.execute(
-        select(NoticeVersion.notice_id, NoticeVersion.version,
-               notice_version_agreements.c.agreement_id)
-        .join(notice_version_agreements,
-              notice_version_agreements.c.notice_version_id == NoticeVersion.id)
-        .where(notice_version_agreements.c.agreement_id.in_(ids),
-               NoticeVersion.status.in_(("published", "retired")))).all()
+    nva = notice_version_agreements
+    covering_notices = (select(NoticeVersion.notice_id)
+                        .join(nva, nva.c.notice_version_id == NoticeVersion.id)
+                        .where(nva.c.agreement_id.in_(ids)))
+    rows = session.execute(
+        select(NoticeVersion.notice_id, NoticeVersion.version, NoticeVersion.status,
+               NoticeVersion.requires_reconsent, nva.c.agreement_id)
+        .outerjoin(nva, nva.c.notice_version_id == NoticeVersion.id)
+        .where(NoticeVersion.notice_id.in_(covering_notices),
+               NoticeVersion.status.in_(("published", "retired"))))
     coverage: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for notice_id, version, agreement_id in covering:
-        coverage[notice_id][version].add(agreement_id)
-    if not coverage:
-        return []
     reconsent: dict[int, int] = {}
-    for notice_id, version in session.execute(
-            select(NoticeVersion.notice_id, NoticeVersion.version)
-            .where(NoticeVersion.notice_id.in_(list(coverage)),
-                   NoticeVersion.requires_reconsent.is_(True),
-                   NoticeVersion.status == "published")):
-        reconsent[notice_id] = max(version, reconsent.get(notice_id, 0))
+    for notice_id, version, status, requires_reconsent, agreement_id in rows:
+        versions = coverage[notice_id]
+        covered = versions[version]
+        if agreement_id is not None:
+            covered.add(agreement_id)
+        if requires_reconsent and status == "published":
+            reconsent[notice_id] = max(version, reconsent.get(notice_id, 0))
     return [engine.NoticeFact(id=nid, coverage={v: frozenset(a) for v, a in cov.items()},
                               reconsent_from=reconsent.get(nid))
             for nid, cov in coverage.items()]
 
 
-def _resolve_subjects(session: Session, caller_agency_id: int, questions: Sequence[Question]
-                      ) -> list[uuid.UUID | None]:
-    """Map each question to a subject linked to the caller, or None (treated as unknown)."""
+ConsentsBySubject = dict[uuid.UUID, dict[int, engine.ConsentFact]]
+
+
+def _subject_facts(session: Session, caller_agency_id: int, questions: Sequence[Question],
+                   notice_ids: set[int]) -> tuple[list[uuid.UUID | None], ConsentsBySubject]:
+    """Map each question to a subject linked to the caller (or None: treated as unknown), and
+    each subject's latest event per notice, in one round trip."""
     refs = {q.subject.agency_ref for q in questions if q.subject.agency_ref}
     ids = {q.subject.subject_id for q in questions if q.subject.subject_id}
+    h, e = Holding, ConsentEvent
+    stmt = (select(h.agency_ref, h.subject_id, e.notice_id, e.event_type, e.public_id,
+                   NoticeVersion.version, e.valid_until)
+            .outerjoin(e, and_(e.subject_id == h.subject_id, e.notice_id.in_(notice_ids)))
+            .outerjoin(NoticeVersion, NoticeVersion.id == e.notice_version_id)
+            .where(h.agency_id == caller_agency_id, h.ended_at.is_(None),
+                   h.agency_ref.in_(refs) | h.subject_id.in_(ids))
+            .order_by(e.id))
     by_ref: dict[str, uuid.UUID] = {}
     linked: set[uuid.UUID] = set()
-    live = and_(Holding.agency_id == caller_agency_id, Holding.ended_at.is_(None))
-    if refs:
-        by_ref = dict(session.execute(select(Holding.agency_ref, Holding.subject_id)
-                                      .where(live, Holding.agency_ref.in_(refs)))
-                      .all())
-    if ids:
-        linked = set(session.scalars(select(Holding.subject_id)
-                                     .where(live, Holding.subject_id.in_(ids))))
-    out: list[uuid.UUID | None] = []
+    consents: ConsentsBySubject = defaultdict(dict)
+    if refs or ids:
+        for ref, subject_id, notice_id, etype, public_id, version, valid_until in \
+                session.execute(stmt):
+            by_ref[ref] = subject_id
+            linked.add(subject_id)
+            if notice_id is not None:
+                # Rows come in recording order, so the last one per notice is the state.
+                consents[subject_id][notice_id] = engine.ConsentFact(
+                    notice_id=notice_id, event_type=etype, event_id=str(public_id),
+                    notice_version=version, valid_until=valid_until)
+    subjects: list[uuid.UUID | None] = []
     for q in questions:
         if q.subject.agency_ref:
-            out.append(by_ref.get(q.subject.agency_ref))
+            subjects.append(by_ref.get(q.subject.agency_ref))
         else:
-            out.append(q.subject.subject_id if q.subject.subject_id in linked else None)
-    return out
-
-
-def _consent_facts(session: Session, subject_ids: set[uuid.UUID], notice_ids: set[int]
-                   ) -> dict[uuid.UUID, dict[int, engine.ConsentFact]]:
-    out: dict[uuid.UUID, dict[int, engine.ConsentFact]] = defaultdict(dict)
-    if not subject_ids or not notice_ids:
-        return out
-    rows = session.execute(
-        select(ConsentEvent.subject_id, ConsentEvent.notice_id, ConsentEvent.event_type,
-               ConsentEvent.public_id, NoticeVersion.version, ConsentEvent.valid_until)
-        .join(NoticeVersion, NoticeVersion.id == ConsentEvent.notice_version_id)
-        .where(ConsentEvent.subject_id.in_(list(subject_ids)),
-               ConsentEvent.notice_id.in_(list(notice_ids)))
-        .order_by(ConsentEvent.id))
-    for subject_id, notice_id, etype, public_id, version, valid_until in rows:
-        out[subject_id][notice_id] = engine.ConsentFact(
-            notice_id=notice_id, event_type=etype, event_id=str(public_id),
-            notice_version=version, valid_until=valid_until)
-    return out
+            subjects.append(q.subject.subject_id if q.subject.subject_id in linked else None)
+    return subjects, consents
 
 
 def check(session: Session, caller: Caller, questions: Sequence[Question], *,
@@ -381,15 +400,14 @@ def check(session: Session, caller: Caller, questions: Sequence[Question], *,
           batch: bool = False) -> list[CheckOutcome]:
     """Answer each question and log a decision record and audit entry for each (flushes)."""
     now = now or utcnow()
-    agencies, purposes, _categories = _resolve_slugs(session, questions, prefixed=batch)
-    discloser_active = any(i == caller.agency_id and a for i, a in agencies.values())
-    agreements = _agreement_facts(session, caller.agency_id)
-    subjects = _resolve_subjects(session, caller.agency_id, questions)
+    agencies, purposes, discloser_active = _resolve_slugs(session, caller.agency_id, questions,
+                                                          prefixed=batch)
     routes = [(agencies[q.recipient][0], purposes[q.purpose]) for q in questions]
+    agreements = _agreement_facts(session, caller.agency_id, set(routes))
     used = {a.id for r in routes for a in agreements.get(r, [])}
     notices = _notice_facts(session, used)
-    consents = _consent_facts(session, {s for s in subjects if s is not None},
-                              {n.id for n in notices})
+    subjects, consents = _subject_facts(session, caller.agency_id, questions,
+                                        {n.id for n in notices})
     outcomes: list[CheckOutcome] = []
     rows: list[dict[str, Any]] = []
     entries: list[NewEntry] = []

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -85,15 +85,18 @@ def authenticate_key(session: Session, key: str) -> Authenticated | None:
     """The key's identity if it exists, is unexpired and unrevoked; otherwise None."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
-    client = session.scalar(select(ApiClient).where(ApiClient.key_hash == hash_key(key)))
+    c = ApiClient
+    row = session.execute(select(c.id, c.agency_id, c.scopes, c.expires_at, c.revoked_at,
+                                 c.last_used_at).where(c.key_hash == hash_key(key))).first()
     now = utcnow()
-    if client is None or client.revoked_at is not None:
+    if row is None:
         return None
-    if client.expires_at is not None and client.expires_at <= now:
+    client_id, agency_id, scopes, expires_at, revoked_at, last_used_at = row
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
         return None
-    if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
-        client.last_used_at = now
-    return Authenticated(client.id, client.agency_id, client.scope_set)
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        session.execute(update(c).where(c.id == client_id).values(last_used_at=now))
+    return Authenticated(client_id, agency_id, frozenset(scopes.split()))
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,6 +144,8 @@ def actor() -> Actor:
 
 
 def _enforce_timeouts() -> None:
+    if request.path.startswith("/api/"):
+        return  # the API authenticates by key alone and never opens the session cookie
     if not current_user.is_authenticated:
         return
     p = cast(Principal, current_user._get_current_object())

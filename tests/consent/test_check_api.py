@@ -314,7 +314,7 @@ def test_database_error_answers_503_deny(client: FlaskClient, key: str,
     def broken(*_a: Any, **_k: Any) -> Any:
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(consent_ops, "_consent_facts", broken)
+    monkeypatch.setattr(consent_ops, "_subject_facts", broken)
     body = _problem(ask(client, key, question()), 503)
     assert body["decision"] == "deny"
     monkeypatch.setattr(consent_ops, "_agreement_facts", broken)
