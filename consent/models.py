@@ -161,4 +161,4 @@ class CheckDecision(Base):
     reason: Mapped[str | None] = mapped_column(String(64), default=None)
     result: Mapped[str] = mapped_column(Text)  # JSON per-category answer
     valid_until: Mapped[dt.datetime] = mapped_column()
-    audit_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    audit_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

@@ -441,8 +441,8 @@ def check(session: Session, caller: Caller, questions: Sequence[Question], *,
             details={"recipient": q.recipient, "purpose": q.purpose,
                      "categories": list(q.categories), "decision": body["decision"],
                      "reason": body["reason"]}))
-    seqs = audit.record_many(session, entries)
-    for row, seq in zip(rows, seqs, strict=True):
-        row["audit_seq"] = seq
+    audit_ids = audit.record_many(session, entries)
+    for row, audit_id in zip(rows, audit_ids, strict=True):
+        row["audit_id"] = audit_id
     session.execute(insert(CheckDecision), rows)
     return outcomes

@@ -1,24 +1,35 @@
-"""The append-only, hash-chained audit log."""
+"""The append-only, hash-chained audit log.
+
+The log is a small, fixed set of independent hash chains. Each entry links to the previous
+entry of its own chain, so editing, deleting or reordering any entry breaks that chain and
+``verify`` names it. Several chains let concurrent requests append (and commit) in parallel
+instead of queueing behind one lock held through every commit's fsync; a chain is picked by
+whichever lock is free. SQLite has one writer at a time anyway and uses one chain.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
+import random
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
 from portal.models import AuditEntry
 
 GENESIS = "0" * 64
-# Any constant works: it names the one advisory lock that serialises appends on PostgreSQL.
-_PG_CHAIN_LOCK = 0x636F6E73656E74
+# Advisory lock keys on PostgreSQL: one per chain, from this base (any constant works).
+_PG_LOCK_BASE = 0x636F6E73656E74
+# How many chains PostgreSQL appends spread over (a session may override via info).
+PG_CHAINS = 8
+SESSION_CHAINS_KEY = "audit_chains"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +46,7 @@ SYSTEM = Actor("system", "system")
 
 @dataclass(frozen=True, slots=True)
 class NewEntry:
-    """An audit entry before it is placed on the chain."""
+    """An audit entry before it is placed on a chain."""
 
     action: str
     actor: Actor
@@ -56,72 +67,92 @@ def _stamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def entry_hash(prev_hash: str, seq: int, at: dt.datetime, actor_type: str, actor_id: str,
-               agency_id: int | None, action: str, subject_id: uuid.UUID | None,
-               object_type: str, object_id: str, details: str) -> str:
-    """The SHA-256 that links an entry to the one before it."""
-    body = canonical_json([seq, _stamp(at), actor_type, actor_id, agency_id, action,
+def entry_hash(prev_hash: str, chain: int, seq: int, at: dt.datetime, actor_type: str,
+               actor_id: str, agency_id: int | None, action: str,
+               subject_id: uuid.UUID | None, object_type: str, object_id: str,
+               details: str) -> str:
+    """The SHA-256 that links an entry to the one before it on its chain."""
+    body = canonical_json([chain, seq, _stamp(at), actor_type, actor_id, agency_id, action,
                            str(subject_id) if subject_id else None, object_type, object_id,
                            details])
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
-def _lock_chain(session: Session) -> tuple[int, str]:
-    """Serialise appends and return the current head (seq, hash)."""
+def chain_count(session: Session) -> int:
+    """How many chains appends from this session may use."""
+    if session.get_bind().dialect.name != "postgresql":
+        return 1
+    return int(session.info.get(SESSION_CHAINS_KEY, PG_CHAINS))
+
+
+def _lock_chain(session: Session) -> tuple[int, int, str]:
+    """Take one chain's append lock (a free one if any) and return (chain, seq, hash)."""
+    chains = chain_count(session)
+    chain = 0
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_CHAIN_LOCK})
+        start = random.randrange(chains)  # noqa: S311 - spreading load, not security
+        order = [(start + i) % chains for i in range(chains)]
+        for candidate in order:
+            if session.execute(select(func.pg_try_advisory_xact_lock(
+                    _PG_LOCK_BASE + candidate))).scalar():
+                chain = candidate
+                break
+        else:
+            chain = start
+            session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                            {"k": _PG_LOCK_BASE + chain})
     # On SQLite every transaction began with BEGIN IMMEDIATE, which already serialises writers.
     row = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
+        select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == chain)
+        .order_by(AuditEntry.seq.desc()).limit(1)
     ).first()
-    return (row[0], row[1]) if row else (0, GENESIS)
+    return (chain, row[0], row[1]) if row else (chain, 0, GENESIS)
 
 
 def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
-    """Append entries to the chain in order and return their sequence numbers (flushes)."""
+    """Append entries, in order, to one chain and return their ids (flushes)."""
     if not entries:
         return []
     session.flush()
-    seq, prev = _lock_chain(session)
+    chain, seq, prev = _lock_chain(session)
     rows: list[dict[str, Any]] = []
-    seqs: list[int] = []
     now = utcnow()
     for entry in entries:
         seq += 1
         at = entry.at or now
         details = canonical_json(dict(entry.details or {}))
-        digest = entry_hash(prev, seq, at, entry.actor.type, entry.actor.id,
+        digest = entry_hash(prev, chain, seq, at, entry.actor.type, entry.actor.id,
                             entry.actor.agency_id, entry.action, entry.subject_id,
                             entry.object_type, entry.object_id, details)
         rows.append({
-            "seq": seq, "at": at, "actor_type": entry.actor.type, "actor_id": entry.actor.id,
-            "agency_id": entry.actor.agency_id, "action": entry.action,
-            "subject_id": entry.subject_id, "object_type": entry.object_type,
-            "object_id": entry.object_id, "details": details, "prev_hash": prev,
-            "hash": digest,
+            "chain": chain, "seq": seq, "at": at, "actor_type": entry.actor.type,
+            "actor_id": entry.actor.id, "agency_id": entry.actor.agency_id,
+            "action": entry.action, "subject_id": entry.subject_id,
+            "object_type": entry.object_type, "object_id": entry.object_id,
+            "details": details, "prev_hash": prev, "hash": digest,
         })
-        seqs.append(seq)
         prev = digest
-    session.execute(insert(AuditEntry), rows)
-    return seqs
+    ids = session.scalars(insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True),
+                          rows).all()
+    return list(ids)
 
 
 def record(session: Session, action: str, actor: Actor, *, subject_id: uuid.UUID | None = None,
            object_type: str = "", object_id: str = "",
            details: Mapping[str, Any] | None = None) -> int:
-    """Append one entry and return its sequence number."""
+    """Append one entry and return its id."""
     return record_many(session, [NewEntry(action, actor, subject_id, object_type, object_id,
                                           details)])[0]
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
-    """The outcome of walking the chain."""
+    """The outcome of walking every chain."""
 
     ok: bool
     count: int
-    head_seq: int
-    head_hash: str
+    heads: dict[int, tuple[int, str]] = field(default_factory=dict)
+    bad_chain: int | None = None
     bad_seq: int | None = None
     problem: str = ""
 
@@ -129,38 +160,39 @@ class VerifyResult:
 def _walk(session: Session) -> Iterator[Any]:
     # Plain rows, never identity-mapped objects: verification must see what is stored now.
     e = AuditEntry
-    stmt = (select(e.seq, e.at, e.actor_type, e.actor_id, e.agency_id, e.action, e.subject_id,
-                   e.object_type, e.object_id, e.details, e.prev_hash, e.hash)
-            .order_by(e.seq).execution_options(yield_per=2000))
+    stmt = (select(e.chain, e.seq, e.at, e.actor_type, e.actor_id, e.agency_id, e.action,
+                   e.subject_id, e.object_type, e.object_id, e.details, e.prev_hash, e.hash)
+            .order_by(e.chain, e.seq).execution_options(yield_per=2000))
     yield from session.execute(stmt)
 
 
 def verify(session: Session) -> VerifyResult:
     """Recompute every link; report the first entry that was edited, removed or moved."""
-    expected_seq = 1
-    prev = GENESIS
+    heads: dict[int, tuple[int, str]] = {}
     count = 0
     for e in _walk(session):
-        if e.seq != expected_seq:
-            return VerifyResult(False, count, expected_seq - 1, prev, expected_seq,
-                                f"entry {expected_seq} is missing (next is {e.seq})")
-        if e.prev_hash != prev:
-            return VerifyResult(False, count, e.seq - 1, prev, e.seq,
-                                f"entry {e.seq} does not link to entry {e.seq - 1}")
-        digest = entry_hash(prev, e.seq, e.at, e.actor_type, e.actor_id, e.agency_id, e.action,
-                            e.subject_id, e.object_type, e.object_id, e.details)
-        if digest != e.hash:
-            return VerifyResult(False, count, e.seq - 1, prev, e.seq,
-                                f"entry {e.seq} was altered (its hash does not match)")
-        prev = e.hash
+        expected_seq, prev = heads.get(e.chain, (0, GENESIS))
         expected_seq += 1
+        problem = ""
+        if e.seq != expected_seq:
+            problem = f"chain {e.chain} entry {expected_seq} is missing (next is {e.seq})"
+        elif e.prev_hash != prev:
+            problem = f"chain {e.chain} entry {e.seq} does not link to the entry before it"
+        elif entry_hash(prev, e.chain, e.seq, e.at, e.actor_type, e.actor_id, e.agency_id,
+                        e.action, e.subject_id, e.object_type, e.object_id,
+                        e.details) != e.hash:
+            problem = f"chain {e.chain} entry {e.seq} was altered (its hash does not match)"
+        if problem:
+            return VerifyResult(False, count, heads, e.chain, expected_seq, problem)
+        heads[e.chain] = (e.seq, e.hash)
         count += 1
-    return VerifyResult(True, count, expected_seq - 1, prev)
+    return VerifyResult(True, count, heads)
 
 
-def head(session: Session) -> tuple[int, str]:
-    """The latest entry's sequence number and hash, for anchoring elsewhere."""
-    row = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    return (row[0], row[1]) if row else (0, GENESIS)
+def head(session: Session) -> dict[int, tuple[int, str]]:
+    """Each chain's latest entry (sequence number and hash), for anchoring elsewhere."""
+    e = AuditEntry
+    latest = (select(e.chain, func.max(e.seq).label("seq")).group_by(e.chain).subquery())
+    rows = session.execute(select(e.chain, e.seq, e.hash).join(
+        latest, (latest.c.chain == e.chain) & (latest.c.seq == e.seq)).order_by(e.chain))
+    return {chain: (seq, digest) for chain, seq, digest in rows}

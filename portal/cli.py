@@ -137,16 +137,17 @@ def audit_verify() -> None:
     with transaction(_factory()) as session:
         result = audit.verify(session)
     if result.ok:
-        click.echo(f"audit chain intact: {result.count} entries, head {result.head_seq} "
-                   f"{result.head_hash}")
+        click.echo(f"audit chain intact: {result.count} entries in {len(result.heads)} "
+                   "chain(s)")
         return
-    click.echo(f"audit chain BROKEN at entry {result.bad_seq}: {result.problem}", err=True)
+    click.echo(f"audit chain BROKEN: {result.problem}", err=True)
     sys.exit(1)
 
 
 @audit_cli.command("head")
 def audit_head() -> None:
-    """Print the current head (sequence number and hash) for anchoring elsewhere."""
+    """Print each chain's head (chain, sequence number, hash) for anchoring elsewhere."""
     with transaction(_factory()) as session:
-        seq, digest = audit.head(session)
-    click.echo(f"{seq} {digest}")
+        heads = audit.head(session)
+    for chain, (seq, digest) in heads.items():
+        click.echo(f"{chain} {seq} {digest}")

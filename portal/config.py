@@ -54,6 +54,8 @@ class Config:
     smtp_user: str = ""
     smtp_password: str = ""
     mail_from: str = "no-reply@consent-portal.example"
+    # Parallel audit hash chains on PostgreSQL (SQLite always uses one).
+    audit_chains: int = 8
     # Rate limits (sign-in, codes); off only in tests that are not about them.
     rate_limits: bool = True
     # How many reverse proxies in front of the app set X-Forwarded-* (0: trust none).
@@ -99,6 +101,7 @@ class Config:
             "PORTAL_PERMIT_TTL_SECONDS": "permit_ttl_seconds",
             "PORTAL_CHECK_TIMEOUT_MS": "check_timeout_ms",
             "PORTAL_POOL_SIZE": "pool_size",
+            "PORTAL_AUDIT_CHAINS": "audit_chains",
             "PORTAL_SMTP_PORT": "smtp_port",
             "PORTAL_PROXY_HOPS": "proxy_hops",
         }.items():
@@ -129,6 +132,8 @@ class Config:
             raise ConfigError("PORTAL_SQLITE_SYNCHRONOUS must be OFF, NORMAL, FULL or EXTRA")
         if self.smtp_tls not in {"starttls", "ssl", "none"}:
             raise ConfigError("PORTAL_SMTP_TLS must be starttls, ssl or none")
+        if not 1 <= self.audit_chains <= 64:
+            raise ConfigError("PORTAL_AUDIT_CHAINS must be from 1 to 64")
         if self.permit_ttl_seconds < 0 or self.check_timeout_ms <= 0:
             raise ConfigError("time limits must be positive")
         if not self.is_production:

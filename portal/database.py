@@ -26,7 +26,7 @@ def init_app(app: Flask, config: Config) -> Database:
     engine = make_engine(config.resolved_database_url(),
                          sqlite_synchronous=config.sqlite_synchronous,
                          timeout_ms=config.check_timeout_ms, pool_size=config.pool_size)
-    database = Database(engine, make_sessionmaker(engine))
+    database = Database(engine, make_sessionmaker(engine, audit_chains=config.audit_chains))
     app.extensions["portal.db"] = database
 
     @app.teardown_appcontext

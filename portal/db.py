@@ -104,9 +104,11 @@ def _configure_sqlite(engine: Engine, synchronous: str, immediate: bool) -> None
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+def make_sessionmaker(engine: Engine, *, audit_chains: int | None = None
+                      ) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+    info = {"audit_chains": audit_chains} if audit_chains else {}
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True, info=info)
 
 
 @contextmanager

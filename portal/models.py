@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -205,12 +206,18 @@ class ApiClient(Base):
 
 
 class AuditEntry(Base):
-    """One security-relevant act, hash-chained to the entry before it. Append-only."""
+    """One security-relevant act, hash-chained to the entry before it on its chain.
+
+    Append-only: the database refuses UPDATE and DELETE on this table.
+    """
 
     __tablename__ = "audit_entries"
+    __table_args__ = (UniqueConstraint("chain", "seq"),)
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
-                                     primary_key=True, autoincrement=False)
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    chain: Mapped[int] = mapped_column(SmallInteger)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     at: Mapped[dt.datetime] = mapped_column()
     actor_type: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str] = mapped_column(String(64))

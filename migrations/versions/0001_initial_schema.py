@@ -32,7 +32,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('slug', name=op.f('uq_agencies_slug'))
     )
     op.create_table('audit_entries',
-    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('chain', sa.SmallInteger(), nullable=False),
+    sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
     sa.Column('actor_type', sa.String(length=32), nullable=False),
     sa.Column('actor_id', sa.String(length=64), nullable=False),
@@ -44,7 +46,8 @@ def upgrade() -> None:
     sa.Column('details', sa.Text(), nullable=False),
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
-    sa.PrimaryKeyConstraint('seq', name=op.f('pk_audit_entries')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_entries')),
+    sa.UniqueConstraint('chain', 'seq', name=op.f('uq_audit_entries_chain_seq')),
     sa.UniqueConstraint('hash', name=op.f('uq_audit_entries_hash'))
     )
     op.create_index(op.f('ix_audit_entries_subject_id'), 'audit_entries', ['subject_id'], unique=False)
@@ -64,7 +67,7 @@ def upgrade() -> None:
     sa.Column('reason', sa.String(length=64), nullable=True),
     sa.Column('result', sa.Text(), nullable=False),
     sa.Column('valid_until', sa.DateTime(), nullable=False),
-    sa.Column('audit_seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('audit_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_check_decisions'))
     )
     op.create_index(op.f('ix_check_decisions_subject_id'), 'check_decisions', ['subject_id'], unique=False)

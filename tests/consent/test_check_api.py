@@ -52,7 +52,7 @@ def test_given_consent_permits_with_its_record(client: FlaskClient, key: str,
     assert body["evaluated_at"].endswith("Z") and body["valid_until"] > body["evaluated_at"]
     decision = session.get(CheckDecision, uuid.UUID(body["decision_id"]))
     assert decision is not None and decision.decision == "permit"
-    entry = session.get(AuditEntry, decision.audit_seq)
+    entry = session.get(AuditEntry, decision.audit_id)
     assert entry is not None and entry.action == "consent.check"
     assert entry.object_id == body["decision_id"]
 
@@ -362,7 +362,7 @@ def test_every_answer_is_already_committed_when_received(app: Flask, client: Fla
         with get_database(app).sessionmaker() as fresh:
             row = fresh.get(CheckDecision, uuid.UUID(decision_id))
             assert row is not None
-            assert fresh.get(AuditEntry, row.audit_seq) is not None
+            assert fresh.get(AuditEntry, row.audit_id) is not None
 
 
 def test_holding_reference_lookup_is_per_agency(session: Session, client: FlaskClient,

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,8 @@ ACTOR = Actor("staff", "s-1", 1)
 
 @pytest.fixture
 def chain(session: Session) -> Session:
+    """Five entries on one chain (seq 1 to 5)."""
+    session.info["audit_chains"] = 1
     for i in range(5):
         audit.record(session, "test.act", ACTOR, object_type="thing", object_id=str(i),
                      details={"i": i, "text": "Zażółć gęślą jaźń – ☃"})
@@ -40,8 +42,8 @@ def tamper(chain: Session, backend: str) -> Iterator[Session]:
 
 def test_intact_chain_verifies(chain: Session) -> None:
     result = audit.verify(chain)
-    assert result.ok and result.count == 5 and result.head_seq == 5
-    assert audit.head(chain) == (5, result.head_hash)
+    assert result.ok and result.count == 5 and result.heads[0][0] == 5
+    assert audit.head(chain) == result.heads
 
 
 def test_database_refuses_update_and_delete(chain: Session) -> None:
@@ -70,9 +72,8 @@ def test_edit_is_detected(tamper: Session) -> None:
 
 
 def test_edit_with_recomputed_hash_is_detected_at_the_next_link(tamper: Session) -> None:
-    row = tamper.get(AuditEntry, 3)
-    assert row is not None
-    new_hash = audit.entry_hash(row.prev_hash, 3, row.at, row.actor_type, row.actor_id,
+    row = tamper.scalars(select(AuditEntry).where(AuditEntry.seq == 3)).one()
+    new_hash = audit.entry_hash(row.prev_hash, 0, 3, row.at, row.actor_type, row.actor_id,
                                 row.agency_id, "forged", row.subject_id, row.object_type,
                                 row.object_id, row.details)
     tamper.execute(text("UPDATE audit_entries SET action = 'forged', hash = :h WHERE seq = 3"),
@@ -96,7 +97,7 @@ def test_deleting_the_first_entry_is_detected(tamper: Session) -> None:
 
 
 def test_reordering_is_detected(tamper: Session) -> None:
-    # Swap the contents of entries 2 and 4 (keeping each row's own hash).
+    # Swap the positions of entries 2 and 4 (keeping each row's own hash).
     tamper.execute(text("UPDATE audit_entries SET seq = -2 WHERE seq = 2"))
     tamper.execute(text("UPDATE audit_entries SET seq = 2 WHERE seq = 4"))
     tamper.execute(text("UPDATE audit_entries SET seq = 4 WHERE seq = -2"))
@@ -105,16 +106,23 @@ def test_reordering_is_detected(tamper: Session) -> None:
     assert not result.ok and result.bad_seq == 2
 
 
+def test_moving_an_entry_to_another_chain_is_detected(tamper: Session) -> None:
+    tamper.execute(text("UPDATE audit_entries SET chain = 1, seq = 1 WHERE seq = 5"))
+    tamper.commit()
+    result = audit.verify(tamper)
+    assert not result.ok and result.bad_chain == 1
+
+
 def test_cli_verify_exit_codes(app: Flask, tamper: Session) -> None:
     runner = app.test_cli_runner()
     ok = runner.invoke(args=["audit", "verify"])
     assert ok.exit_code == 0 and "intact: 5 entries" in ok.output
     head = runner.invoke(args=["audit", "head"])
-    assert head.output.startswith("5 ")
+    assert head.output.startswith("0 5 ")
     tamper.execute(text("UPDATE audit_entries SET actor_id = 'someone-else' WHERE seq = 4"))
     tamper.commit()
     bad = runner.invoke(args=["audit", "verify"])
-    assert bad.exit_code == 1 and "entry 4" in bad.output
+    assert bad.exit_code == 1 and "chain 0 entry 4" in bad.output
 
 
 def test_concurrent_appends_keep_one_chain(app: Flask) -> None:
@@ -144,3 +152,5 @@ def test_concurrent_appends_keep_one_chain(app: Flask) -> None:
     with factory() as s:
         result = audit.verify(s)
     assert result.ok and result.count == 60
+    if app.config["PORTAL"].database_url.startswith("postgresql"):
+        assert len(result.heads) > 1, "appends should spread over several chains"
