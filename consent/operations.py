@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, literal, select, union_all
+from sqlalchemy import and_, bindparam, insert, literal, select, union_all
 from sqlalchemy.orm import Session
 
 from consent import engine
@@ -259,25 +259,62 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# The check path's statements are built once: building SQLAlchemy constructs per request
+# costs more CPU than running them.
+_SLUGS = union_all(
+    select(literal("a"), Agency.slug, Agency.id, Agency.active)
+    .where(Agency.slug.in_(bindparam("agencies", expanding=True))
+           | (Agency.id == bindparam("caller"))),
+    select(literal("p"), Purpose.slug, Purpose.id, literal(True))
+    .where(Purpose.slug.in_(bindparam("purposes", expanding=True))),
+    select(literal("c"), DataCategory.slug, DataCategory.id, literal(True))
+    .where(DataCategory.slug.in_(bindparam("categories", expanding=True))),
+)
+_AGREEMENTS = (
+    select(SharingAgreement.id, SharingAgreement.to_agency_id, SharingAgreement.purpose_id,
+           SharingAgreement.lawful_basis, SharingAgreement.statutory_gateway,
+           SharingAgreement.valid_from, SharingAgreement.valid_to, SharingAgreement.retired_at,
+           DataCategory.slug)
+    .join(agreement_categories, agreement_categories.c.agreement_id == SharingAgreement.id)
+    .join(DataCategory, DataCategory.id == agreement_categories.c.category_id)
+    .where(SharingAgreement.from_agency_id == bindparam("caller"),
+           SharingAgreement.to_agency_id.in_(bindparam("recipients", expanding=True))))
+_NVA = notice_version_agreements
+_NOTICES = (
+    select(NoticeVersion.notice_id, NoticeVersion.version, NoticeVersion.status,
+           NoticeVersion.requires_reconsent, _NVA.c.agreement_id)
+    .outerjoin(_NVA, _NVA.c.notice_version_id == NoticeVersion.id)
+    .where(NoticeVersion.notice_id.in_(
+        select(NoticeVersion.notice_id)
+        .join(_NVA, _NVA.c.notice_version_id == NoticeVersion.id)
+        .where(_NVA.c.agreement_id.in_(bindparam("agreements", expanding=True)))),
+        NoticeVersion.status.in_(("published", "retired"))))
+_SUBJECTS = (
+    select(Holding.agency_ref, Holding.subject_id, ConsentEvent.notice_id,
+           ConsentEvent.event_type, ConsentEvent.public_id, NoticeVersion.version,
+           ConsentEvent.valid_until)
+    .outerjoin(ConsentEvent, and_(
+        ConsentEvent.subject_id == Holding.subject_id,
+        ConsentEvent.notice_id.in_(bindparam("notices", expanding=True))))
+    .outerjoin(NoticeVersion, NoticeVersion.id == ConsentEvent.notice_version_id)
+    .where(Holding.agency_id == bindparam("caller"), Holding.ended_at.is_(None),
+           Holding.agency_ref.in_(bindparam("refs", expanding=True))
+           | Holding.subject_id.in_(bindparam("ids", expanding=True)))
+    .order_by(ConsentEvent.id))
+
+
 def _resolve_slugs(session: Session, caller_agency_id: int, questions: Sequence[Question],
                    prefixed: bool) -> tuple[dict[str, tuple[int, bool]], dict[str, int], bool]:
     """Look up only the slugs asked about, in one round trip; 422 on the first unknown one."""
-    agency_slugs = {q.recipient for q in questions}
-    purpose_slugs = {q.purpose for q in questions}
-    category_slugs = {c for q in questions for c in q.categories}
-    lookup = union_all(
-        select(literal("a"), Agency.slug, Agency.id, Agency.active)
-        .where(Agency.slug.in_(agency_slugs) | (Agency.id == caller_agency_id)),
-        select(literal("p"), Purpose.slug, Purpose.id, literal(True))
-        .where(Purpose.slug.in_(purpose_slugs)),
-        select(literal("c"), DataCategory.slug, DataCategory.id, literal(True))
-        .where(DataCategory.slug.in_(category_slugs)),
-    )
+    params = {"agencies": sorted({q.recipient for q in questions}),
+              "purposes": sorted({q.purpose for q in questions}),
+              "categories": sorted({c for q in questions for c in q.categories}),
+              "caller": caller_agency_id}
     agencies: dict[str, tuple[int, bool]] = {}
     purposes: dict[str, int] = {}
     categories: set[str] = set()
     discloser_active = False
-    for kind, slug, ident, active in session.execute(lookup):
+    for kind, slug, ident, active in session.connection().execute(_SLUGS, params):
         if kind == "a":
             agencies[slug] = (ident, bool(active))
             discloser_active |= ident == caller_agency_id and bool(active)
@@ -302,14 +339,8 @@ def _resolve_slugs(session: Session, caller_agency_id: int, questions: Sequence[
 def _agreement_facts(session: Session, caller_agency_id: int, routes: set[tuple[int, int]]
                      ) -> dict[tuple[int, int], list[engine.AgreementFact]]:
     """The agreements from the caller on the routes asked about, with their categories."""
-    a = SharingAgreement
-    recipients = {to for to, _purpose in routes}
-    rows = session.execute(
-        select(a.id, a.to_agency_id, a.purpose_id, a.lawful_basis, a.statutory_gateway,
-               a.valid_from, a.valid_to, a.retired_at, DataCategory.slug)
-        .join(agreement_categories, agreement_categories.c.agreement_id == a.id)
-        .join(DataCategory, DataCategory.id == agreement_categories.c.category_id)
-        .where(a.from_agency_id == caller_agency_id, a.to_agency_id.in_(recipients)))
+    rows = session.connection().execute(_AGREEMENTS, {
+        "caller": caller_agency_id, "recipients": sorted({to for to, _purpose in routes})})
     grouped: dict[int, dict[str, Any]] = {}
     for (aid, to_id, purpose_id, basis, gateway, vfrom, vto, retired, cat) in rows:
         if (to_id, purpose_id) not in routes:
@@ -332,16 +363,7 @@ def _notice_facts(session: Session, agreement_ids: Iterable[int]) -> list[engine
     ids = list(set(agreement_ids))
     if not ids:
         return []
-    nva = notice_version_agreements
-    covering_notices = (select(NoticeVersion.notice_id)
-                        .join(nva, nva.c.notice_version_id == NoticeVersion.id)
-                        .where(nva.c.agreement_id.in_(ids)))
-    rows = session.execute(
-        select(NoticeVersion.notice_id, NoticeVersion.version, NoticeVersion.status,
-               NoticeVersion.requires_reconsent, nva.c.agreement_id)
-        .outerjoin(nva, nva.c.notice_version_id == NoticeVersion.id)
-        .where(NoticeVersion.notice_id.in_(covering_notices),
-               NoticeVersion.status.in_(("published", "retired"))))
+    rows = session.connection().execute(_NOTICES, {"agreements": ids})
     coverage: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
     reconsent: dict[int, int] = {}
     for notice_id, version, status, requires_reconsent, agreement_id in rows:
@@ -365,20 +387,14 @@ def _subject_facts(session: Session, caller_agency_id: int, questions: Sequence[
     each subject's latest event per notice, in one round trip."""
     refs = {q.subject.agency_ref for q in questions if q.subject.agency_ref}
     ids = {q.subject.subject_id for q in questions if q.subject.subject_id}
-    h, e = Holding, ConsentEvent
-    stmt = (select(h.agency_ref, h.subject_id, e.notice_id, e.event_type, e.public_id,
-                   NoticeVersion.version, e.valid_until)
-            .outerjoin(e, and_(e.subject_id == h.subject_id, e.notice_id.in_(notice_ids)))
-            .outerjoin(NoticeVersion, NoticeVersion.id == e.notice_version_id)
-            .where(h.agency_id == caller_agency_id, h.ended_at.is_(None),
-                   h.agency_ref.in_(refs) | h.subject_id.in_(ids))
-            .order_by(e.id))
+    params = {"caller": caller_agency_id, "notices": sorted(notice_ids), "refs": sorted(refs),
+              "ids": sorted(ids)}
     by_ref: dict[str, uuid.UUID] = {}
     linked: set[uuid.UUID] = set()
     consents: ConsentsBySubject = defaultdict(dict)
     if refs or ids:
         for ref, subject_id, notice_id, etype, public_id, version, valid_until in \
-                session.execute(stmt):
+                session.connection().execute(_SUBJECTS, params):
             by_ref[ref] = subject_id
             linked.add(subject_id)
             if notice_id is not None:
@@ -444,5 +460,8 @@ def check(session: Session, caller: Caller, questions: Sequence[Question], *,
     audit_ids = audit.record_many(session, entries)
     for row, audit_id in zip(rows, audit_ids, strict=True):
         row["audit_id"] = audit_id
-    session.execute(insert(CheckDecision), rows)
+    session.connection().execute(_INSERT_DECISION, rows)
     return outcomes
+
+
+_INSERT_DECISION = insert(CheckDecision)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
@@ -93,8 +93,8 @@ def _lock_chain(session: Session) -> tuple[int, int, str]:
         start = random.randrange(chains)  # noqa: S311 - spreading load, not security
         order = [(start + i) % chains for i in range(chains)]
         for candidate in order:
-            if session.execute(select(func.pg_try_advisory_xact_lock(
-                    _PG_LOCK_BASE + candidate))).scalar():
+            if session.connection().execute(_TRY_LOCK, {"k": _PG_LOCK_BASE + candidate}
+                                            ).scalar():
                 chain = candidate
                 break
         else:
@@ -102,11 +102,15 @@ def _lock_chain(session: Session) -> tuple[int, int, str]:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                             {"k": _PG_LOCK_BASE + chain})
     # On SQLite every transaction began with BEGIN IMMEDIATE, which already serialises writers.
-    row = session.execute(
-        select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == chain)
-        .order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
+    row = session.connection().execute(_HEAD, {"chain": chain}).first()
     return (chain, row[0], row[1]) if row else (chain, 0, GENESIS)
+
+
+# Built once: appends are on every request's path.
+_TRY_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("k")))
+_HEAD = (select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == bindparam("chain"))
+         .order_by(AuditEntry.seq.desc()).limit(1))
+_INSERT = insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True)
 
 
 def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
@@ -132,9 +136,7 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
             "details": details, "prev_hash": prev, "hash": digest,
         })
         prev = digest
-    ids = session.scalars(insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True),
-                          rows).all()
-    return list(ids)
+    return list(session.connection().execute(_INSERT, rows).scalars())
 
 
 def record(session: Session, action: str, actor: Actor, *, subject_id: uuid.UUID | None = None,

@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import DateTime, Engine, MetaData, Uuid, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -64,10 +63,12 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", timeout_ms: int =
                 pool_size: int = 10, sqlite_immediate: bool = True) -> Engine:
     """Create an engine with the durability and timeout settings the invariants need."""
     if url.startswith("sqlite"):
+        # Pooled connections: closing the last connection to a WAL database checkpoints it,
+        # which would otherwise happen (with its fsyncs) after every request.
         engine = create_engine(
             url,
             connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False},
-            poolclass=NullPool if ":memory:" not in url else None,
+            pool_size=pool_size, max_overflow=pool_size,
         )
         _configure_sqlite(engine, sqlite_synchronous, sqlite_immediate)
         return engine

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -72,6 +72,11 @@ def revoke_api_key(session: Session, client_id: int, *, actor: Actor) -> ApiClie
     return client
 
 
+_KEY = select(ApiClient.id, ApiClient.agency_id, ApiClient.scopes, ApiClient.expires_at,
+              ApiClient.revoked_at, ApiClient.last_used_at
+              ).where(ApiClient.key_hash == bindparam("key_hash"))
+
+
 @dataclass(frozen=True, slots=True)
 class Authenticated:
     """A live key's identity."""
@@ -86,8 +91,7 @@ def authenticate_key(session: Session, key: str) -> Authenticated | None:
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     c = ApiClient
-    row = session.execute(select(c.id, c.agency_id, c.scopes, c.expires_at, c.revoked_at,
-                                 c.last_used_at).where(c.key_hash == hash_key(key))).first()
+    row = session.connection().execute(_KEY, {"key_hash": hash_key(key)}).first()
     now = utcnow()
     if row is None:
         return None
