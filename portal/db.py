@@ -65,10 +65,13 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", timeout_ms: int =
     if url.startswith("sqlite"):
         # Pooled connections: closing the last connection to a WAL database checkpoints it,
         # which would otherwise happen (with its fsyncs) after every request.
+        in_memory = url in {"sqlite://", "sqlite:///:memory:"}
+        pool: dict[str, Any] = {} if in_memory else {"pool_size": pool_size,
+                                                     "max_overflow": pool_size}
         engine = create_engine(
             url,
             connect_args={"timeout": timeout_ms / 1000, "check_same_thread": False},
-            pool_size=pool_size, max_overflow=pool_size,
+            **pool,
         )
         _configure_sqlite(engine, sqlite_synchronous, sqlite_immediate)
         return engine
