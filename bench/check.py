@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, select
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -241,6 +241,15 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
+def receipt_signing_key() -> str:
+    """A fresh private EC P-256 JWK (JSON): production refuses to start without one."""
+    from joserfc.jwk import ECKey
+
+    key = ECKey.generate_key("P-256", parameters={"kid": f"bench-{secrets.token_hex(4)}"},
+                             private=True)
+    return json.dumps(key.as_dict(private=True))
+
+
 def start_server(name: str, app: str, port: int, env: dict[str, str]) -> Server:
     """Start ``gunicorn -c gunicorn.conf.py <app>`` in its own process group."""
     DATA.mkdir(parents=True, exist_ok=True)
@@ -402,6 +411,8 @@ class BatchResult:
     decisions: int = 0
     permits: int = 0
     errors: int = 0
+    error_statuses: dict[int, int] = field(default_factory=dict)  # 0: no HTTP answer
+    warmup_decisions: int = 0
     seconds: float = 0.0
     call_ms: list[float] = field(default_factory=list)
 
@@ -414,7 +425,9 @@ class BatchResult:
         """For the results file."""
         ms = sorted(self.call_ms)
         return {"calls": self.calls, "decisions": self.decisions, "permits": self.permits,
-                "errors": self.errors, "seconds": round(self.seconds, 2),
+                "errors": self.errors,
+                "error_statuses": {str(k): v for k, v in self.error_statuses.items()},
+                "warmup_decisions": self.warmup_decisions, "seconds": round(self.seconds, 2),
                 "decisions_per_s": round(self.decisions_per_s, 1),
                 "call_p50_ms": round(ms[len(ms) // 2], 1) if ms else None,
                 "call_max_ms": round(ms[-1], 1) if ms else None}
@@ -438,13 +451,24 @@ def _post(port: int, path: str, key: str, body: bytes) -> tuple[int, bytes]:
         conn.close()
 
 
+def smoke(port: int, key: str) -> None:
+    """One check for a seeded subject must answer 200 before any load is sent."""
+    body = json.dumps({"subject": {"agency_ref": "BENCH-0000001"}, "recipient": RECIPIENT,
+                       "purpose": PURPOSE, "categories": CATEGORIES}).encode()
+    status, raw = _post(port, CHECK_PATH, key, body)
+    if status != 200:
+        raise RuntimeError(f"the check answered {status}, not 200: {raw[:500]!r}")
+
+
 def run_batch(port: int, key: str, subjects: int, duration: float, threads: int
               ) -> BatchResult:
     """Several threads POST 1,000-question batches until the time is up."""
     result = BatchResult()
     lock = threading.Lock()
     # One warm-up call so that first-use costs are not counted.
-    _post(port, BATCH_PATH, key, _batch_body(random.Random(0), subjects))
+    status, raw = _post(port, BATCH_PATH, key, _batch_body(random.Random(0), subjects))
+    if status == 200:
+        result.warmup_decisions = len(json.loads(raw)["results"])
     started = time.monotonic()
     deadline = started + duration
 
@@ -468,7 +492,9 @@ def run_batch(port: int, key: str, subjects: int, duration: float, threads: int
                 result.call_ms.append(took)
                 result.decisions += decisions
                 result.permits += permits
-                result.errors += status != 200
+                if status != 200:
+                    result.errors += 1
+                    result.error_statuses[status] = result.error_statuses.get(status, 0) + 1
 
     pool = [threading.Thread(target=worker, args=(n,), daemon=True) for n in range(threads)]
     for t in pool:
@@ -496,25 +522,36 @@ def verify_audit(url: str) -> dict[str, Any]:
                                      .where(AuditEntry.action == "consent.check")) or 0
             linked = session.scalar(
                 select(func.count()).select_from(CheckDecision)
-                .join(AuditEntry, AuditEntry.seq == CheckDecision.audit_seq)
+                .join(AuditEntry, AuditEntry.id == CheckDecision.audit_id)
                 .where(AuditEntry.action == "consent.check")) or 0
             permits = session.scalar(select(func.count()).select_from(CheckDecision)
                                      .where(CheckDecision.decision == "permit")) or 0
             started = time.perf_counter()
             result = audit.verify(session)
             took = time.perf_counter() - started
-            session.execute(text("SELECT 1"))
     finally:
         engine.dispose()
     return {"check_decisions": decisions, "audit_consent_check": entries,
             "decisions_linked_to_their_entry": linked, "decisions_permit": permits,
             "counts_equal": decisions == entries == linked,
-            "chain_ok": result.ok, "chain_entries": result.count, "head_seq": result.head_seq,
+            "chain_ok": result.ok, "chain_entries": result.count, "chains": len(result.heads),
             "problem": result.problem, "bad_seq": result.bad_seq,
             "verify_s": round(took, 2)}
 
 
 # --- One database ---------------------------------------------------------------------------
+
+def source_version() -> dict[str, Any]:
+    """The commit measured and the files that differed from it (read-only git calls)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30, check=False)
+        return done.stdout.strip()
+
+    changed = [f for f in git("diff", "--name-only", "HEAD").splitlines()
+               if not f.startswith("bench/")]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_product_files": changed}
+
 
 def ratio(a: float, b: float) -> float | None:
     """a / b, or None when b is zero."""
@@ -524,6 +561,10 @@ def ratio(a: float, b: float) -> float | None:
 def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark against one database."""
     log(f"=== {kind}: {args.subjects:,} subjects, {args.events:,} consent events ===")
+    secrets_env: dict[str, str] = {}  # settings not to print or save
+    version = source_version()
+    log(f"source: commit {version['commit']}, uncommitted product files: "
+        f"{', '.join(version['uncommitted_product_files']) or 'none'}")
     url = fresh_database(kind)
     seeded = build(kind, url, args.subjects, args.events, args.seed)
     settings = durability(kind, url)
@@ -538,6 +579,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     else:
         app_url = url
         portal_env = {"PORTAL_ENV": "production"}
+        secrets_env["PORTAL_RECEIPT_SIGNING_KEY"] = receipt_signing_key()
         log(f"PostgreSQL: PORTAL_ENV=production; SHOW synchronous_commit = "
             f"{settings['synchronous_commit']} (fsync = {settings['fsync']})")
         if settings["synchronous_commit"] != "on":
@@ -549,7 +591,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     instance.mkdir(parents=True, exist_ok=True)
     common = {"PORTAL_SECRET_KEY": secret, "PORTAL_LOG_LEVEL": "WARNING",
               "PORTAL_INSTANCE_PATH": str(instance)}
-    app_env = clean_env({**common, **portal_env, "PORTAL_DATABASE_URL": app_url,
+    app_env = clean_env({**common, **portal_env, **secrets_env, "PORTAL_DATABASE_URL": app_url,
                          "PORTAL_BIND": f"127.0.0.1:{app_port}"})
     yard_env = clean_env({**common, "PORTAL_BIND": f"127.0.0.1:{yard_port}"})
     check_args = [seeded.key, str(args.subjects)]
@@ -561,6 +603,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         yard, portal_srv = servers
         log(f"serving: portal on :{app_port}, yardstick on :{yard_port} "
             f"(gunicorn.conf.py, workers as its default)")
+        smoke(app_port, seeded.key)
         warm: dict[str, WrkResult] = {}
         log(f"yardstick: {args.warmup} s warm-up, {args.duration} s measured")
         warm["yardstick"] = run_wrk(yard.base + "/", args.warmup)
@@ -590,13 +633,15 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     yard_res: WrkResult = load["yardstick"]
     batch_res: BatchResult = load["batch"]
     answered = sum(r.lua.get("responses", 0) - r.lua.get("non200", 0)
-                   for r in (check_res, load["warm"]["check"])) + batch_res.decisions
+                   for r in (check_res, load["warm"]["check"])) \
+        + batch_res.decisions + batch_res.warmup_decisions
     audit_result["answered_checks_seen_by_clients"] = answered
     audit_result["every_answer_recorded"] = audit_result["check_decisions"] >= answered
     responses = check_res.lua.get("responses", 0)
     summary = {
         "database": kind,
         "started_at": args.started_at,
+        "source": version,
         "subjects": args.subjects,
         "events": args.events,
         "duration_s": args.duration,
@@ -671,11 +716,13 @@ def render(s: dict[str, Any]) -> str:
                       f"(target <= {TARGET_P99_RATIO}: {ok('p99_ratio')})"),
         ("batch", f"{b['decisions_per_s']:,.0f} decisions/s (target >= "
                   f"{TARGET_BATCH_DECISIONS:,}: {ok('batch_decisions_per_s')}); "
-                  f"{b['calls']} calls, p50 {b['call_p50_ms']} ms/call, {b['errors']} errors"),
+                  f"{b['calls']} calls, p50 {b['call_p50_ms']} ms/call, {b['errors']} errors "
+                  f"{b['error_statuses'] or ''}"),
         ("audit", f"{a['check_decisions']:,} decisions, {a['audit_consent_check']:,} "
                   f"consent.check entries, {a['decisions_linked_to_their_entry']:,} linked; "
                   f"chain {'intact' if a['chain_ok'] else 'BROKEN: ' + a['problem']} "
-                  f"({a['chain_entries']:,} entries, verified in {a['verify_s']} s); "
+                  f"({a['chain_entries']:,} entries on {a.get('chains', 1)} chain(s), verified in "
+                  f"{a['verify_s']} s); "
                   f"{ok('audit')}"),
     ]
     width = max(len(k) for k, _ in rows)

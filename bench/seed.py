@@ -271,10 +271,11 @@ def agency_ref(i: int) -> str:
     return f"BENCH-{i + 1:07d}"
 
 
-def subject_rows(plan: Plan, ref: RefData) -> Iterator[tuple[Any, ...]]:
-    """Subjects, as tuples in SUBJECT_COLUMNS order (aware datetimes)."""
+def subject_rows(plan: Plan, ref: RefData, *, aware: bool = True
+                 ) -> Iterator[tuple[Any, ...]]:
+    """Subjects, as tuples in SUBJECT_COLUMNS order (aware or naive UTC datetimes)."""
     rng = random.Random(plan.seed + 1)
-    start = plan.window_start
+    start = plan.window_start if aware else plan.window_start.replace(tzinfo=None)
     langs = ("en",) * 17 + ("cy", "cy", "pl")
     for i, sid in enumerate(plan.subject_ids):
         given, family = rng.choice(GIVEN_NAMES), rng.choice(FAMILY_NAMES)
@@ -286,9 +287,10 @@ def subject_rows(plan: Plan, ref: RefData) -> Iterator[tuple[Any, ...]]:
                "", rng.choice(langs), ref.police_id, created)
 
 
-def holding_rows(plan: Plan, ref: RefData) -> Iterator[tuple[Any, ...]]:
-    """Holdings, as tuples in HOLDING_COLUMNS order (aware datetimes)."""
-    start = plan.window_start
+def holding_rows(plan: Plan, ref: RefData, *, aware: bool = True
+                 ) -> Iterator[tuple[Any, ...]]:
+    """Holdings, as tuples in HOLDING_COLUMNS order (aware or naive UTC datetimes)."""
+    start = plan.window_start if aware else plan.window_start.replace(tzinfo=None)
     for i, sid in enumerate(plan.subject_ids):
         created = start + dt.timedelta(seconds=plan.created[i])
         yield (ref.first_holding_id + i, ref.police_id, sid, agency_ref(i), created.date(),
@@ -302,10 +304,11 @@ def holding_category_rows(plan: Plan, ref: RefData) -> Iterator[tuple[int, int]]
             yield ref.first_holding_id + i, cat
 
 
-def event_rows(plan: Plan, ref: RefData) -> Iterator[tuple[Any, ...]]:
+def event_rows(plan: Plan, ref: RefData, *, aware: bool = True
+               ) -> Iterator[tuple[Any, ...]]:
     """Consent events in recording order, as tuples in EVENT_COLUMNS order."""
     rng = random.Random(plan.seed + 2)
-    start = plan.window_start
+    start = plan.window_start if aware else plan.window_start.replace(tzinfo=None)
     td = dt.timedelta
     methods = ("first-contact", "first-contact", "phone", "paper", "email")
     validity = [td(days=d) if d else None for d in ref.slot_validity]
@@ -400,6 +403,8 @@ def load_sqlite(engine: Engine, plan: Plan, ref: RefData, *, chunk: int = 20_000
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA cache_size=-2000000")  # 2 GB of page cache while loading
         cursor.execute("PRAGMA temp_store=MEMORY")
+        # Probed per row otherwise; PRAGMA foreign_key_check below checks them all at once.
+        cursor.execute("PRAGMA foreign_keys=OFF")
         cursor.close()
 
     counts: dict[str, int] = {}
@@ -428,15 +433,52 @@ def load_sqlite(engine: Engine, plan: Plan, ref: RefData, *, chunk: int = 20_000
             counts[name] = n
             took = time.perf_counter() - started
             progress(f"  {name}: {n:,} rows in {took:.1f} s ({n / max(took, 1e-9):,.0f}/s)")
+        started = time.perf_counter()
+        for name, *_rest in specs:
+            bad = conn.exec_driver_sql(f"PRAGMA foreign_key_check({name})").fetchall()
+            if bad:
+                raise RuntimeError(f"{name}: {len(bad)} rows break a foreign key: {bad[:3]}")
+        progress(f"  foreign keys checked in {time.perf_counter() - started:.1f} s")
     return counts
 
 
-def _pg_text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(" ")
-    return str(value)
+def _pg_line(row: tuple[Any, ...]) -> str:
+    """One COPY text-format line (the generated values hold no tab, newline or backslash)."""
+    return "\t".join([v if type(v) is str else "\\N" if v is None else str(v)
+                      for v in row]) + "\n"
+
+
+# Bulk loading with every secondary index and foreign key in place costs a B-tree insert and
+# a foreign-key probe per row; the PostgreSQL loader drops them first and restores the very
+# same definitions (pg_get_constraintdef, pg_indexes) afterwards, validated in bulk.
+_PG_DEFERRED = ("holdings", "holding_categories", "consent_events")
+
+
+def _pg_detach(cur: Any, tables: tuple[str, ...]) -> list[str]:
+    """Drop foreign keys, unique constraints and plain indexes; return the statements that
+    restore them, in a valid order."""
+    indexes: list[str] = []
+    uniques: list[str] = []
+    foreign: list[str] = []
+    for table in tables:
+        rows = cur.execute(
+            "SELECT conname, contype, pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = %s::regclass AND contype IN ('f', 'u')", (table,)).fetchall()
+        constraint_names = {r[0] for r in rows}
+        for name, kind, definition in rows:
+            cur.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            restore = f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+            (foreign if kind == "f" else uniques).append(restore)
+        pkey = cur.execute("SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass "
+                           "AND contype = 'p'", (table,)).fetchone()
+        for name, definition in cur.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+                "AND tablename = %s", (table,)).fetchall():
+            if name in constraint_names or (pkey and name == pkey[0]):
+                continue
+            cur.execute(f'DROP INDEX "{name}"')
+            indexes.append(definition)
+    return indexes + uniques + foreign
 
 
 def load_postgresql(conninfo: str, plan: Plan, ref: RefData, *, chunk: int = 50_000,
@@ -446,25 +488,31 @@ def load_postgresql(conninfo: str, plan: Plan, ref: RefData, *, chunk: int = 50_
 
     counts: dict[str, int] = {}
     specs: list[tuple[str, tuple[str, ...], Iterator[tuple[Any, ...]]]] = [
-        ("subjects", SUBJECT_COLUMNS, subject_rows(plan, ref)),
-        ("holdings", HOLDING_COLUMNS, holding_rows(plan, ref)),
+        ("subjects", SUBJECT_COLUMNS, subject_rows(plan, ref, aware=False)),
+        ("holdings", HOLDING_COLUMNS, holding_rows(plan, ref, aware=False)),
         ("holding_categories", ("holding_id", "category_id"), holding_category_rows(plan, ref)),
-        ("consent_events", EVENT_COLUMNS, event_rows(plan, ref)),
+        ("consent_events", EVENT_COLUMNS, event_rows(plan, ref, aware=False)),
     ]
     with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
         # Nothing here needs to survive a crash: the database is rebuilt on the next run.
         cur.execute("SET synchronous_commit = off")
-        cur.execute("SET maintenance_work_mem = '512MB'")
+        cur.execute("SET maintenance_work_mem = '1GB'")
+        restore = _pg_detach(cur, _PG_DEFERRED)
         for name, columns, rows in specs:
             started = time.perf_counter()
             n = 0
             with cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                 for part in _chunks(rows, chunk):
-                    copy.write("".join("\t".join(map(_pg_text, r)) + "\n" for r in part))
+                    copy.write("".join(map(_pg_line, part)))
                     n += len(part)
             counts[name] = n
             took = time.perf_counter() - started
             progress(f"  {name}: {n:,} rows in {took:.1f} s ({n / max(took, 1e-9):,.0f}/s)")
+        started = time.perf_counter()
+        for statement in restore:
+            cur.execute(statement)
+        progress(f"  restored {len(restore)} indexes and constraints in "
+                 f"{time.perf_counter() - started:.1f} s")
         # Holding ids were given explicitly: move the sequence past them.
         cur.execute("SELECT setval(pg_get_serial_sequence('holdings', 'id'), "
                     "(SELECT max(id) FROM holdings))")

@@ -116,7 +116,7 @@ def create_app(config: Config | None = None) -> Flask:
 
 
 def _commit_failed() -> Response:
-    if request.blueprint in {"api", "consent_api"}:
+    if request.path.startswith("/api/"):
         from portal.api import problem
 
         response = problem(503, "the service could not record this; treat it as a deny",
@@ -139,5 +139,5 @@ def _security_headers(response: Response, config: Config) -> None:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if config.is_production:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    if request.blueprint in {"api", "consent_api"}:
+    if request.path.startswith("/api/"):
         headers.setdefault("Cache-Control", "no-store")

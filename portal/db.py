@@ -85,7 +85,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", timeout_ms: int =
         connect_args=connect_args,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping (a round trip per request): a connection found dead fails that one
+        # request closed (503 deny) and SQLAlchemy then discards the whole stale pool.
         pool_timeout=max(1, timeout_ms // 1000),
     )
 

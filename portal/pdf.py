@@ -67,8 +67,17 @@ def render_pdf(html: str, *, pdf_variant: str | None = None) -> bytes:
     return pdf
 
 
+def _mapped_bytes() -> int:
+    """This process's mapped address space (what a forked child starts with)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[0])
+    return pages * resource.getpagesize()
+
+
 def _child(conn: Connection, html: str, pdf_variant: str | None, memory_mb: int) -> None:
-    limit = memory_mb * 1024 * 1024
+    # RLIMIT_AS counts the whole address space, inherited mappings included: the budget is
+    # what rendering may add on top of what the parent had already mapped.
+    limit = _mapped_bytes() + memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         conn.send(("ok", render_pdf(html, pdf_variant=pdf_variant)))
@@ -84,7 +93,8 @@ class RenderFailed(RuntimeError):
 
 def render_pdf_isolated(html: str, *, pdf_variant: str | None = None, timeout: float = 120,
                         memory_mb: int = 1024) -> bytes:
-    """Render in a child process bounded in time and memory; raise RenderFailed otherwise."""
+    """Render in a child process bounded in time and in the memory it may add
+    (``memory_mb``); raise RenderFailed otherwise."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
     process = ctx.Process(target=_child, args=(child, html, pdf_variant, memory_mb),
