@@ -8,7 +8,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, RadioField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Regexp, ValidationError
+from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, Regexp, ValidationError
 
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH
 
@@ -120,4 +120,6 @@ class LanguageForm(_Form):
     """The account's language."""
 
     language = RadioField(choices=[("en", "English"), ("cy", "Cymraeg"), ("pl", "Polski")],
-                          validators=[DataRequired(_l("Select a language"))])
+                          validate_choice=False,
+                          validators=[DataRequired(_l("Select a language")),
+                                      AnyOf(["en", "cy", "pl"], message=_l("Select a language"))])
