@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consent import receipts
 from portal import database
 from portal.config import Config
-from portal.errors import Conflict, DomainError, Invalid, NotFound
+from portal.errors import Conflict, DomainError, GuardianRequired, Invalid, NotFound
 from portal.extensions import client_address, limiter
 from portal.identity import claims, sessions
 from portal.models import Subject
@@ -149,6 +149,11 @@ def change(notice_id: int, action: str) -> str | BaseResponse:
     try:
         operation(database.session(), cast(uuid.UUID, _subject_id()), notice_id,
                   language=_language(), actor=sessions.actor())
+    except GuardianRequired:
+        message = _("A parent or guardian must give this consent for a child under 13. "
+                    "Ask the agency that helped you.")
+        return render_template("selfservice/check.html", n=view, action=action,
+                               form_errors=[{"text": message, "href": "#confirm"}])
     except DomainError:
         # Already in that state (a second click, another tab): nothing changed.
         return redirect(url_for("selfservice.consent", notice_id=notice_id))

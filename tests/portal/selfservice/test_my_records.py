@@ -134,3 +134,18 @@ def test_personal_pages_are_not_cached(client: FlaskClient, session: Session,
     for url in ["/my", "/my/consents", "/my/records", "/my/activity", "/my/download",
                 "/account/sign-in"]:
         assert client.get(url).headers["Cache-Control"] == "no-store", url
+
+
+def test_a_child_cannot_give_consent_alone_and_is_told_why(client: FlaskClient,
+                                                           session: Session,
+                                                           demo: Any) -> None:
+    account = linked_account(session, "FP-DEMO-0005")  # eleven years old
+    notice = session.scalar(select(Notice).where(Notice.slug == "victim-support-referral"))
+    assert notice is not None
+    login(client, account)
+    before = len(session.scalars(select(ConsentEvent)).all())
+    r = post(client, f"/my/consents/{notice.id}/give")
+    assert r.status_code == 200
+    assert "A parent or guardian must give this consent" in r.get_data(as_text=True)
+    session.rollback()
+    assert len(session.scalars(select(ConsentEvent)).all()) == before
