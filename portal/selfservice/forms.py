@@ -8,6 +8,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, Regexp, ValidationError
 
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH
@@ -119,7 +120,8 @@ class ClaimForm(_Form):
 class LanguageForm(_Form):
     """The account's language."""
 
-    language = RadioField(choices=[("en", "English"), ("cy", "Cymraeg"), ("pl", "Polski")],
+    language = RadioField(choices=[SelectChoice("en", "English"), SelectChoice("cy", "Cymraeg"),
+                                   SelectChoice("pl", "Polski")],
                           validate_choice=False,
                           validators=[DataRequired(_l("Select a language")),
                                       AnyOf(["en", "cy", "pl"], message=_l("Select a language"))])

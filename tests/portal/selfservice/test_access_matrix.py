@@ -224,3 +224,19 @@ def test_verification_links_are_signed_and_expire(app: Flask, client: FlaskClien
     assert session.scalar(select(Account.email_verified_at).where(
         Account.id == account.id)) is None
     assert client.get(f"/account/verify/{token}").status_code == 200
+
+
+def test_exit_this_page_ends_every_session_of_the_account(client: FlaskClient,
+                                                         session: Session, demo: Any) -> None:
+    account = linked_account(session)
+    copy = client.application.test_client()
+    login(client, account)
+    login(copy, account)  # the same person in another tab or a synced browser
+    r = client.get("/exit")
+    assert r.status_code == 302 and r.headers["Location"].startswith("https://www.bbc.co.uk/")
+    assert "cookies" in r.headers["Clear-Site-Data"]
+    r = copy.get("/my/consents")
+    assert r.status_code == 302 and "/account/sign-in" in r.headers["Location"]
+    session.rollback()
+    actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq.desc())).all()
+    assert actions[0] == "account.exit"
