@@ -62,6 +62,7 @@ def test_records_page_shows_holdings_and_statutory_sharing(client: FlaskClient,
     statutory = ops.statutory_sharing(session, subject_of(session, "FP-DEMO-0001"))
     assert statutory and all(s.lawful_basis != "consent" for s in statutory)
     assert statutory[0].statutory_gateway in html
+    assert "A public task set by law" in html
     assert "Sharing that does not need your consent" in html
 
 
