@@ -106,7 +106,8 @@ def register() -> str | Response:
     db = database.session()
     account, created = ops.register(db, form.email.data or "", form.password.data or "",
                                     language=_language(), actor=sessions.actor())
-    if created:
+    if created or account.email_verified_at is None:
+        # A second try before confirming: the address's owner gets a fresh link.
         _send_verification(account)
     else:
         link = _config().public_url.rstrip("/") + url_for("accounts.reset")

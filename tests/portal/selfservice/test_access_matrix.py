@@ -240,3 +240,13 @@ def test_exit_this_page_ends_every_session_of_the_account(client: FlaskClient,
     session.rollback()
     actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq.desc())).all()
     assert actions[0] == "account.exit"
+
+
+def test_registering_again_before_confirming_sends_a_fresh_link(
+        app: Flask, client: FlaskClient, session: Session, demo: Any) -> None:
+    make_account(session, "pending@example.org", verified=False)
+    r = post(client, "/account/register", {"email": "pending@example.org",
+                                           "password": PASSWORD, "confirm": PASSWORD})
+    assert r.headers["Location"].endswith("/account/check-your-email")
+    assert [m["Subject"] for m in outbox(app)] == ["Confirm your email address"]
+    assert client.get(link_in(outbox(app)[0])).status_code == 200

@@ -150,3 +150,13 @@ def test_a_child_cannot_give_consent_alone_and_is_told_why(client: FlaskClient,
     assert "A parent or guardian must give this consent" in r.get_data(as_text=True)
     session.rollback()
     assert len(session.scalars(select(ConsentEvent)).all()) == before
+
+
+def test_the_header_language_switch_is_remembered_on_the_account(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    account = make_account(session)
+    login(client, account)
+    assert client.get("/language/pl?next=/my").status_code == 302
+    session.rollback()
+    assert session.scalar(select(Account.preferred_language)
+                          .where(Account.id == account.id)) == "pl"
