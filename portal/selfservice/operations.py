@@ -347,13 +347,14 @@ def statutory_sharing(session: Session, subject_id: uuid.UUID) -> list[Sharing]:
     return _sharing(list(rows))
 
 
-def checks(session: Session, subject_id: uuid.UUID) -> list[CheckView]:
-    """Every check a sharing system made about the person, newest first."""
+def checks(session: Session, subject_id: uuid.UUID, limit: int | None = None) -> list[CheckView]:
+    """Every check a sharing system made about the person, newest first (the latest
+    ``limit`` of them, if given)."""
     agencies = dict(session.execute(select(Agency.id, Agency.name)).all())
     purposes = dict(session.execute(select(Purpose.id, Purpose.name)).all())
     categories = dict(session.execute(select(DataCategory.slug, DataCategory.name)).all())
     rows = session.scalars(select(CheckDecision).where(CheckDecision.subject_id == subject_id)
-                           .order_by(CheckDecision.evaluated_at.desc()))
+                           .order_by(CheckDecision.evaluated_at.desc()).limit(limit))
     out = []
     for row in rows:
         asked = [categories.get(c, c) for c in json.loads(row.categories or "[]")]
@@ -364,13 +365,14 @@ def checks(session: Session, subject_id: uuid.UUID) -> list[CheckView]:
     return out
 
 
-def staff_views(session: Session, subject_id: uuid.UUID) -> list[StaffViewEntry]:
-    """Every logged staff view of the person's record, newest first."""
+def staff_views(session: Session, subject_id: uuid.UUID,
+                limit: int | None = None) -> list[StaffViewEntry]:
+    """Every logged staff view of the person's record, newest first (the latest ``limit``)."""
     agencies = dict(session.execute(select(Agency.slug, Agency.name)).all())
     by_id = dict(session.execute(select(Agency.id, Agency.name)).all())
     rows = session.scalars(select(AuditEntry).where(AuditEntry.subject_id == subject_id,
                                                     AuditEntry.action == "subject.view")
-                           .order_by(AuditEntry.seq.desc()))
+                           .order_by(AuditEntry.seq.desc()).limit(limit))
     out = []
     for row in rows:
         details = json.loads(row.details or "{}")

@@ -131,6 +131,7 @@ def _agency_names() -> dict[int, str]:
 
 
 ACTIONS = ("give", "withdraw")
+ACTIVITY_LIMIT = 200
 
 
 @bp.route("/consents/<int:notice_id>/<action>", methods=["GET", "POST"])
@@ -188,8 +189,11 @@ def activity() -> str:
     """What happened to my data: every check and every staff view."""
     subject_id = cast(uuid.UUID, _subject_id())
     db = database.session()
-    return render_template("selfservice/activity.html", checks=ops.checks(db, subject_id),
-                           views=ops.staff_views(db, subject_id))
+    # A page stays quick however long the history; the download holds all of it.
+    return render_template("selfservice/activity.html",
+                           checks=ops.checks(db, subject_id, ACTIVITY_LIMIT),
+                           views=ops.staff_views(db, subject_id, ACTIVITY_LIMIT),
+                           limit=ACTIVITY_LIMIT)
 
 
 @bp.get("/download")

@@ -160,3 +160,21 @@ def test_the_header_language_switch_is_remembered_on_the_account(
     session.rollback()
     assert session.scalar(select(Account.preferred_language)
                           .where(Account.id == account.id)) == "pl"
+
+
+def test_the_activity_page_shows_the_latest_and_points_to_the_download(
+        client: FlaskClient, session: Session, demo: Any,
+        monkeypatch: Any) -> None:
+    from portal.selfservice import views
+
+    account = linked_account(session, "FP-DEMO-0001")
+    for _ in range(3):
+        audit.record(session, "subject.view", Actor("staff", "7", 1),
+                     subject_id=account.subject_id,
+                     details={"agency": "fenshire-police", "role": "sar-officer"})
+    session.commit()
+    monkeypatch.setattr(views, "ACTIVITY_LIMIT", 2)
+    login(client, account)
+    html = client.get("/my/activity").get_data(as_text=True)
+    assert html.count("sar-officer") == 2
+    assert "This page shows the latest 2 of each" in html
