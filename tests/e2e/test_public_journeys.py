@@ -185,7 +185,8 @@ def test_every_public_page_is_accessible_in_english_and_welsh(live: LiveServer,
             assert_accessible(page)
         # A form with errors too
         page.goto(f"{live.url}/account/register?lang={lang}")
-        page.click("form button.govuk-button")
+        with page.expect_navigation():
+            page.click("main form button.govuk-button")
         assert page.locator(".govuk-error-summary").count() == 1
         assert_accessible(page)
 
