@@ -87,11 +87,11 @@ def csp_nonce() -> str:
 
 # Pages every page links to, once they exist (endpoint, link text).
 FOOTER_LINKS: list[tuple[str, Any]] = [
-    ("public.help", _l("Help")),
-    ("public.safety", _l("Staying safe online")),
-    ("public.accessibility", _l("Accessibility statement")),
-    ("public.privacy", _l("Privacy notice")),
-    ("public.cookies", _l("Cookies")),
+    ("info.help_page", _l("Help")),
+    ("info.safety", _l("Staying safe online")),
+    ("info.accessibility", _l("Accessibility statement")),
+    ("info.privacy", _l("Privacy notice")),
+    ("info.cookies", _l("Cookies")),
 ]
 
 ERROR_TITLES = {
