@@ -1,0 +1,37 @@
+"""``flask --app portal sar worker`` and ``sar purge``."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from portal.audit import Actor
+from portal.database import get_database
+from portal.db import transaction, utcnow
+from sar import operations as ops
+from sar import worker
+
+sar_cli = AppGroup("sar", help="Subject access requests: bundle worker and retention.")
+CLI_ACTOR = Actor("cli", "sar")
+DEFAULT_RETENTION_DAYS = 30
+
+
+@sar_cli.command("worker")
+@click.option("--once", is_flag=True, help="Stop when the queue is empty.")
+def worker_command(once: bool) -> None:
+    """Build queued SAR bundles (and remind agencies of late tasks)."""
+    worker.run(get_database(current_app).sessionmaker, once=once)
+
+
+@sar_cli.command("purge")
+@click.option("--days", type=int, default=None,
+              help="Days after delivery (default: PORTAL config sar_retention_days or 30).")
+def purge_command(days: int | None) -> None:
+    """Delete delivered bundles older than the retention."""
+    config = current_app.config["PORTAL"]
+    retention = days if days is not None else int(
+        config.extra.get("sar_retention_days", DEFAULT_RETENTION_DAYS))
+    with transaction(get_database(current_app).sessionmaker) as session:
+        count = ops.purge(session, retention_days=retention, now=utcnow(), actor=CLI_ACTOR)
+    click.echo(f"purged {count} bundle(s)")
