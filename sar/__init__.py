@@ -11,7 +11,10 @@ def init_app(app: Flask) -> None:
     """Register the SAR area's blueprints (per surface) and commands."""
     surfaces = app.config["PORTAL"].surfaces
     if "api" in surfaces:
+        from portal.extensions import csrf
         from sar.api import bp as api_bp
 
+        # Bearer keys, never cookies: no CSRF on the machine API.
+        csrf.exempt(api_bp)
         app.register_blueprint(api_bp)
     app.cli.add_command(sar_cli)

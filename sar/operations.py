@@ -99,13 +99,13 @@ class NewRequest:
     documents: Sequence[tuple[str, bytes]] = field(default_factory=tuple)  # (kind, bytes)
 
 
-def _validate(session: Session, new: NewRequest) -> None:
+def _validate(session: Session, new: NewRequest, *, has_account: bool) -> None:
     if not new.requester_name.strip():
         raise Invalid("enter your name", field="requester_name")
     if not new.subject_name.strip():
         raise Invalid("enter the name of the person the records are about",
                       field="subject_name")
-    if new.channel == "web" and "@" not in new.requester_email:
+    if new.channel == "web" and not has_account and "@" not in new.requester_email:
         raise Invalid("enter an email address, like name@example.com", field="requester_email")
     if new.delivery not in ("download", "post"):
         raise Invalid("choose how you want the records", field="delivery")
@@ -131,7 +131,7 @@ def _validate(session: Session, new: NewRequest) -> None:
 def file_request(session: Session, new: NewRequest, *, actor: Actor, today: dt.date,
                  account: Account | None = None) -> SarRequest:
     """Record a request; a person whose account is linked to their subject needs no ID."""
-    _validate(session, new)
+    _validate(session, new, has_account=account is not None)
     linked = account is not None and account.subject_id is not None and not new.on_behalf
     sar = SarRequest(
         reference=new_reference(), account_id=account.id if account else None,

@@ -1,0 +1,65 @@
+"""Factories for SAR tests: a subject held by two agencies, requests, tasks, bundles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import operations
+from portal.audit import Actor
+from portal.identity.models import Role, StaffUser
+from portal.models import Holding
+from sar import operations as ops
+from sar.models import SarRequest
+from tests.identity_helpers import make_staff
+
+STAFF = Actor("staff", "1", None)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture
+def officers(session: Session, demo: Any) -> tuple[StaffUser, StaffUser]:
+    """Two SAR officers (ids 1 and 2 in a fresh database): one prepares, one approves."""
+    first = make_staff(session, "fenshire-police", Role.SAR_OFFICER)
+    second = make_staff(session, "fenshire-police", Role.SAR_OFFICER)
+    assert (first.id, second.id) == (1, 2)
+    return first, second
+
+
+@pytest.fixture
+def morgan(session: Session, officers: tuple[StaffUser, StaffUser]) -> uuid.UUID:
+    """Morgan Lee (has a safe contact), held by the police and the IDVA service."""
+    holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0004"))
+    assert holding is not None
+    idva = operations.agency_by_slug(session, "fenshire-idva")
+    operations.put_holding(session, idva.id, "IDVA-77", categories=["contact-details"],
+                           since=dt.date(2026, 3, 1), actor=STAFF,
+                           subject_id=holding.subject_id)
+    session.commit()
+    return holding.subject_id
+
+
+@pytest.fixture
+def filed(session: Session, morgan: uuid.UUID) -> Callable[..., SarRequest]:
+    """File a committed request for Morgan, verified (clock started) unless told otherwise."""
+
+    def make(*, verified: bool = True, account_id: uuid.UUID | None = None,
+             email: str = "morgan.lee@example.org", **kw: Any) -> SarRequest:
+        new = ops.NewRequest(requester_name="Morgan Lee", requester_email=email,
+                             subject_name="Morgan Lee", documents=[("identity", PNG)], **kw)
+        sar = ops.file_request(session, new, actor=STAFF, today=dt.date(2026, 11, 2))
+        if account_id is not None:
+            sar.account_id = account_id
+        if verified:
+            ops.verify_identity(session, sar, subject_id=morgan, staff_id=1,
+                                method="document", today=dt.date(2026, 11, 3), actor=STAFF)
+        session.commit()
+        return sar
+
+    return make
