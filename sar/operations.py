@@ -132,6 +132,8 @@ def file_request(session: Session, new: NewRequest, *, actor: Actor, today: dt.d
                  account: Account | None = None) -> SarRequest:
     """Record a request; a person whose account is linked to their subject needs no ID."""
     _validate(session, new, has_account=account is not None)
+    for _kind, data in new.documents:
+        sniff(data)  # refuse a bad file before anything is written
     linked = account is not None and account.subject_id is not None and not new.on_behalf
     sar = SarRequest(
         reference=new_reference(), account_id=account.id if account else None,
@@ -697,3 +699,10 @@ def queue(session: Session, *, status: str = "", assigned_to: int | None = None
     if assigned_to is not None:
         stmt = stmt.where(SarRequest.assigned_to_id == assigned_to)
     return list(session.scalars(stmt.order_by(SarRequest.received_on, SarRequest.created_at)))
+
+
+def audit_view(session: Session, sar: SarRequest, *, actor: Actor, what: str = "request"
+               ) -> None:
+    """Log a staff view of a request (the person may see who looked)."""
+    audit.record(session, "sar.viewed", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"what": what})

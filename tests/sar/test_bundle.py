@@ -69,7 +69,7 @@ def test_bundle_escapes_html_redacts_and_keeps_safe_contact_out(
     assert "Morgan reported damage" in text and "[redacted]" in text
     assert "Information Commissioner" in text and "Fenshire IDVA Service" in text
     assert "section 45" in text
-    # The zip holds JSON and CSV with the same redactions; the file of a redacted record is held back
+    # The zip holds JSON and CSV, redacted alike; a redacted record's file is held back
     with zipfile.ZipFile(io.BytesIO(bundle.archive)) as z:
         names = z.namelist()
         records = json.loads(z.read("records.json"))["records"]

@@ -17,7 +17,7 @@ from portal.errors import Conflict, Invalid
 from portal.models import AuditEntry
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, Status
-from tests.identity_helpers import make_account, make_staff
+from tests.identity_helpers import make_account
 from tests.sar.conftest import PNG, STAFF
 
 
