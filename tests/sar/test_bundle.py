@@ -128,3 +128,13 @@ def test_a_failed_build_is_reported_not_lost(app: Flask, session: Session,
     assert bundle.state == "failed" and "longer than" in bundle.error
     assert session.scalars(select(AuditEntry).where(
         AuditEntry.action == "sar.bundle_failed")).one().object_id == str(bundle.id)
+
+
+def test_cover_letter_is_in_the_persons_language(app: Flask, session: Session,
+                                                 filed: Callable[..., SarRequest]) -> None:
+    sar = filed(language="cy")
+    _ready(session, sar, text="Dim byd.")
+    bundle = _build(app, session, sar)
+    assert bundle.pdf is not None
+    text = _text(bundle.pdf)
+    assert "Eich hawliau" in text and "Swyddfa'r Comisiynydd Gwybodaeth" in text
