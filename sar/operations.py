@@ -187,7 +187,7 @@ def documents(session: Session, sar: SarRequest) -> list[SarDocument]:
 
 
 def verify_identity(session: Session, sar: SarRequest, *, subject_id: uuid.UUID,
-                    staff_id: int, method: str, today: dt.date, actor: Actor) -> SarRequest:
+                    staff_id: int | None, method: str, today: dt.date, actor: Actor) -> SarRequest:
     """Staff confirm identity (and authority) and the subject; the clock starts; ID deleted."""
     if sar.status != Status.WAITING_FOR_ID:
         raise Conflict("this request is not waiting for proof of identity")
@@ -515,7 +515,7 @@ def records(sar: SarRequest) -> list[SarRecord]:
 # --- Bundles, approval and release --------------------------------------------------------
 
 
-def request_bundle(session: Session, sar: SarRequest, *, staff_id: int,
+def request_bundle(session: Session, sar: SarRequest, *, staff_id: int | None,
                    actor: Actor) -> SarBundle:
     """Queue a bundle build (every agency must have answered)."""
     _require_open(sar)
