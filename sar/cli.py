@@ -25,13 +25,12 @@ def worker_command(once: bool) -> None:
 
 
 @sar_cli.command("purge")
-@click.option("--days", type=int, default=None,
-              help="Days after delivery (default: PORTAL config sar_retention_days or 30).")
-def purge_command(days: int | None) -> None:
+@click.option("--days", type=click.IntRange(min=0), default=DEFAULT_RETENTION_DAYS,
+              envvar="PORTAL_SAR_RETENTION_DAYS", show_default=True,
+              help="Days after delivery to keep a bundle (or PORTAL_SAR_RETENTION_DAYS).")
+def purge_command(days: int) -> None:
     """Delete delivered bundles older than the retention."""
-    config = current_app.config["PORTAL"]
-    retention = days if days is not None else int(
-        config.extra.get("sar_retention_days", DEFAULT_RETENTION_DAYS))
+    retention = days
     with transaction(get_database(current_app).sessionmaker) as session:
         count = ops.purge(session, retention_days=retention, now=utcnow(), actor=CLI_ACTOR)
     click.echo(f"purged {count} bundle(s)")
