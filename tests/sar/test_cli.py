@@ -34,5 +34,6 @@ def test_worker_once_and_purge(app: Flask, session: Session,
     assert "purged 0" in runner.invoke(args=["sar", "purge", "--days", "40"]).output
     assert "purged 1" in runner.invoke(args=["sar", "purge"]).output
     session.rollback()
+    session.expire_all()
     bundle = session.scalars(select(SarBundle)).one()
     assert bundle.pdf is None and bundle.purged_at is not None
