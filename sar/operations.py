@@ -99,7 +99,7 @@ class NewRequest:
     documents: Sequence[tuple[str, bytes]] = field(default_factory=tuple)  # (kind, bytes)
 
 
-def _validate(session: Session, new: NewRequest, *, has_account: bool) -> None:
+def _validate(session: Session, new: NewRequest, *, has_account: bool, linked: bool) -> None:
     if not new.requester_name.strip():
         raise Invalid("enter your name", field="requester_name")
     if not new.subject_name.strip():
@@ -115,6 +115,9 @@ def _validate(session: Session, new: NewRequest, *, has_account: bool) -> None:
         raise Invalid("say how you are acting for this person", field="relationship")
     if new.identity_method not in ("document", "in-person"):
         raise Invalid("choose how to prove identity", field="identity_method")
+    if (new.channel == "web" and new.identity_method == "document" and not linked
+            and not any(kind == "identity" for kind, _data in new.documents)):
+        raise Invalid("upload a photo or scan of an identity document", field="document")
     if new.nation not in clock.NATIONS:
         raise Invalid("choose a nation", field="nation")
     if new.scope_from and new.scope_to and new.scope_from > new.scope_to:
@@ -131,10 +134,10 @@ def _validate(session: Session, new: NewRequest, *, has_account: bool) -> None:
 def file_request(session: Session, new: NewRequest, *, actor: Actor, today: dt.date,
                  account: Account | None = None) -> SarRequest:
     """Record a request; a person whose account is linked to their subject needs no ID."""
-    _validate(session, new, has_account=account is not None)
+    linked = account is not None and account.subject_id is not None and not new.on_behalf
+    _validate(session, new, has_account=account is not None, linked=linked)
     for _kind, data in new.documents:
         sniff(data)  # refuse a bad file before anything is written
-    linked = account is not None and account.subject_id is not None and not new.on_behalf
     sar = SarRequest(
         reference=new_reference(), account_id=account.id if account else None,
         subject_id=account.subject_id if linked and account else None, channel=new.channel,

@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from portal import database, mail
 from portal.errors import DomainError, NotFound
 from portal.extensions import limiter
+from portal.identity.models import Account
 from portal.identity.sessions import account_required, actor, current_account
 from portal.models import Agency
 from portal.security import public
@@ -93,19 +94,46 @@ def _date(prefix: str) -> dt.date | None:
         raise DomainError("bad date", field=prefix) from exc
 
 
-def _errors(exc: DomainError) -> tuple[dict[str, str], list[dict[str, str]]]:
+def field_errors(exc: DomainError) -> tuple[dict[str, str], list[dict[str, str]]]:
     field = exc.field or "form"
     text = str(FIELD_ERRORS.get(field, _("Check this answer")))
     return {field: text}, [{"text": text, "href": f"#{field}"}]
 
 
-def _agencies() -> list[Agency]:
+def agency_choices() -> list[Agency]:
     return list(database.session().scalars(select(Agency).where(Agency.active)
                                            .order_by(Agency.name)))
 
 
 def _address_key() -> str:
     return request.remote_addr or "unknown"
+
+
+def form_request(*, account: Account | None, channel: str, language: str) -> ops.NewRequest:
+    """The request a filled-in form describes (the public's or staff's); raises DomainError."""
+    values = request.form
+    docs = []
+    for kind in ("identity", "authority"):
+        upload = request.files.get(f"{kind}_document")
+        if upload is not None and upload.filename:
+            docs.append((kind, upload.read(ops.MAX_DOCUMENT_BYTES + 1)))
+    everything = values.get("scope") != "chosen"
+    on_behalf = values.get("on_behalf") == "yes"
+    return ops.NewRequest(
+        requester_name=values.get("requester_name", "")[:200],
+        requester_email=values.get("requester_email", "")[:320],
+        subject_name=values.get("subject_name" if on_behalf else "requester_name", "")[:400],
+        on_behalf=on_behalf,
+        relationship_to_subject=values.get("relationship", "")[:200],
+        scope_everything=everything,
+        scope_agencies=tuple(values.getlist("agencies")) if not everything else (),
+        scope_from=_date("scope_from"), scope_to=_date("scope_to"),
+        scope_text=values.get("scope_text", "")[:5000],
+        delivery=values.get("delivery", ""),
+        postal_address=values.get("postal_address", "")[:1000],
+        language=language, channel=channel,
+        identity_method=values.get("identity_method", "document"),
+        documents=tuple(docs))
 
 
 @bp.route("/request", methods=["GET", "POST"])
@@ -117,39 +145,14 @@ def file_request() -> str | tuple[str, int] | WerkzeugResponse:
     values = request.form
     if request.method == "POST":
         try:
-            docs = []
-            for kind in ("identity", "authority"):
-                upload = request.files.get(f"{kind}_document")
-                if upload is not None and upload.filename:
-                    docs.append((kind, upload.read(ops.MAX_DOCUMENT_BYTES + 1)))
-            everything = values.get("scope") != "chosen"
-            new = ops.NewRequest(
-                requester_name=values.get("requester_name", "")[:200],
-                requester_email=values.get("requester_email", "")[:320],
-                subject_name=(values.get("subject_name", "")
-                              if values.get("on_behalf") == "yes"
-                              else values.get("requester_name", ""))[:400],
-                on_behalf=values.get("on_behalf") == "yes",
-                relationship_to_subject=values.get("relationship", "")[:200],
-                scope_everything=everything,
-                scope_agencies=tuple(values.getlist("agencies")) if not everything else (),
-                scope_from=_date("scope_from"), scope_to=_date("scope_to"),
-                scope_text=values.get("scope_text", "")[:5000],
-                delivery=values.get("delivery", ""),
-                postal_address=values.get("postal_address", "")[:1000],
-                language=_current_lang(),
-                identity_method=values.get("identity_method", "document"),
-                documents=tuple(docs))
-            if (new.identity_method == "document" and not docs
-                    and not (account and account.subject_id and not new.on_behalf)):
-                raise DomainError("no document", field="document")
+            new = form_request(account=account, channel="web", language=_current_lang())
             sar = ops.file_request(database.session(), new, actor=actor(),
                                    today=dt.date.today(), account=account)
         except DomainError as exc:
-            errors, summary = _errors(exc)
+            errors, summary = field_errors(exc)
             # 400: the request's transaction is rolled back, so nothing half-made is kept.
             return render_template("sar/file.html", values=values, errors=errors,
-                                   form_errors=summary, agencies=_agencies(), personal=True,
+                                   form_errors=summary, agencies=agency_choices(), personal=True,
                                    account=account), 400
         token = track_token(sar)
         config = current_app.config["PORTAL"]
@@ -157,7 +160,7 @@ def file_request() -> str | tuple[str, int] | WerkzeugResponse:
                                        link=config.public_url + url_for("sar.track",
                                                                         token=token)))
         return redirect(url_for("sar.track", token=token, new="1"))
-    return render_template("sar/file.html", values=values, errors={}, agencies=_agencies(),
+    return render_template("sar/file.html", values=values, errors={}, agencies=agency_choices(),
                            personal=True, account=account)
 
 
@@ -194,7 +197,7 @@ def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
                          from_requester=True, staff_id=None, today=dt.date.today(),
                          actor=actor())
     except DomainError as exc:
-        errors, summary = _errors(exc)
+        errors, summary = field_errors(exc)
         return _status_page(sar, token, form_errors=summary, message_error=errors), 400
     return redirect(url_for("sar.track", token=token))
 
@@ -214,7 +217,7 @@ def upload_document(token: str) -> tuple[str, int] | WerkzeugResponse:
         ops.add_document(database.session(), sar, kind, data, today=dt.date.today(),
                          actor=actor())
     except DomainError as exc:
-        errors, summary = _errors(exc)
+        errors, summary = field_errors(exc)
         return _status_page(sar, token, form_errors=summary, document_error=errors), 400
     return redirect(url_for("sar.track", token=token))
 

@@ -23,7 +23,9 @@ from sar import delivery, notify
 from sar import operations as ops
 from sar.api import parse_records
 from sar.models import Reason, SarBundle, SarRecord, SarRequest, SarTask, Status
-from sar.views_public import STATUS_LABELS, track_token
+from sar.views_public import STATUS_LABELS, form_request, track_token
+from sar.views_public import agency_choices as public_agencies
+from sar.views_public import field_errors as form_errors
 
 bp = Blueprint("sar_staff", __name__, url_prefix="/staff/sar")
 officer = staff_required(Role.SAR_OFFICER)
@@ -69,6 +71,32 @@ def queue() -> str:
         rows.sort(key=lambda r: (r["due"] is None, r["due"] or today))
     return render_template("sar/staff/queue.html", rows=rows, labels=STATUS_LABELS,
                            status=status, mine=mine, sort=request.args.get("sort", ""))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@officer
+def new_request() -> str | tuple[str, int] | WerkzeugResponse:
+    """Enter a request received by phone, in person or in writing, in the same shape."""
+    values = request.form
+    if request.method == "POST":
+        channel = "written" if values.get("channel") == "written" else "verbal"
+        language = values.get("language", "en")
+        try:
+            if language not in current_app.config["PORTAL"].locales:
+                raise Invalid("unknown language", field="language")
+            new = form_request(account=None, channel=channel, language=language)
+            sar = ops.file_request(database.session(), new, actor=actor(),
+                                   today=dt.date.today())
+        except DomainError as exc:
+            errors, summary = form_errors(exc)
+            return render_template("sar/file.html", values=values, errors=errors,
+                                   form_errors=summary, agencies=public_agencies(),
+                                   personal=True, account=None, staff_entry=True), 400
+        _notify(sar, "filed")
+        return redirect(url_for("sar_staff.detail", reference=sar.reference))
+    return render_template("sar/file.html", values=values, errors={},
+                           agencies=public_agencies(), personal=True, account=None,
+                           staff_entry=True)
 
 
 def _detail(sar: SarRequest, **extra: Any) -> str:

@@ -201,3 +201,25 @@ def test_the_link_expires(mail_app: Flask, session: Session, filed: Callable[...
     assert client.get(f"/sar/download/{token}").status_code == 410
     with pytest.raises(Exception, match="expired"):
         delivery.read_token(config, token)
+
+
+def test_staff_enter_a_verbal_request_in_the_same_shape(client: FlaskClient, session: Session,
+                                                        officers: tuple[StaffUser, StaffUser]
+                                                        ) -> None:
+    login(client, officers[0])
+    token = _csrf(client, "/staff/sar/new")
+    r = client.post("/staff/sar/new", data={
+        "csrf_token": token, "channel": "verbal", "language": "cy",
+        "requester_name": "Jordan Price", "requester_email": "", "on_behalf": "no",
+        "scope": "chosen", "agencies": "fenshire-police", "delivery": "post",
+        "postal_address": "1 High Street, Fenchester", "identity_method": "in-person"})
+    assert r.status_code == 302
+    session.rollback()
+    sar = session.scalars(select(SarRequest)).one()
+    assert (sar.channel, sar.language, sar.delivery, sar.agency_slugs) == (
+        "verbal", "cy", "post", ["fenshire-police"])
+    assert sar.status == Status.WAITING_FOR_ID and sar.identity_method == "in-person"
+    assert r.headers["Location"].endswith(f"/staff/sar/{sar.reference}")
+    r = client.post("/staff/sar/new", data={"csrf_token": token, "channel": "written",
+                                            "requester_name": ""})
+    assert r.status_code == 400 and "Enter your full name" in r.get_data(as_text=True)
