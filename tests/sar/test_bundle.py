@@ -138,3 +138,9 @@ def test_cover_letter_is_in_the_persons_language(app: Flask, session: Session,
     assert bundle.pdf is not None
     text = _text(bundle.pdf)
     assert "Eich hawliau" in text and "Swyddfa'r Comisiynydd Gwybodaeth" in text
+
+
+def test_renderer_budget_is_on_top_of_what_the_worker_has_mapped() -> None:
+    # The child's RLIMIT_AS starts from the forking process's address space.
+    assert worker.memory_limit_mb(100) > 100
+    assert worker.memory_limit_mb(200) - worker.memory_limit_mb(100) in range(95, 106)
