@@ -4,5 +4,111 @@ from __future__ import annotations
 
 from typing import Any
 
-PATHS: dict[str, Any] = {}
-SCHEMAS: dict[str, Any] = {}
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {
+        "schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+_ERRORS = {"401": _problem("Missing, unknown, expired or revoked key"),
+           "403": _problem("The key lacks the sar:supply scope")}
+_TASK_ID = {"name": "task_id", "in": "path", "required": True,
+            "schema": {"type": "string", "format": "uuid"}}
+_SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
+
+
+def _task_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/SarTask"}}}}
+
+
+PATHS: dict[str, Any] = {
+    "/api/v1/sar/tasks": {"get": {
+        "summary": "The calling agency's SAR tasks",
+        "description": "Open tasks by default; `?all=1` includes answered ones. An agency "
+                       "sees only its own tasks.",
+        "security": _SECURITY,
+        "parameters": [{"name": "all", "in": "query", "required": False,
+                        "schema": {"type": "string", "enum": ["1"]}}],
+        "responses": {"200": {"description": "The tasks", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["tasks"], "properties": {
+                "tasks": {"type": "array",
+                          "items": {"$ref": "#/components/schemas/SarTask"}}}}}}},
+            **_ERRORS},
+    }},
+    "/api/v1/sar/tasks/{task_id}": {"get": {
+        "summary": "One of the calling agency's SAR tasks",
+        "security": _SECURITY, "parameters": [_TASK_ID],
+        "responses": {"200": _task_response("The task"),
+                      "404": _problem("No such task for this agency"), **_ERRORS},
+    }},
+    "/api/v1/sar/tasks/{task_id}/records": {"post": {
+        "summary": "Supply the agency's records for a task",
+        "description": "JSON records, with original files base64-encoded; up to 50 MB.",
+        "security": _SECURITY, "parameters": [_TASK_ID],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/SarRecords"}}}},
+        "responses": {"201": _task_response("Supplied"),
+                      "400": _problem("Malformed JSON"),
+                      "404": _problem("No such task for this agency"),
+                      "409": _problem("The task or request is closed"),
+                      "413": _problem("Body over 50 MB"),
+                      "415": _problem("Body is not application/json"),
+                      "422": _problem("A record is invalid (see `field`)"), **_ERRORS},
+    }},
+    "/api/v1/sar/tasks/{task_id}/nothing-held": {"post": {
+        "summary": "Answer that the agency holds nothing on the person",
+        "security": _SECURITY, "parameters": [_TASK_ID],
+        "responses": {"200": _task_response("Answered"),
+                      "404": _problem("No such task for this agency"),
+                      "409": _problem("Records were already supplied"), **_ERRORS},
+    }},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "SarTask": {
+        "type": "object",
+        "required": ["id", "status", "due_on", "request_reference", "subject_id",
+                     "agency_refs", "scope", "records_supplied"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"type": "string", "enum": ["open", "supplied", "nothing"]},
+            "due_on": {"type": "string", "format": "date",
+                       "description": "The internal due date"},
+            "request_reference": {"type": "string"},
+            "subject_id": {"type": ["string", "null"], "format": "uuid"},
+            "agency_refs": {"type": "array", "items": {"type": "string"},
+                            "description": "The agency's own references for the person"},
+            "scope": {"type": "object", "properties": {
+                "everything": {"type": "boolean"},
+                "from": {"type": ["string", "null"], "format": "date"},
+                "to": {"type": ["string", "null"], "format": "date"},
+                "description": {"type": "string"}}},
+            "records_supplied": {"type": "integer"},
+        },
+    },
+    "SarRecords": {
+        "type": "object", "required": ["records"], "additionalProperties": False,
+        "properties": {"records": {"type": "array", "minItems": 1, "maxItems": 5000,
+                                   "items": {"$ref": "#/components/schemas/SarRecord"}}},
+    },
+    "SarRecord": {
+        "type": "object", "required": ["id", "kind", "title"], "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "maxLength": 100,
+                   "description": "The agency's id for the record"},
+            "kind": {"type": "string", "minLength": 1, "maxLength": 64},
+            "title": {"type": "string", "minLength": 1, "maxLength": 300},
+            "text": {"type": "string", "maxLength": 200000,
+                     "description": "Plain text; any HTML is shown as text, never run"},
+            "date": {"type": ["string", "null"], "format": "date"},
+            "files": {"type": "array", "items": {
+                "type": "object", "required": ["filename", "media_type", "content_base64"],
+                "additionalProperties": False,
+                "properties": {"filename": {"type": "string"},
+                               "media_type": {"type": "string"},
+                               "content_base64": {"type": "string",
+                                                  "contentEncoding": "base64"}}}},
+        },
+    },
+}

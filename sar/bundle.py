@@ -1,0 +1,186 @@
+"""Building a SAR bundle: the PDF (cover letter, index, a section per agency) and the zip."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import render_template
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.models import Holding, SharingAgreement, Subject
+from portal.pdf import static_url
+from sar.models import Reason, SarRecord, SarRequest
+from sar.operations import safe_contact_parts
+
+REASON_LABELS = {
+    # Translators: a reason for not disclosing data in a subject access response
+    Reason.THIRD_PARTY: _l("Information about other people (Data Protection Act 2018, "
+                           "Schedule 2, Part 3, paragraph 16)"),
+    Reason.CRIME_TAXATION: _l("Crime and taxation (Data Protection Act 2018, Schedule 2, "
+                              "Part 1, paragraph 2)"),
+    Reason.S45_4_A: _l("To avoid obstructing an inquiry or investigation (Data Protection "
+                       "Act 2018, section 45(4)(a))"),
+    Reason.S45_4_B: _l("To avoid prejudicing the prevention, detection, investigation or "
+                       "prosecution of crime (section 45(4)(b))"),
+    Reason.S45_4_C: _l("To protect public security (section 45(4)(c))"),
+    Reason.S45_4_D: _l("To protect national security (section 45(4)(d))"),
+    Reason.S45_4_E: _l("To protect the rights and freedoms of others (section 45(4)(e))"),
+    Reason.LEGAL_PRIVILEGE: _l("Legal professional privilege"),
+    Reason.OTHER: _l("Another reason"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A piece of record text, shown or redacted."""
+
+    text: str
+    redacted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RecordView:
+    """A record as the bundle shows it."""
+
+    external_id: str
+    kind: str
+    title: str
+    occurred_on: Any
+    parts: list[Part]
+
+
+def split_redacted(text: str, spans: Sequence[str]) -> list[Part]:
+    """Cut every occurrence of every span (case-insensitive) out of the text."""
+    intervals: list[tuple[int, int]] = []
+    for span in spans:
+        if not span.strip():
+            continue
+        for m in re.finditer(re.escape(span), text, flags=re.IGNORECASE):
+            intervals.append((m.start(), m.end()))
+    intervals.sort()
+    merged: list[tuple[int, int]] = []
+    for start, end in intervals:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    parts: list[Part] = []
+    pos = 0
+    for start, end in merged:
+        if start > pos:
+            parts.append(Part(text[pos:start], False))
+        parts.append(Part("", True))
+        pos = end
+    if pos < len(text):
+        parts.append(Part(text[pos:], False))
+    return parts
+
+
+def _safe_parts(session: Session, sar: SarRequest) -> list[str]:
+    subject = session.get(Subject, sar.subject_id) if sar.subject_id else None
+    return safe_contact_parts(subject.safe_contact) if subject else []
+
+
+def _shown(record: SarRecord, extra: Sequence[str]) -> RecordView:
+    spans = [r.text for r in record.redactions] + list(extra)
+    return RecordView(record.external_id, record.kind, record.title, record.occurred_on,
+                      split_redacted(record.text, spans))
+
+
+def context(session: Session, sar: SarRequest) -> dict[str, Any]:
+    """Everything the cover letter and sections need, already redacted."""
+    safe = _safe_parts(session, sar)
+    sections = []
+    withheld: Counter[str] = Counter()
+    for task in sar.tasks:
+        shown = []
+        for rec in task.records:
+            if rec.withheld:
+                withheld[rec.withhold_reason] += 1
+                continue
+            for red in rec.redactions:
+                withheld[red.reason] += 1
+            shown.append(_shown(rec, safe))
+        sections.append({"agency": task.agency.name, "records": shown})
+    agencies = [t.agency_id for t in sar.tasks]
+    categories: set[str] = set()
+    if sar.subject_id is not None:
+        for holding in session.scalars(select(Holding).where(
+                Holding.subject_id == sar.subject_id)):
+            categories.update(c.name for c in holding.categories)
+    agreements = list(session.scalars(select(SharingAgreement).where(
+        SharingAgreement.from_agency_id.in_(agencies)))) if agencies else []
+    # A neither-confirm-nor-deny decision hides even that something was withheld.
+    reasons = [] if sar.neither_confirm_nor_deny else [
+        (str(REASON_LABELS[Reason(code)]), count) for code, count in sorted(withheld.items())]
+    return {
+        "sar": sar, "sections": sections, "withheld_reasons": reasons,
+        "purposes": sorted({a.purpose.name for a in agreements}),
+        "recipients": sorted({a.to_agency.name for a in agreements}),
+        "categories": sorted(categories), "stylesheet": static_url("pdf/pdf.css"),
+    }
+
+
+def html(session: Session, sar: SarRequest) -> str:
+    """The bundle's HTML in the person's language (needs an app context)."""
+    with force_locale(sar.language):
+        return render_template("pdf/sar/bundle.html", **context(session, sar))
+
+
+def archive(session: Session, sar: SarRequest) -> bytes:
+    """The same records as JSON and CSV, with the original files of records not withheld."""
+    safe = _safe_parts(session, sar)
+    rows: list[dict[str, Any]] = []
+    files: list[tuple[str, bytes]] = []
+    for task in sar.tasks:
+        for rec in task.records:
+            if rec.withheld:
+                continue
+            view = _shown(rec, safe)
+            text = "".join("[redacted]" if p.redacted else p.text for p in view.parts)
+            rows.append({"agency": task.agency.slug, "id": rec.external_id, "kind": rec.kind,
+                         "title": rec.title,
+                         "date": rec.occurred_on.isoformat() if rec.occurred_on else "",
+                         "text": text,
+                         "files": [f"files/{task.agency.slug}/{f.id}-{_safe_name(f.filename)}"
+                                   for f in rec.files]})
+            # A file of a record with redactions cannot be checked span by span: keep it back.
+            if not rec.redactions:
+                files += [(f"files/{task.agency.slug}/{f.id}-{_safe_name(f.filename)}",
+                           f.content) for f in rec.files]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("records.json", json.dumps({"reference": sar.reference, "records": rows},
+                                              ensure_ascii=False, indent=2))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["agency", "id", "kind", "title", "date",
+                                                 "text", "files"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "files": " ".join(row["files"]),
+                             "text": _csv_safe(str(row["text"])),
+                             "title": _csv_safe(str(row["title"]))})
+        z.writestr("records.csv", buf.getvalue())
+        for name, data in files:
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[-100:] or "file"
+
+
+def _csv_safe(value: str) -> str:
+    # Spreadsheets run cells that start with these as formulas.
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

@@ -1,0 +1,711 @@
+"""SAR domain operations: take a Session and plain values, audit, flush, never commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.db import utcnow
+from portal.errors import Conflict, Invalid, NotFound
+from portal.identity.models import Account
+from portal.models import Agency, Holding, Subject
+from sar import clock
+from sar.models import (
+    Reason,
+    SarBundle,
+    SarDocument,
+    SarDownload,
+    SarFile,
+    SarMessage,
+    SarPause,
+    SarRecord,
+    SarRedaction,
+    SarRequest,
+    SarTask,
+    Status,
+)
+
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+MAX_RECORD_FILE_BYTES = 10 * 1024 * 1024
+# Agencies answer well inside the statutory month so that review and approval have time.
+TASK_DAYS = 14
+OPEN_STATUSES = (Status.RECEIVED, Status.WAITING_FOR_ID, Status.PAUSED, Status.IN_PROGRESS,
+                 Status.EXTENDED)
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_reference() -> str:
+    """A short reference a person can read out on the phone: SAR-XXXX-XXXX."""
+    chars = "".join(secrets.choice(_REF_ALPHABET) for _ in range(8))
+    return f"SAR-{chars[:4]}-{chars[4:]}"
+
+
+def sniff(data: bytes) -> str:
+    """The media type of an ID document judged by its content, or raise Invalid.
+
+    Only PDF, PNG and JPEG are accepted; a PDF must also parse.
+    """
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise Invalid("each file must be 10 MB or smaller", field="document")
+    if not data:
+        raise Invalid("the file is empty", field="document")
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"%PDF-"):
+        from pypdf import PdfReader
+        from pypdf.errors import PyPdfError
+
+        try:
+            if len(PdfReader(io.BytesIO(data)).pages) < 1:
+                raise Invalid("the PDF has no pages", field="document")
+        except (PyPdfError, ValueError, KeyError, OSError) as exc:
+            raise Invalid("the file is not a readable PDF", field="document") from exc
+        return "application/pdf"
+    raise Invalid("the file must be a photo (JPEG or PNG) or a PDF", field="document")
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """What a person (or staff, for a verbal or written request) asks for."""
+
+    requester_name: str
+    requester_email: str
+    subject_name: str
+    subject_date_of_birth: dt.date | None = None
+    on_behalf: bool = False
+    relationship_to_subject: str = ""
+    scope_everything: bool = True
+    scope_agencies: tuple[str, ...] = ()
+    scope_from: dt.date | None = None
+    scope_to: dt.date | None = None
+    scope_text: str = ""
+    delivery: str = "download"
+    postal_address: str = ""
+    language: str = "en"
+    nation: str = "england-and-wales"
+    identity_method: str = "document"  # document | in-person (a linked account needs none)
+    channel: str = "web"
+    documents: Sequence[tuple[str, bytes]] = field(default_factory=tuple)  # (kind, bytes)
+
+
+def _validate(session: Session, new: NewRequest, *, has_account: bool, linked: bool) -> None:
+    if not new.requester_name.strip():
+        raise Invalid("enter your name", field="requester_name")
+    if not new.subject_name.strip():
+        raise Invalid("enter the name of the person the records are about",
+                      field="subject_name")
+    if new.channel == "web" and not has_account and "@" not in new.requester_email:
+        raise Invalid("enter an email address, like name@example.com", field="requester_email")
+    if new.delivery not in ("download", "post"):
+        raise Invalid("choose how you want the records", field="delivery")
+    if new.delivery == "post" and not new.postal_address.strip():
+        raise Invalid("enter the postal address", field="postal_address")
+    if new.on_behalf and not new.relationship_to_subject.strip():
+        raise Invalid("say how you are acting for this person", field="relationship")
+    if new.identity_method not in ("document", "in-person"):
+        raise Invalid("choose how to prove identity", field="identity_method")
+    if (new.channel == "web" and new.identity_method == "document" and not linked
+            and not any(kind == "identity" for kind, _data in new.documents)):
+        raise Invalid("upload a photo or scan of an identity document", field="document")
+    if new.nation not in clock.NATIONS:
+        raise Invalid("choose a nation", field="nation")
+    if new.scope_from and new.scope_to and new.scope_from > new.scope_to:
+        raise Invalid("the start date must be before the end date", field="scope_from")
+    if not new.scope_everything:
+        if not new.scope_agencies and not new.scope_text.strip():
+            raise Invalid("choose the agencies or describe what you want", field="scope")
+        known = set(session.scalars(select(Agency.slug)))
+        for slug in new.scope_agencies:
+            if slug not in known:
+                raise Invalid(f"unknown agency {slug}", field="scope_agencies")
+
+
+def file_request(session: Session, new: NewRequest, *, actor: Actor, today: dt.date,
+                 account: Account | None = None) -> SarRequest:
+    """Record a request; a person whose account is linked to their subject needs no ID."""
+    linked = account is not None and account.subject_id is not None and not new.on_behalf
+    _validate(session, new, has_account=account is not None, linked=linked)
+    for _kind, data in new.documents:
+        sniff(data)  # refuse a bad file before anything is written
+    sar = SarRequest(
+        reference=new_reference(), account_id=account.id if account else None,
+        subject_id=account.subject_id if linked and account else None, channel=new.channel,
+        requester_name=new.requester_name.strip(),
+        requester_email=(new.requester_email or (account.email if account else "")).strip(),
+        on_behalf=new.on_behalf, relationship_to_subject=new.relationship_to_subject.strip(),
+        subject_name=new.subject_name.strip(), subject_date_of_birth=new.subject_date_of_birth,
+        scope_everything=new.scope_everything, scope_agencies=" ".join(new.scope_agencies),
+        scope_from=new.scope_from, scope_to=new.scope_to, scope_text=new.scope_text.strip(),
+        delivery=new.delivery, postal_address=new.postal_address.strip(),
+        language=new.language, nation=new.nation,
+        identity_method="account" if linked else new.identity_method,
+        received_on=today, status=Status.RECEIVED)
+    session.add(sar)
+    session.flush()
+    for kind, data in new.documents:
+        add_document(session, sar, kind, data, today=today, actor=actor)
+    audit.record(session, "sar.filed", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"reference": sar.reference,
+                                                 "channel": sar.channel,
+                                                 "identity": sar.identity_method})
+    if linked:
+        _start_clock(session, sar, today, actor=actor)
+    else:
+        sar.status = Status.WAITING_FOR_ID
+    session.flush()
+    return sar
+
+
+def add_document(session: Session, sar: SarRequest, kind: str, data: bytes, *,
+                 today: dt.date, actor: Actor) -> SarDocument:
+    """Keep an identity or authority document until verification."""
+    if kind not in ("identity", "authority"):
+        raise Invalid("unknown kind of document", field="document")
+    mime = sniff(data)
+    doc = SarDocument(request_id=sar.id, kind=kind, mime=mime, size=len(data), content=data,
+                      received_on=today)
+    session.add(doc)
+    session.flush()
+    audit.record(session, "sar.document_received", actor, subject_id=sar.subject_id,
+                 object_type="sar", object_id=str(sar.id),
+                 details={"kind": kind, "mime": mime, "size": len(data)})
+    return doc
+
+
+def documents(session: Session, sar: SarRequest) -> list[SarDocument]:
+    """The request's identity and authority documents (content gone once verified)."""
+    return list(session.scalars(select(SarDocument).where(SarDocument.request_id == sar.id)
+                                .order_by(SarDocument.id)))
+
+
+def verify_identity(session: Session, sar: SarRequest, *, subject_id: uuid.UUID,
+                    staff_id: int | None, method: str, today: dt.date, actor: Actor) -> SarRequest:
+    """Staff confirm identity (and authority) and the subject; the clock starts; ID deleted."""
+    if sar.status != Status.WAITING_FOR_ID:
+        raise Conflict("this request is not waiting for proof of identity")
+    if session.get(Subject, subject_id) is None:
+        raise Invalid("choose the person the records are about", field="subject_id")
+    docs = documents(session, sar)
+    if method == "document":
+        if not docs:
+            raise Invalid("no identity document has been received", field="method")
+        start = max(d.received_on for d in docs)
+    elif method == "in-person":
+        start = today
+    else:
+        raise Invalid("unknown way of checking identity", field="method")
+    for doc in docs:
+        # Proof of identity is kept no longer than it is needed.
+        doc.content = None
+        doc.deleted_at = utcnow()
+    sar.subject_id = subject_id
+    sar.verified_by_id = staff_id
+    sar.identity_method = method
+    audit.record(session, "sar.identity_verified", actor, subject_id=subject_id,
+                 object_type="sar", object_id=str(sar.id),
+                 details={"method": method, "documents_deleted": len(docs)})
+    _start_clock(session, sar, start, actor=actor)
+    return sar
+
+
+def _start_clock(session: Session, sar: SarRequest, start: dt.date, *, actor: Actor) -> None:
+    sar.clock_start = start
+    sar.status = Status.IN_PROGRESS
+    create_tasks(session, sar, actor=actor)
+
+
+def create_tasks(session: Session, sar: SarRequest, *, actor: Actor) -> list[SarTask]:
+    """One task per agency holding records on the subject (within the chosen agencies)."""
+    if sar.subject_id is None or sar.clock_start is None:
+        return []
+    holdings = session.scalars(select(Holding).where(Holding.subject_id == sar.subject_id))
+    wanted = set(sar.agency_slugs)
+    have = {t.agency_id for t in sar.tasks}
+    due = min(sar.clock_start + dt.timedelta(days=TASK_DAYS),
+              clock.due_date(sar.clock_start, sar.nation))
+    created = []
+    for holding in holdings:
+        agency = holding.agency
+        if agency.id in have or (not sar.scope_everything and wanted
+                                 and agency.slug not in wanted):
+            continue
+        have.add(agency.id)
+        task = SarTask(request_id=sar.id, agency_id=agency.id, due_on=due)
+        session.add(task)
+        sar.tasks.append(task)
+        created.append(task)
+    session.flush()
+    for task in created:
+        audit.record(session, "sar.task_created", actor, subject_id=sar.subject_id,
+                     object_type="sar_task", object_id=str(task.id),
+                     details={"agency_id": task.agency_id, "due_on": task.due_on.isoformat()})
+    return created
+
+
+def pauses(sar: SarRequest) -> list[clock.Pause]:
+    """The request's pauses as clock values."""
+    return [clock.Pause(p.start, p.end) for p in sar.pauses]
+
+
+def due(sar: SarRequest, today: dt.date) -> dt.date | None:
+    """The current deadline (None until the clock starts)."""
+    if sar.clock_start is None:
+        return None
+    return clock.effective_due(sar.clock_start, sar.nation, pauses=pauses(sar),
+                               extension_months=sar.extension_months, today=today)
+
+
+def _require_open(sar: SarRequest) -> None:
+    if sar.status not in OPEN_STATUSES:
+        raise Conflict("this request is closed")
+
+
+def pause_for_clarification(session: Session, sar: SarRequest, question: str, *,
+                            staff_id: int, today: dt.date, actor: Actor) -> SarRequest:
+    """Ask the person to clarify; the clock stops until they answer."""
+    _require_open(sar)
+    if sar.status == Status.PAUSED:
+        raise Conflict("the clock is already paused")
+    if sar.clock_start is None:
+        raise Conflict("the clock has not started")
+    if not question.strip():
+        raise Invalid("write the question for the person", field="question")
+    session.add(SarPause(request_id=sar.id, reason="clarification", start=today))
+    session.add(SarMessage(request_id=sar.id, from_requester=False, staff_id=staff_id,
+                           body=question.strip()))
+    sar.status = Status.PAUSED
+    session.flush()
+    session.refresh(sar)
+    audit.record(session, "sar.paused", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"on": today.isoformat()})
+    return sar
+
+
+def resume(session: Session, sar: SarRequest, *, today: dt.date, actor: Actor) -> SarRequest:
+    """Restart the clock (the answer arrived); the deadline moves by the days paused."""
+    if sar.status != Status.PAUSED:
+        raise Conflict("the clock is not paused")
+    for p in sar.pauses:
+        if p.end is None:
+            p.end = today
+    sar.status = Status.EXTENDED if sar.extension_months else Status.IN_PROGRESS
+    session.flush()
+    audit.record(session, "sar.resumed", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"on": today.isoformat(),
+                                                 "due": str(due(sar, today))})
+    return sar
+
+
+def post_message(session: Session, sar: SarRequest, body: str, *, from_requester: bool,
+                 staff_id: int | None, today: dt.date, actor: Actor) -> SarMessage:
+    """A message either way; the requester's answer to a clarification restarts the clock."""
+    if not body.strip():
+        raise Invalid("write a message", field="body")
+    if len(body) > 5000:
+        raise Invalid("a message must be 5,000 characters or fewer", field="body")
+    msg = SarMessage(request_id=sar.id, from_requester=from_requester, staff_id=staff_id,
+                     body=body.strip())
+    session.add(msg)
+    session.flush()
+    session.refresh(sar)
+    audit.record(session, "sar.message", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"from_requester": from_requester})
+    if from_requester and sar.status == Status.PAUSED:
+        resume(session, sar, today=today, actor=actor)
+    return msg
+
+
+def extend(session: Session, sar: SarRequest, *, months: int, reason: str, notice_sent: bool,
+           today: dt.date, actor: Actor) -> SarRequest:
+    """Extend by one or two months, within the first month, once the person is told."""
+    _require_open(sar)
+    if sar.clock_start is None:
+        raise Conflict("the clock has not started")
+    sar.extension_months = clock.check_extension(
+        sar.clock_start, sar.nation, months=months, reason=reason, notice_sent=notice_sent,
+        already=sar.extension_months, pauses=pauses(sar), today=today)
+    sar.extension_reason = reason.strip()
+    if sar.status != Status.PAUSED:
+        sar.status = Status.EXTENDED
+    session.flush()
+    audit.record(session, "sar.extended", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"months": sar.extension_months,
+                                                 "reason": sar.extension_reason})
+    return sar
+
+
+def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> SarRequest:
+    """Refuse as manifestly unfounded or excessive, with reasons (the person may complain)."""
+    _require_open(sar)
+    sar.refusal_reason = clock.check_refusal(reason)
+    sar.status = Status.REFUSED
+    for p in sar.pauses:
+        if p.end is None:
+            p.end = dt.date.today()
+    session.flush()
+    audit.record(session, "sar.refused", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"reason": sar.refusal_reason})
+    return sar
+
+
+def assign(session: Session, sar: SarRequest, staff_id: int | None, *, actor: Actor) -> None:
+    """Give the request to an officer (or nobody)."""
+    sar.assigned_to_id = staff_id
+    session.flush()
+    audit.record(session, "sar.assigned", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"staff_id": staff_id})
+
+
+def set_ncnd(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> None:
+    """Record a neither-confirm-nor-deny decision: existence itself must not be disclosed."""
+    if not reason.strip():
+        raise Invalid("give the reason", field="ncnd_reason")
+    sar.neither_confirm_nor_deny = True
+    sar.ncnd_reason = reason.strip()
+    session.flush()
+    audit.record(session, "sar.ncnd", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"reason": sar.ncnd_reason})
+
+
+# --- Agency tasks -------------------------------------------------------------------------
+
+
+def task_for_agency(session: Session, task_id: uuid.UUID, agency_id: int) -> SarTask:
+    """The task, only if it belongs to this agency (others get the same 404 as no task)."""
+    task = session.get(SarTask, task_id)
+    if task is None or task.agency_id != agency_id:
+        raise NotFound("no such task")
+    return task
+
+
+def tasks_for_agency(session: Session, agency_id: int, *,
+                     open_only: bool = False) -> list[SarTask]:
+    """An agency's tasks, oldest due first."""
+    stmt = select(SarTask).where(SarTask.agency_id == agency_id)
+    if open_only:
+        stmt = stmt.where(SarTask.status == "open")
+    return list(session.scalars(stmt.order_by(SarTask.due_on, SarTask.created_at)))
+
+
+@dataclass(frozen=True, slots=True)
+class NewRecord:
+    """A record as an agency supplies it."""
+
+    external_id: str
+    kind: str
+    title: str
+    text: str
+    occurred_on: dt.date | None = None
+    files: Sequence[tuple[str, str, bytes]] = ()  # (filename, media type, content)
+
+
+def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord], *,
+                   actor: Actor) -> SarTask:
+    """Add an agency's records to its task and mark it supplied."""
+    if task.request.status not in OPEN_STATUSES:
+        raise Conflict("the request is closed")
+    if task.status == "nothing":
+        raise Conflict("this task was answered 'we hold nothing'")
+    if not records:
+        raise Invalid("send at least one record, or answer that you hold nothing",
+                      field="records")
+    for new in records:
+        rec = SarRecord(task_id=task.id, external_id=new.external_id, kind=new.kind,
+                        title=new.title, occurred_on=new.occurred_on, text=new.text)
+        session.add(rec)
+        session.flush()
+        for filename, mime, content in new.files:
+            if len(content) > MAX_RECORD_FILE_BYTES:
+                raise Invalid("each file must be 10 MB or smaller", field="files")
+            session.add(SarFile(record_id=rec.id, filename=filename, mime=mime,
+                                content=content))
+    task.status = "supplied"
+    task.supplied_at = utcnow()
+    session.flush()
+    session.refresh(task)
+    audit.record(session, "sar.records_supplied", actor, subject_id=task.request.subject_id,
+                 object_type="sar_task", object_id=str(task.id),
+                 details={"records": len(records)})
+    return task
+
+
+def hold_nothing(session: Session, task: SarTask, *, actor: Actor) -> SarTask:
+    """The agency answers that it holds nothing on the person."""
+    if task.records:
+        raise Conflict("records were already supplied for this task")
+    task.status = "nothing"
+    task.supplied_at = utcnow()
+    session.flush()
+    audit.record(session, "sar.nothing_held", actor, subject_id=task.request.subject_id,
+                 object_type="sar_task", object_id=str(task.id))
+    return task
+
+
+def late_tasks(session: Session, today: dt.date) -> list[SarTask]:
+    """Open tasks past their internal due date and not reminded today."""
+    stmt = select(SarTask).where(SarTask.status == "open", SarTask.due_on < today)
+    return [t for t in session.scalars(stmt)
+            if t.reminded_at is None or t.reminded_at.date() < today]
+
+
+def mark_reminded(session: Session, task: SarTask, *, actor: Actor) -> None:
+    """Note that the agency was reminded of a late task."""
+    task.reminded_at = utcnow()
+    session.flush()
+    audit.record(session, "sar.task_reminded", actor, subject_id=task.request.subject_id,
+                 object_type="sar_task", object_id=str(task.id))
+
+
+# --- Review ---------------------------------------------------------------------------------
+
+
+def _reason(reason: str, detail: str) -> str:
+    try:
+        value = Reason(reason)
+    except ValueError as exc:
+        raise Invalid("choose a reason from the list", field="reason") from exc
+    if value is Reason.OTHER and not detail.strip():
+        raise Invalid("describe the reason", field="detail")
+    return value.value
+
+
+def redact(session: Session, record: SarRecord, text: str, *, reason: str, detail: str = "",
+           staff_id: int | None, actor: Actor) -> SarRedaction:
+    """Redact every occurrence of a span of the record's text, for a listed reason."""
+    if not text.strip():
+        raise Invalid("enter the text to redact", field="text")
+    if text not in record.text:
+        raise Invalid("that text does not appear in the record", field="text")
+    red = SarRedaction(record_id=record.id, text=text, reason=_reason(reason, detail),
+                       detail=detail.strip(), staff_id=staff_id)
+    session.add(red)
+    session.flush()
+    session.refresh(record)
+    audit.record(session, "sar.redacted", actor, object_type="sar_record",
+                 object_id=str(record.id), details={"reason": red.reason,
+                                                    "length": len(text)})
+    return red
+
+
+def withhold(session: Session, record: SarRecord, *, reason: str, detail: str = "",
+             actor: Actor) -> SarRecord:
+    """Withhold a whole record, for a listed reason."""
+    record.withhold_reason = _reason(reason, detail)
+    record.withhold_detail = detail.strip()
+    record.withheld = True
+    session.flush()
+    audit.record(session, "sar.withheld", actor, object_type="sar_record",
+                 object_id=str(record.id), details={"reason": record.withhold_reason})
+    return record
+
+
+def records(sar: SarRequest) -> list[SarRecord]:
+    """Every record supplied for the request, by agency."""
+    return [r for t in sar.tasks for r in t.records]
+
+
+# --- Bundles, approval and release --------------------------------------------------------
+
+
+def request_bundle(session: Session, sar: SarRequest, *, staff_id: int | None,
+                   actor: Actor) -> SarBundle:
+    """Queue a bundle build (every agency must have answered)."""
+    _require_open(sar)
+    if sar.status == Status.PAUSED:
+        raise Conflict("the clock is paused: resume it first")
+    if sar.clock_start is None:
+        raise Conflict("identity has not been verified")
+    waiting = [t.agency.name for t in sar.tasks if t.status == "open"]
+    if waiting:
+        raise Conflict("still waiting for: " + ", ".join(waiting))
+    bundle = SarBundle(request_id=sar.id, requested_by_id=staff_id)
+    session.add(bundle)
+    session.flush()
+    audit.record(session, "sar.bundle_queued", actor, subject_id=sar.subject_id,
+                 object_type="sar_bundle", object_id=str(bundle.id))
+    return bundle
+
+
+def latest_bundle(session: Session, sar: SarRequest) -> SarBundle | None:
+    """The most recent bundle of a request."""
+    return session.scalars(select(SarBundle).where(SarBundle.request_id == sar.id)
+                           .order_by(SarBundle.created_at.desc()).limit(1)).first()
+
+
+def forbidden_strings(session: Session, sar: SarRequest) -> list[str]:
+    """Everything that must not appear in the bundle: redacted spans and safe contacts."""
+    out = [r.text for rec in records(sar) for r in rec.redactions]
+    out += [rec.text for rec in records(sar) if rec.withheld and rec.text.strip()]
+    if sar.subject_id is not None:
+        subject = session.get(Subject, sar.subject_id)
+        if subject is not None:
+            out += safe_contact_parts(subject.safe_contact)
+    return [s for s in dict.fromkeys(out) if s.strip()]
+
+
+def safe_contact_parts(safe_contact: str) -> list[str]:
+    """The lines of a safe-contact instruction, each of which must never leave the portal."""
+    return [line.strip() for line in safe_contact.splitlines() if len(line.strip()) >= 4]
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def leaks(pdf: bytes, forbidden: Sequence[str]) -> list[str]:
+    """The forbidden strings that survive in the PDF's extracted text."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    text = _normalise(" ".join(page.extract_text() or "" for page in reader.pages))
+    squeezed = text.replace(" ", "")
+    found = []
+    for s in forbidden:
+        needle = _normalise(s)
+        # Text extraction may split or join words across lines: compare without spaces too.
+        if needle in text or needle.replace(" ", "") in squeezed:
+            found.append(s)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """The outcome of an approval attempt."""
+
+    approved: bool
+    leaked: int = 0
+
+
+def approve(session: Session, bundle: SarBundle, *, staff_id: int, actor: Actor,
+            forbidden_extra: Sequence[str] = ()) -> Approval:
+    """Four eyes: a second officer approves; release is refused if anything redacted survives."""
+    sar = bundle.request
+    _require_open(sar)
+    if bundle.state != "built" or bundle.pdf is None:
+        raise Conflict("the bundle is not built")
+    if bundle.approved_at is not None:
+        raise Conflict("the bundle is already approved")
+    if staff_id == bundle.requested_by_id:
+        raise Conflict("a second SAR officer must approve: not the one who prepared it")
+    found = leaks(bundle.pdf, [*forbidden_strings(session, sar), *forbidden_extra])
+    if found:
+        bundle.release_blocked = f"{len(found)} redacted or safe-contact string(s) found"
+        session.flush()
+        # The strings themselves stay out of the audit log.
+        audit.record(session, "sar.release_blocked", actor, subject_id=sar.subject_id,
+                     object_type="sar_bundle", object_id=str(bundle.id),
+                     details={"found": len(found)})
+        return Approval(False, len(found))
+    bundle.approved_by_id = staff_id
+    bundle.approved_at = utcnow()
+    bundle.release_blocked = ""
+    sar.status = Status.READY
+    session.flush()
+    audit.record(session, "sar.approved", actor, subject_id=sar.subject_id,
+                 object_type="sar_bundle", object_id=str(bundle.id))
+    return Approval(True)
+
+
+def can_download(sar: SarRequest, account: Account) -> bool:
+    """Only the requester: the account that filed, or one with the requester's address."""
+    if sar.account_id is not None:
+        return sar.account_id == account.id
+    return (account.email_verified_at is not None and bool(sar.requester_email)
+            and account.email.lower() == sar.requester_email.lower())
+
+
+def use_link(session: Session, bundle: SarBundle, account: Account, *,
+             actor: Actor) -> SarBundle:
+    """Spend the single-use link: only by the requester, only once, only before purge."""
+    if not can_download(bundle.request, account):
+        raise NotFound("no such bundle")
+    if bundle.approved_at is None or bundle.purged_at is not None:
+        raise NotFound("no such bundle")
+    if bundle.link_used_at is not None:
+        raise Conflict("this link has already been used")
+    bundle.link_used_at = utcnow()
+    session.flush()
+    audit.record(session, "sar.link_used", actor, subject_id=bundle.request.subject_id,
+                 object_type="sar_bundle", object_id=str(bundle.id))
+    return bundle
+
+
+def download(session: Session, bundle: SarBundle, account: Account, what: str, *,
+             actor: Actor) -> bytes:
+    """The PDF or zip for the requester; logged; the request becomes delivered."""
+    if (not can_download(bundle.request, account) or bundle.link_used_at is None
+            or bundle.purged_at is not None):
+        raise NotFound("no such bundle")
+    data = bundle.pdf if what == "pdf" else bundle.archive
+    if data is None:
+        raise NotFound("no such file")
+    session.add(SarDownload(bundle_id=bundle.id, account_id=account.id, what=what))
+    if bundle.delivered_at is None:
+        bundle.delivered_at = utcnow()
+        bundle.request.status = Status.DELIVERED
+    session.flush()
+    audit.record(session, "sar.downloaded", actor, subject_id=bundle.request.subject_id,
+                 object_type="sar_bundle", object_id=str(bundle.id), details={"what": what})
+    return data
+
+
+def purge(session: Session, *, retention_days: int, now: dt.datetime,
+          actor: Actor) -> int:
+    """Delete delivered bundles (and the supplied records' files) after the retention."""
+    cutoff = now - dt.timedelta(days=retention_days)
+    stmt = select(SarBundle).where(SarBundle.delivered_at.is_not(None),
+                                   SarBundle.delivered_at < cutoff,
+                                   SarBundle.purged_at.is_(None))
+    count = 0
+    for bundle in session.scalars(stmt):
+        bundle.pdf = None
+        bundle.archive = None
+        bundle.purged_at = now
+        count += 1
+        audit.record(session, "sar.bundle_purged", actor, subject_id=bundle.request.subject_id,
+                     object_type="sar_bundle", object_id=str(bundle.id))
+    session.flush()
+    return count
+
+
+def requests_for_account(session: Session, account: Account) -> list[SarRequest]:
+    """A person's own requests, newest first."""
+    stmt = select(SarRequest).where(SarRequest.account_id == account.id)
+    return list(session.scalars(stmt.order_by(SarRequest.created_at.desc())))
+
+
+def by_reference(session: Session, reference: str) -> SarRequest:
+    """A request by its reference."""
+    sar = session.scalars(select(SarRequest).where(SarRequest.reference == reference)).first()
+    if sar is None:
+        raise NotFound("no such request")
+    return sar
+
+
+def queue(session: Session, *, status: str = "", assigned_to: int | None = None
+          ) -> list[SarRequest]:
+    """The officers' queue, oldest first."""
+    stmt = select(SarRequest)
+    if status:
+        stmt = stmt.where(SarRequest.status == status)
+    if assigned_to is not None:
+        stmt = stmt.where(SarRequest.assigned_to_id == assigned_to)
+    return list(session.scalars(stmt.order_by(SarRequest.received_on, SarRequest.created_at)))
+
+
+def audit_view(session: Session, sar: SarRequest, *, actor: Actor, what: str = "request"
+               ) -> None:
+    """Log a staff view of a request (the person may see who looked)."""
+    audit.record(session, "sar.viewed", actor, subject_id=sar.subject_id, object_type="sar",
+                 object_id=str(sar.id), details={"what": what})

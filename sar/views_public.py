@@ -1,0 +1,271 @@
+"""Public pages: file a SAR (signed in or not), follow it, answer, download the bundle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+from werkzeug.exceptions import NotFound as HttpNotFound
+from werkzeug.wrappers import Response as WerkzeugResponse
+
+from portal import database, mail
+from portal.errors import DomainError, NotFound
+from portal.extensions import limiter
+from portal.identity.models import Account
+from portal.identity.sessions import account_required, actor, current_account
+from portal.models import Agency
+from portal.security import public
+from sar import delivery, notify
+from sar import operations as ops
+from sar.models import SarBundle, SarRequest, Status
+
+bp = Blueprint("sar", __name__, url_prefix="/sar")
+TRACK_SALT = "sar-track-request"
+TRACK_MAX_AGE = 400 * 86400  # a request and its follow-up can run for over a year
+UPLOAD_LIMIT = 21 * 1024 * 1024  # two documents of 10 MB and the form
+
+FIELD_ERRORS: dict[str, Any] = {
+    "requester_name": _l("Enter your full name"),
+    "requester_email": _l("Enter an email address in the correct format, like name@example.com"),
+    "subject_name": _l("Enter the full name of the person the records are about"),
+    "relationship": _l("Say how you are acting for this person"),
+    "delivery": _l("Choose how you want to receive the records"),
+    "postal_address": _l("Enter the postal address"),
+    "scope": _l("Choose the agencies or describe the records you want"),
+    "scope_from": _l("The start date must be a real date before the end date"),
+    "identity_method": _l("Choose how you will prove your identity"),
+    "document": _l("The file must be a photo (JPEG or PNG) or a PDF, 10 MB or smaller"),
+    "body": _l("Write a message of 5,000 characters or fewer"),
+}
+
+STATUS_LABELS: dict[str, Any] = {
+    Status.RECEIVED: _l("Received"),
+    Status.WAITING_FOR_ID: _l("Waiting for proof of identity"),
+    Status.PAUSED: _l("Paused: we asked you a question"),
+    Status.IN_PROGRESS: _l("In progress"),
+    Status.EXTENDED: _l("In progress: time limit extended"),
+    Status.READY: _l("Ready to download"),
+    Status.DELIVERED: _l("Delivered"),
+    Status.REFUSED: _l("Refused"),
+}
+
+
+@bp.url_value_preprocessor
+def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Runs before every before_request handler (CSRF reads the form there), so the larger
+    # limit applies to the upload pages only, and before anything reads the body.
+    if endpoint in ("sar.file_request", "sar.upload_document"):
+        request.max_content_length = UPLOAD_LIMIT
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["PORTAL"].secret_key, salt=TRACK_SALT)
+
+
+def track_token(sar: SarRequest) -> str:
+    """A signed link to one request's status page, for people without an account."""
+    return str(_serializer().dumps({"sar": str(sar.id)}))
+
+
+def _from_token(token: str) -> SarRequest:
+    try:
+        data = _serializer().loads(token, max_age=TRACK_MAX_AGE)
+        sar = database.session().get(SarRequest, uuid.UUID(data["sar"]))
+    except (BadSignature, KeyError, TypeError, ValueError) as exc:
+        raise HttpNotFound() from exc
+    if sar is None:
+        raise HttpNotFound()
+    return sar
+
+
+def _date(prefix: str) -> dt.date | None:
+    parts = [request.form.get(f"{prefix}-{p}", "").strip() for p in ("day", "month", "year")]
+    if not any(parts):
+        return None
+    try:
+        return dt.date(int(parts[2]), int(parts[1]), int(parts[0]))
+    except ValueError as exc:
+        raise DomainError("bad date", field=prefix) from exc
+
+
+def field_errors(exc: DomainError) -> tuple[dict[str, str], list[dict[str, str]]]:
+    field = exc.field or "form"
+    text = str(FIELD_ERRORS.get(field, _("Check this answer")))
+    return {field: text}, [{"text": text, "href": f"#{field}"}]
+
+
+def agency_choices() -> list[Agency]:
+    return list(database.session().scalars(select(Agency).where(Agency.active)
+                                           .order_by(Agency.name)))
+
+
+def _address_key() -> str:
+    return request.remote_addr or "unknown"
+
+
+def form_request(*, account: Account | None, channel: str, language: str) -> ops.NewRequest:
+    """The request a filled-in form describes (the public's or staff's); raises DomainError."""
+    values = request.form
+    docs = []
+    for kind in ("identity", "authority"):
+        upload = request.files.get(f"{kind}_document")
+        if upload is not None and upload.filename:
+            docs.append((kind, upload.read(ops.MAX_DOCUMENT_BYTES + 1)))
+    everything = values.get("scope") != "chosen"
+    on_behalf = values.get("on_behalf") == "yes"
+    return ops.NewRequest(
+        requester_name=values.get("requester_name", "")[:200],
+        requester_email=values.get("requester_email", "")[:320],
+        subject_name=values.get("subject_name" if on_behalf else "requester_name", "")[:400],
+        on_behalf=on_behalf,
+        relationship_to_subject=values.get("relationship", "")[:200],
+        scope_everything=everything,
+        scope_agencies=tuple(values.getlist("agencies")) if not everything else (),
+        scope_from=_date("scope_from"), scope_to=_date("scope_to"),
+        scope_text=values.get("scope_text", "")[:5000],
+        delivery=values.get("delivery", ""),
+        postal_address=values.get("postal_address", "")[:1000],
+        language=language, channel=channel,
+        identity_method=values.get("identity_method", "document"),
+        documents=tuple(docs))
+
+
+@bp.route("/request", methods=["GET", "POST"])
+@public
+@limiter.limit("10/hour", key_func=_address_key, methods=["POST"])
+def file_request() -> str | tuple[str, int] | WerkzeugResponse:
+    """Ask for a copy of your records (or someone else's, with their authority)."""
+    account = current_account()
+    values = request.form
+    if request.method == "POST":
+        try:
+            new = form_request(account=account, channel="web", language=_current_lang())
+            sar = ops.file_request(database.session(), new, actor=actor(),
+                                   today=dt.date.today(), account=account)
+        except DomainError as exc:
+            errors, summary = field_errors(exc)
+            # 400: the request's transaction is rolled back, so nothing half-made is kept.
+            return render_template("sar/file.html", values=values, errors=errors,
+                                   form_errors=summary, agencies=agency_choices(), personal=True,
+                                   account=account), 400
+        token = track_token(sar)
+        config = current_app.config["PORTAL"]
+        mail.queue(notify.to_requester(sar, "filed", config,
+                                       link=config.public_url + url_for("sar.track",
+                                                                        token=token)))
+        return redirect(url_for("sar.track", token=token, new="1"))
+    return render_template("sar/file.html", values=values, errors={}, agencies=agency_choices(),
+                           personal=True, account=account)
+
+
+def _current_lang() -> str:
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    return str(locale.language) if locale else "en"
+
+
+def _status_page(sar: SarRequest, token: str, **extra: Any) -> str:
+    today = dt.date.today()
+    return render_template("sar/status.html", sar=sar, token=token, due=ops.due(sar, today),
+                           status_label=STATUS_LABELS[Status(sar.status)], new=request.args
+                           .get("new") == "1", documents=ops.documents(database.session(), sar),
+                           personal=True, errors={}, **extra)
+
+
+@bp.get("/track/<token>")
+@public
+def track(token: str) -> str:
+    """The status of one request, its messages, and what the person can do next."""
+    return _status_page(_from_token(token), token)
+
+
+@bp.post("/track/<token>/message")
+@public
+@limiter.limit("20/hour", key_func=_address_key)
+def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
+    """The requester writes to the SAR team (an answer to a question restarts the clock)."""
+    sar = _from_token(token)
+    try:
+        ops.post_message(database.session(), sar, request.form.get("body", ""),
+                         from_requester=True, staff_id=None, today=dt.date.today(),
+                         actor=actor())
+    except DomainError as exc:
+        errors, summary = field_errors(exc)
+        return _status_page(sar, token, form_errors=summary, message_error=errors), 400
+    return redirect(url_for("sar.track", token=token))
+
+
+@bp.post("/track/<token>/document")
+@public
+@limiter.limit("10/hour", key_func=_address_key)
+def upload_document(token: str) -> tuple[str, int] | WerkzeugResponse:
+    """Send proof of identity (or of authority) after filing."""
+    sar = _from_token(token)
+    try:
+        if sar.status != Status.WAITING_FOR_ID:
+            raise DomainError("not waiting", field="document")
+        upload = request.files.get("document")
+        data = upload.read(ops.MAX_DOCUMENT_BYTES + 1) if upload else b""
+        kind = "authority" if request.form.get("kind") == "authority" else "identity"
+        ops.add_document(database.session(), sar, kind, data, today=dt.date.today(),
+                         actor=actor())
+    except DomainError as exc:
+        errors, summary = field_errors(exc)
+        return _status_page(sar, token, form_errors=summary, document_error=errors), 400
+    return redirect(url_for("sar.track", token=token))
+
+
+@bp.get("/mine")
+@account_required
+def mine() -> str:
+    """The signed-in person's own requests."""
+    account = current_account()
+    assert account is not None  # noqa: S101 - account_required guarantees it
+    requests = ops.requests_for_account(database.session(), account)
+    return render_template("sar/mine.html", requests=[(r, track_token(r)) for r in requests],
+                           labels=STATUS_LABELS, personal=True)
+
+
+@bp.get("/download/<token>")
+@account_required
+def open_link(token: str) -> str | tuple[str, int]:
+    """The emailed single-use link: signed in as the requester, once, before it expires."""
+    account = current_account()
+    assert account is not None  # noqa: S101 - account_required guarantees it
+    config = current_app.config["PORTAL"]
+    try:
+        bundle_id = delivery.read_token(config, token)
+        bundle = database.session().get(SarBundle, bundle_id)
+        if bundle is None:
+            raise NotFound("no such bundle")
+        ops.use_link(database.session(), bundle, account, actor=actor())
+    except DomainError:
+        return render_template("sar/link_failed.html", personal=True), 410
+    return render_template("sar/download.html", bundle=bundle, personal=True)
+
+
+@bp.get("/bundles/<uuid:bundle_id>/<any(pdf,zip):what>")
+@account_required
+def download(bundle_id: Any, what: str) -> Response:
+    """One file of a bundle whose link the requester has opened; every download logged."""
+    account = current_account()
+    assert account is not None  # noqa: S101 - account_required guarantees it
+    bundle = database.session().get(SarBundle, bundle_id)
+    if bundle is None:
+        raise HttpNotFound()
+    try:
+        data = ops.download(database.session(), bundle, account, what, actor=actor())
+    except DomainError as exc:
+        raise HttpNotFound() from exc
+    name = f"{bundle.request.reference}.{what}"
+    mime = "application/pdf" if what == "pdf" else "application/zip"
+    return Response(data, mimetype=mime, headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "no-store"})

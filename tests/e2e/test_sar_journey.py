@@ -1,0 +1,182 @@
+"""A SAR end to end in Debian's Chromium: file, verify, supply, redact, approve, download."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from itsdangerous.timed import TimestampSigner
+from playwright.sync_api import Page, expect
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal import create_app, operations
+from portal.audit import Actor
+from portal.database import get_database
+from portal.identity.models import Role
+from portal.models import Holding
+from sar import delivery, worker
+from sar.models import SarBundle, SarRequest
+from tests.conftest import make_config
+from tests.e2e.conftest import LiveServer, assert_accessible, sign_in_browser
+from tests.identity_helpers import make_account, make_staff
+from tests.sar.conftest import PNG, Inbox, smtp  # noqa: F401 - fixture
+
+STAFF = Actor("staff", "e2e", None)
+
+
+@pytest.fixture
+def live_app(db_url: str, tmp_path: Path, smtp: tuple[Inbox, int]) -> Flask:  # noqa: F811
+    """The live app sends its mail to the local SMTP server."""
+    return create_app(make_config(db_url, tmp_path / "instance", rate_limits=False,
+                                  smtp_host="127.0.0.1", smtp_port=smtp[1], smtp_tls="none"))
+
+
+@pytest.fixture
+def world(session: Session, demo: Any) -> Iterator[dict[str, Any]]:
+    """Morgan Lee held by the police and the IDVA service; two SAR officers; API keys."""
+    holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0004"))
+    assert holding is not None
+    idva = operations.agency_by_slug(session, "fenshire-idva")
+    operations.put_holding(session, idva.id, "IDVA-77", categories=["contact-details"],
+                           since=dt.date(2026, 3, 1), actor=STAFF,
+                           subject_id=holding.subject_id)
+    _c, police_key = operations.create_api_key(session, "fenshire-police", ["sar:supply"],
+                                               actor=STAFF)
+    _c, idva_key = operations.create_api_key(session, "fenshire-idva", ["sar:supply"],
+                                             actor=STAFF)
+    session.commit()
+    yield {"subject": holding.subject_id, "police": police_key, "idva": idva_key,
+           "first": make_staff(session, "fenshire-police", Role.SAR_OFFICER),
+           "second": make_staff(session, "fenshire-police", Role.SAR_OFFICER)}
+
+
+def _api(live: LiveServer, method: str, path: str, key: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(live.url + path, data=data, method=method,  # noqa: S310
+                                 headers={"Authorization": f"Bearer {key}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our own live server
+        return json.loads(resp.read())
+
+
+def _build(live: LiveServer) -> None:
+    with live.app.app_context():
+        assert worker.run_once(get_database(live.app).sessionmaker) == "built"
+
+
+def test_the_whole_sar_journey(live: LiveServer, page: Page, tablet: Page, session: Session,
+                               smtp: tuple[Inbox, int], world: dict[str, Any],  # noqa: F811
+                               tmp_path: Path) -> None:
+    inbox = smtp[0]
+    # Given a person files a request on their phone, with a photo of their passport
+    page.goto(live.url + "/sar/request")
+    assert_accessible(page)
+    page.get_by_label("Your full name").fill("Morgan Lee")
+    page.get_by_label("Your email address").fill("morgan.lee@example.org")
+    passport = tmp_path / "passport.png"
+    passport.write_bytes(PNG)
+    page.locator("#document").set_input_files(str(passport))
+    page.get_by_role("button", name="Send my request").click()
+    expect(page.locator(".govuk-panel__title")).to_have_text("Request received")
+    expect(page.locator("#sar-status")).to_have_text("Waiting for proof of identity")
+    assert_accessible(page)
+    reference = page.locator(".govuk-panel__body strong").inner_text()
+    status_url = page.url
+
+    # When an officer verifies the identity on the tablet, the clock starts
+    sign_in_browser(tablet, live, world["first"])
+    tablet.goto(f"{live.url}/staff/sar/{reference}")
+    assert_accessible(tablet)
+    tablet.select_option("#subject_id", str(world["subject"]))
+    tablet.get_by_role("button", name="Identity verified: start the clock").click()
+    expect(tablet.locator("#sar-status")).to_have_text("In progress")
+
+    # And the police supply a record through the API; the IDVA service holds nothing
+    [task] = _api(live, "GET", "/api/v1/sar/tasks", world["police"])["tasks"]
+    assert task["request_reference"] == reference
+    _api(live, "POST", f"/api/v1/sar/tasks/{task['id']}/records", world["police"], {
+        "records": [{"id": "INC-9", "kind": "incident", "title": "Criminal damage",
+                     "text": "Neighbour Jane Doe saw it. <img src='http://127.0.0.1:9/x'>"}]})
+    [task] = _api(live, "GET", "/api/v1/sar/tasks", world["idva"])["tasks"]
+    _api(live, "POST", f"/api/v1/sar/tasks/{task['id']}/nothing-held", world["idva"])
+    # The police see only their own task, now answered
+    assert _api(live, "GET", "/api/v1/sar/tasks", world["police"]) == {"tasks": []}
+
+    # The officer builds the bundle, then redacts the neighbour's name
+    tablet.reload()
+    tablet.get_by_role("button", name="Build the bundle").click()
+    _build(live)
+    tablet.reload()
+    tablet.get_by_label("Text to redact (copy it exactly)").fill("Jane Doe")
+    tablet.get_by_role("button", name="Redact", exact=True).click()
+    expect(tablet.get_by_text("Redacted: “Jane Doe”")).to_be_visible()
+
+    # Then the second officer's approval is blocked: the name survives in the built PDF
+    sign_in_browser(tablet, live, world["second"])
+    tablet.goto(f"{live.url}/staff/sar/{reference}")
+    tablet.get_by_role("button", name="Approve and release (second officer)").click()
+    expect(tablet.locator(".govuk-error-summary")).to_contain_text("Release refused")
+
+    # After the first officer rebuilds it, the second approves, and the link is emailed
+    sign_in_browser(tablet, live, world["first"])
+    tablet.goto(f"{live.url}/staff/sar/{reference}")
+    tablet.get_by_role("button", name="Build the bundle").click()
+    _build(live)
+    sign_in_browser(tablet, live, world["second"])
+    tablet.goto(f"{live.url}/staff/sar/{reference}")
+    tablet.get_by_role("button", name="Approve and release (second officer)").click()
+    expect(tablet.locator("#sar-status")).to_have_text("Ready to download")
+    body = inbox.bodies()[-1]
+    link = re.search(r"http://\S+(/sar/download/\S+)", body)
+    assert link, body
+
+    # The requester, signed in, downloads through the link
+    session.rollback()
+    sign_in_browser(page, live, make_account(session, "morgan.lee@example.org"))
+    page.goto(live.url + link.group(1))
+    expect(page.locator("h1")).to_have_text("Download your records")
+    assert_accessible(page)
+    with page.expect_download() as info:
+        page.locator("#download-pdf").click()
+    pdf = Path(info.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF") and b"Jane Doe" not in pdf
+    # The link fails the second time
+    page.goto(live.url + link.group(1))
+    expect(page.locator("h1")).to_have_text("This link no longer works")
+    page.goto(status_url)
+    expect(page.locator("#sar-status")).to_have_text("Delivered")
+
+    # And an expired link fails too
+    bundle = session.scalars(select(SarBundle).where(SarBundle.approved_at.is_not(None))).one()
+    original = TimestampSigner.get_timestamp
+    TimestampSigner.get_timestamp = lambda self: int(time.time()) - 30 * 86400  # type: ignore[method-assign]
+    try:
+        old = delivery.make_token(live.app.config["PORTAL"], bundle.id)
+    finally:
+        TimestampSigner.get_timestamp = original  # type: ignore[method-assign]
+    page.goto(f"{live.url}/sar/download/{old}")
+    expect(page.locator("h1")).to_have_text("This link no longer works")
+    assert session.scalars(select(SarRequest)).one().reference == reference
+
+
+def test_bad_uploads_in_the_browser(live: LiveServer, page: Page, world: dict[str, Any],
+                                    tmp_path: Path) -> None:
+    page.goto(live.url + "/sar/request")
+    page.get_by_label("Your full name").fill("Morgan Lee")
+    page.get_by_label("Your email address").fill("morgan.lee@example.org")
+    disguised = tmp_path / "passport.jpg"
+    disguised.write_bytes(b"<html><script>alert(1)</script></html>")
+    page.locator("#document").set_input_files(str(disguised))
+    page.get_by_role("button", name="Send my request").click()
+    expect(page.locator(".govuk-error-summary")).to_contain_text("must be a photo")
+    expect(page.get_by_label("Your full name")).to_have_value("Morgan Lee")
+    assert_accessible(page)
