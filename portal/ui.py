@@ -11,6 +11,7 @@ from flask import (
     Flask,
     current_app,
     g,
+    has_request_context,
     redirect,
     render_template,
     request,
@@ -72,8 +73,11 @@ def _template_globals() -> dict[str, Any]:
         "current_language": locale,
         "languages": [(code, LANGUAGE_NAMES.get(code, code)) for code in config.locales],
         "partnership_name": config.partnership_name,
+        # Templates also render outside requests (PDFs and emails in the SAR worker), where
+        # there are no pages to link to.
         "footer_links": [(url_for(endpoint), text) for endpoint, text in FOOTER_LINKS
-                         if endpoint in current_app.view_functions],
+                         if endpoint in current_app.view_functions]
+        if has_request_context() else [],
     }
 
 

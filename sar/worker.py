@@ -9,10 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
-import os
 import time
 import uuid
-from pathlib import Path
 
 from flask import current_app
 from pypdf import PdfReader
@@ -34,16 +32,6 @@ RENDER_TIMEOUT_S = 300
 # What the renderer may grow by. The child's limit is on its address space (RLIMIT_AS), which
 # starts at whatever the forking process had mapped: the budget is added to that.
 RENDER_MEMORY_MB = 1024
-
-
-def memory_limit_mb(budget_mb: int = RENDER_MEMORY_MB) -> int:
-    """This process's mapped address space plus the renderer's budget, in MB."""
-    try:
-        pages = int(Path("/proc/self/statm").read_text().split()[0])
-        mapped = pages * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)
-    except (OSError, ValueError, IndexError):
-        mapped = budget_mb
-    return mapped + budget_mb
 
 
 def claim(session: Session) -> SarBundle | None:
@@ -81,7 +69,7 @@ def build(factory: sessionmaker[Session], job_id: uuid.UUID) -> str:
             zipped = bundle_module.archive(session, sar)
         _progress(factory, job_id, 30)
         pdf = render_pdf_isolated(page, pdf_variant="pdf/ua-1", timeout=RENDER_TIMEOUT_S,
-                                  memory_mb=memory_limit_mb())
+                                  memory_mb=RENDER_MEMORY_MB)
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
         with transaction(factory) as session:
             job = session.get(SarBundle, job_id)

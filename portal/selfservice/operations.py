@@ -372,7 +372,7 @@ def staff_views(session: Session, subject_id: uuid.UUID,
     by_id = dict(session.execute(select(Agency.id, Agency.name)).all())
     rows = session.scalars(select(AuditEntry).where(AuditEntry.subject_id == subject_id,
                                                     AuditEntry.action == "subject.view")
-                           .order_by(AuditEntry.seq.desc()).limit(limit))
+                           .order_by(AuditEntry.id.desc()).limit(limit))
     out = []
     for row in rows:
         details = json.loads(row.details or "{}")

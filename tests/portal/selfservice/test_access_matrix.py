@@ -238,7 +238,7 @@ def test_exit_this_page_ends_every_session_of_the_account(client: FlaskClient,
     r = copy.get("/my/consents")
     assert r.status_code == 302 and "/account/sign-in" in r.headers["Location"]
     session.rollback()
-    actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.seq.desc())).all()
+    actions = session.scalars(select(AuditEntry.action).order_by(AuditEntry.id.desc())).all()
     assert actions[0] == "account.exit"
 
 
