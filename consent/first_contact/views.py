@@ -202,7 +202,7 @@ def choices() -> str | BaseResponse | tuple[str, int]:
     language = journey["language"]
     notices = fc.applicable_notices(database.session(), staff.agency_id, language)
     errors: forms.Errors = []
-    picked: dict[str, str] = dict(journey.get("choices") or {})
+    picked: dict[str, str] = dict(journey.get("choices") or journey.get("draft") or {})
     if request.method == "POST":
         picked = {}
         for item in notices:
@@ -215,10 +215,16 @@ def choices() -> str | BaseResponse | tuple[str, int]:
                 picked[str(item.version.id)] = answer
         if not notices:
             forms.add(errors, "choices", _("Your agency has no consent questions to ask"))
-        journey["choices"] = picked
         journey["shown"] = [item.version.id for item in notices]
-        session["first_contact"] = journey
-        if not errors:
+        if errors:
+            # A half-answered page is never signable: only a complete set becomes choices.
+            journey.pop("choices", None)
+            journey["draft"] = picked
+            session["first_contact"] = journey
+        else:
+            journey.pop("draft", None)
+            journey["choices"] = picked
+            session["first_contact"] = journey
             return redirect(url_for("first_contact.sign"))
     with force_locale(language):
         return render_template("first_contact/choices.html", notices=notices, picked=picked,
@@ -231,13 +237,18 @@ def choices() -> str | BaseResponse | tuple[str, int]:
 def sign() -> str | BaseResponse | tuple[str, int]:
     """Step 4: the person signs (drawn, or typed without JavaScript); the officer witnesses."""
     journey = _journey()
-    if "subject_id" not in journey or not journey.get("choices"):
+    if "subject_id" not in journey:
         return _start_over()
+    if not journey.get("choices"):
+        return redirect(url_for("first_contact.choices"))
     staff = current()
     db = database.session()
     person = visible_subject(db, staff, _subject_id())
     notices = {item.version.id: item for item in fc.applicable_notices(db, staff.agency_id,
                                                                       journey["language"])}
+    if {int(k) for k in journey["choices"]} != set(notices):
+        # Every notice shown needs its own answer before anyone signs.
+        return redirect(url_for("first_contact.choices"))
     errors: forms.Errors = []
     if request.method == "POST":
         form = request.form
