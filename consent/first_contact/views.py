@@ -142,11 +142,11 @@ def start() -> str | BaseResponse | tuple[str, int]:
         status = 400 if errors else 200
         return render_template("first_contact/start.html", values=values, errors=errors,
                                form_errors=errors, duplicates=duplicates,
-                               languages=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
+                               language_codes=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
                                field_error=forms.field_error), status
     return render_template("first_contact/start.html", values=values, errors=errors,
                            form_errors=errors, duplicates=duplicates,
-                           languages=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
+                           language_codes=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
                            field_error=forms.field_error)
 
 
