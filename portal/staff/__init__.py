@@ -87,9 +87,10 @@ def demo_users() -> None:
 def init_app(app: Flask) -> None:
     """Register the staff area's blueprints."""
     from consent.first_contact import views as first_contact
-    from portal.staff import views
+    from portal.staff import admin, views
 
     app.register_blueprint(views.auth)
     app.register_blueprint(views.bp)
     app.register_blueprint(first_contact.bp)
+    app.register_blueprint(admin.bp)
     app.cli.add_command(staff_cli)

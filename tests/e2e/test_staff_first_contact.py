@@ -171,3 +171,20 @@ def test_subject_pages_are_accessible(live: LiveServer, tablet: Page, session: S
     _submit(tablet, "Record the choice")
     assert "There is a problem" in tablet.content()
     assert_accessible(tablet)
+
+
+def test_api_keys_page_is_accessible(live: LiveServer, tablet: Page, session: Session,
+                                     demo: Any) -> None:
+    admin = make_staff(session, "fenshire-police", Role.AGENCY_ADMIN)
+    sign_in_browser(tablet, live, admin)
+    tablet.goto(live.url + "/staff/admin/api-keys")
+    assert_accessible(tablet)
+    # An empty form gets its errors; a good one shows the key once, in a list with a revoke
+    _submit(tablet, "Create the key")
+    assert "There is a problem" in tablet.content()
+    assert_accessible(tablet)
+    tablet.fill("#name", "Athena")
+    tablet.check("#scopes")
+    _submit(tablet, "Create the key")
+    assert tablet.locator(".app-new-key").inner_text().startswith("cpk_")
+    assert_accessible(tablet)

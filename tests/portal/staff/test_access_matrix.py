@@ -37,6 +37,9 @@ EXPECTED: dict[str, set[str] | None] = {
     "first_contact.receipt_json": {Role.CONSENT_OFFICER},
     "first_contact.email": {Role.CONSENT_OFFICER},
     "first_contact.remote": {Role.CONSENT_OFFICER},
+    "staff_admin.api_keys": {Role.AGENCY_ADMIN},
+    "staff_admin.create_api_key": {Role.AGENCY_ADMIN},
+    "staff_admin.revoke_api_key": {Role.AGENCY_ADMIN},
 }
 
 
@@ -46,7 +49,7 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
         if not rule.rule.startswith("/staff"):
             continue
         url = rule.rule.replace("<uuid:subject_id>", str(subject_id)).replace(
-            "<uuid:receipt_id>", str(uuid.uuid4()))
+            "<uuid:receipt_id>", str(uuid.uuid4())).replace("<int:client_id>", "999999")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, url))
     return out
