@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 from flask import Blueprint, render_template, request, url_for
 from flask_babel import gettext as _
@@ -40,7 +41,7 @@ def _keys() -> list[ApiClient]:
 
 
 def _page(errors: forms.Errors | None = None, new_key: str | None = None,
-          values: dict[str, object] | None = None) -> tuple[str, int]:
+          values: Mapping[str, object] | None = None) -> tuple[str, int]:
     errors = errors or []
     return render_template("staff/api_keys.html", keys=_keys(), staff=current(),
                            scope_labels=SCOPE_LABELS, form_errors=errors, new_key=new_key,
