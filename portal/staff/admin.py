@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
+import tempfile
+import zipfile
 from collections.abc import Mapping
+from pathlib import Path
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -98,3 +102,33 @@ def revoke_api_key(client_id: int) -> BaseResponse:
         raise HTTPNotFound()
     operations.revoke_api_key(database.session(), client_id, actor=staff_actor(staff))
     return redirect(url_for("staff_admin.api_keys"))
+
+
+@bp.get("/register")
+@staff_required(Role.PARTNERSHIP_ADMIN)
+def register_page() -> str:
+    """The whole register, to download in open formats."""
+    return render_template("staff/register.html", staff=current())
+
+
+@bp.get("/register/export.zip")
+@staff_required(Role.PARTNERSHIP_ADMIN)
+def register_export() -> Response:
+    """Download the whole register as a zip (the format is docs/register-format.md)."""
+    from portal import audit
+    from portal.staff import register
+
+    staff = current()
+    db = database.session()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "register"
+        manifest = register.export_register(db, folder)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(folder.iterdir()):
+                archive.write(path, arcname=f"register/{path.name}")
+    audit.record(db, "register.export", staff_actor(staff), object_type="register",
+                 details={"tables": manifest["tables"]})
+    stamp = utcnow().strftime("%Y%m%d-%H%M%S")
+    return Response(buffer.getvalue(), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="register-{stamp}.zip"'})

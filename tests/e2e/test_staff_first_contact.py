@@ -188,3 +188,27 @@ def test_api_keys_page_is_accessible(live: LiveServer, tablet: Page, session: Se
     _submit(tablet, "Create the key")
     assert tablet.locator(".app-new-key").inner_text().startswith("cpk_")
     assert_accessible(tablet)
+
+
+def test_register_export_page_is_accessible(live: LiveServer, tablet: Page, session: Session,
+                                            demo: Any) -> None:
+    admin = make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN)
+    sign_in_browser(tablet, live, admin)
+    tablet.goto(live.url + "/staff/")
+    assert_accessible(tablet)
+    tablet.goto(live.url + "/staff/admin/register")
+    assert_accessible(tablet)
+    response = tablet.context.request.get(live.url + "/staff/admin/register/export.zip")
+    assert response.status == 200 and response.body()[:2] == b"PK"
+
+
+def test_staff_pages_are_accessible_in_welsh(live: LiveServer, tablet: Page, session: Session,
+                                             demo: Any) -> None:
+    officer = make_staff(session, "fenshire-police", Role.CONSENT_OFFICER)
+    tablet.goto(live.url + "/staff/sign-in?lang=cy")
+    assert tablet.locator("h1").inner_text() == "Mewngofnodi staff"
+    assert_accessible(tablet)
+    sign_in_browser(tablet, live, officer)
+    tablet.goto(live.url + "/staff/first-contact/")
+    assert tablet.locator("html").get_attribute("lang") == "cy"
+    assert_accessible(tablet)

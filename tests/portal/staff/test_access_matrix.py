@@ -40,6 +40,8 @@ EXPECTED: dict[str, set[str] | None] = {
     "staff_admin.api_keys": {Role.AGENCY_ADMIN},
     "staff_admin.create_api_key": {Role.AGENCY_ADMIN},
     "staff_admin.revoke_api_key": {Role.AGENCY_ADMIN},
+    "staff_admin.register_page": {Role.PARTNERSHIP_ADMIN},
+    "staff_admin.register_export": {Role.PARTNERSHIP_ADMIN},
 }
 
 

@@ -155,3 +155,25 @@ def test_the_export_has_csv_and_a_fhir_consent_bundle(app: Flask, session: Sessi
     assert "safe_contact" in header and "given_name" in header
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["tables"]["consent_events"] == len(consents)
+
+
+def test_a_partnership_admin_downloads_the_register(client: Any, session: Session,
+                                                    demo: Any) -> None:
+    import io
+    import zipfile
+
+    from portal.identity.models import Role
+    from tests.identity_helpers import login, make_staff
+
+    login(client, make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN))
+    assert client.get("/staff/admin/register").status_code == 200
+    r = client.get("/staff/admin/register/export.zip")
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(r.data)).namelist()
+    assert "register/manifest.json" in names and "register/consents.fhir.json" in names
+    assert "register/audit_entries.jsonl" in names and "register/subjects.csv" in names
+    session.rollback()
+    from portal.models import AuditEntry
+
+    assert session.scalar(select(AuditEntry.action).where(
+        AuditEntry.action == "register.export")) == "register.export"
