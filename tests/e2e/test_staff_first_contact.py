@@ -198,6 +198,12 @@ def test_register_export_page_is_accessible(live: LiveServer, tablet: Page, sess
     assert_accessible(tablet)
     tablet.goto(live.url + "/staff/admin/register")
     assert_accessible(tablet)
+    for kind in ("agencies", "categories", "purposes"):
+        tablet.goto(f"{live.url}/staff/partnership/{kind}")
+        assert_accessible(tablet)
+        _submit(tablet, "Add")
+        assert "There is a problem" in tablet.content()
+        assert_accessible(tablet)
     response = tablet.context.request.get(live.url + "/staff/admin/register/export.zip")
     assert response.status == 200 and response.body()[:2] == b"PK"
 
@@ -209,6 +215,7 @@ def test_staff_pages_are_accessible_in_welsh(live: LiveServer, tablet: Page, ses
     assert tablet.locator("h1").inner_text() == "Mewngofnodi staff"
     assert_accessible(tablet)
     sign_in_browser(tablet, live, officer)
-    tablet.goto(live.url + "/staff/first-contact/")
+    tablet.goto(live.url + "/staff/first-contact/?lang=cy")
     assert tablet.locator("html").get_attribute("lang") == "cy"
+    assert tablet.locator("h1").inner_text() == "Gyda phwy ydych chi'n cofnodi caniatâd?"
     assert_accessible(tablet)

@@ -42,6 +42,8 @@ EXPECTED: dict[str, set[str] | None] = {
     "staff_admin.revoke_api_key": {Role.AGENCY_ADMIN},
     "staff_admin.register_page": {Role.PARTNERSHIP_ADMIN},
     "staff_admin.register_export": {Role.PARTNERSHIP_ADMIN},
+    "partnership.reference": {Role.PARTNERSHIP_ADMIN},
+    "partnership.create": {Role.PARTNERSHIP_ADMIN},
 }
 
 
@@ -51,7 +53,8 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
         if not rule.rule.startswith("/staff"):
             continue
         url = rule.rule.replace("<uuid:subject_id>", str(subject_id)).replace(
-            "<uuid:receipt_id>", str(uuid.uuid4())).replace("<int:client_id>", "999999")
+            "<uuid:receipt_id>", str(uuid.uuid4())).replace("<int:client_id>", "999999").replace(
+            "<any(agencies, categories, purposes):kind>", "agencies")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, url))
     return out
