@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consent import operations as consent_ops
 from consent import receipts
 from consent.first_contact import operations as fc
-from portal import database, mail
+from portal import audit, database, mail
 from portal.db import utcnow
 from portal.errors import DomainError, GuardianRequired, InvalidTransition, NotFound
 from portal.i18n import LANGUAGES
@@ -367,6 +367,10 @@ def email(receipt_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
     mail.queue(mail.build(address, subject, text,
                           attachments=[(f"consent-receipt-{receipt_id}.pdf", "application/pdf",
                                         data)]))
+    # Who sent a person's receipt where is security-relevant: the address is not logged.
+    audit.record(database.session(), "first_contact.receipt_emailed", staff_actor(current()),
+                 subject_id=person.id, object_type="first_contact_receipt",
+                 object_id=str(receipt_id))
     return redirect(url_for("first_contact.done", receipt_id=receipt_id, sent="1"))
 
 

@@ -92,6 +92,9 @@ def second_factor() -> str | BaseResponse | tuple[str, int]:
     db = database.session()
     errors: forms.Errors = []
     enrolling = staff.totp_confirmed_at is None
+    if request.method == "POST" and enrolling and staff.totp_secret is None:
+        # The QR code must be shown (and its secret saved) before a code can confirm it.
+        return redirect(url_for("staff_auth.second_factor"))
     if request.method == "POST":
         code = (request.form.get("code") or "").strip()[:40]
         if not code:
@@ -127,7 +130,7 @@ def second_factor() -> str | BaseResponse | tuple[str, int]:
         secret = staff.totp_secret
         # The secret stays the same until confirmed, so the QR code already scanned works.
         return render_template("staff/enrol.html", qr_svg=qr_svg, secret=secret,
-                               form_errors=errors)
+                               form_errors=errors), (400 if errors else 200)
     return render_template("staff/second_factor.html", form_errors=errors)
 
 

@@ -129,6 +129,13 @@ def test_the_receipt_can_be_emailed(app: Flask, client: FlaskClient, session: Se
     assert len(outbox) == 1
     message = outbox[0].read_text()
     assert "To: robin@example.org" in message and "application/pdf" in message
+    session.rollback()
+    from portal.models import AuditEntry
+
+    sent = session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "first_contact.receipt_emailed"))
+    assert sent is not None and sent.subject_id == person.id
+    assert "robin@example.org" not in sent.details
 
 
 def test_a_possible_duplicate_is_shown_before_a_new_record(client: FlaskClient,

@@ -97,7 +97,8 @@ def test_first_sign_in_enrols_an_authenticator_and_gives_recovery_codes(
     assert secret and secret in page
     # A wrong code keeps the same secret and refuses
     r = _code_step(client, "123456")
-    assert "That code is not right" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "That code is not right" in r.get_data(as_text=True)
+    assert secret in r.get_data(as_text=True)
     assert client.get("/staff/").status_code == 302
     # When they confirm with a code from the app
     r = _code_step(client, pyotp.TOTP(secret).now())
