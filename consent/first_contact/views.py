@@ -31,7 +31,13 @@ from consent import receipts
 from consent.first_contact import operations as fc
 from portal import audit, database, mail
 from portal.db import utcnow
-from portal.errors import DomainError, GuardianRequired, InvalidTransition, NotFound
+from portal.errors import (
+    Conflict,
+    DomainError,
+    GuardianRequired,
+    InvalidTransition,
+    NotFound,
+)
 from portal.i18n import LANGUAGES
 from portal.identity import claims
 from portal.identity.models import Role
@@ -419,6 +425,7 @@ def remote(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
                            choices=fc.choices_of(db, person.id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),
+                           categories=staff_ops.all_categories(db),
                            form_errors=errors, field_error=forms.field_error,
                            remote=form, now=utcnow()), 400
 
@@ -432,3 +439,58 @@ def _not_found(exc: NotFound) -> tuple[str, int]:
 
 
 bp.register_error_handler(NotFound, _not_found)
+
+
+@bp.post("/holdings/<uuid:subject_id>")
+@staff_required(OFFICER)
+def add_holding(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
+    """Record by hand that this agency holds records on the person under a reference."""
+    from portal.operations import put_holding
+    from portal.staff import operations as staff_ops
+
+    staff = current()
+    db = database.session()
+    person = visible_subject(db, staff, subject_id)
+    form = request.form
+    errors: forms.Errors = []
+    ref = forms.text(form, "agency_ref", errors, label=_l("your agency's reference"),
+                     max_length=100, name_like=True)
+    since = forms.past_date(form, "since", errors, label=_l("The date records began"),
+                            required=True)
+    categories = form.getlist("categories")
+    if not errors and since is not None:
+        try:
+            put_holding(db, staff.agency_id, ref, categories=categories, since=since,
+                        actor=staff_actor(staff), subject_id=person.id)
+        except Conflict:
+            forms.add(errors, "agency_ref", _("That reference is already used for someone "
+                                              "else"))
+        except DomainError:
+            forms.add(errors, "categories", _("Choose categories from the list"))
+        else:
+            return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
+    return render_template("staff/subject.html", subject=person, staff=staff,
+                           holdings=staff_ops.holdings_of(db, person.id),
+                           choices=fc.choices_of(db, person.id),
+                           notices=fc.applicable_notices(db, staff.agency_id,
+                                                         person.preferred_language),
+                           categories=staff_ops.all_categories(db),
+                           form_errors=errors, holding_form=form, now=utcnow()), 400
+
+
+@bp.post("/holdings/<uuid:subject_id>/<int:holding_id>/end")
+@staff_required(OFFICER)
+def end_holding(subject_id: uuid.UUID, holding_id: int) -> BaseResponse:
+    """Record that this agency no longer holds records under one of its references."""
+    from portal.models import Holding
+    from portal.operations import end_holding as end
+
+    staff = current()
+    db = database.session()
+    visible_subject(db, staff, subject_id)
+    holding = db.get(Holding, holding_id)
+    if holding is None or holding.agency_id != staff.agency_id \
+            or holding.subject_id != subject_id or holding.ended_at is not None:
+        raise NotFound("no such holding")
+    end(db, staff.agency_id, holding.agency_ref, actor=staff_actor(staff))
+    return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))

@@ -22,7 +22,7 @@ from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
 from portal.identity.models import RecoveryCode, Role, StaffUser
 from portal.identity.passwords import hash_password, verify_password
-from portal.models import Agency, Holding, Subject
+from portal.models import Agency, DataCategory, Holding, Subject
 
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "ACDEFGHJKMNPQRTUVWXYZ234679"
@@ -180,6 +180,11 @@ def holdings_of(session: Session, subject_id: uuid.UUID) -> Sequence[Holding]:
     return list(session.scalars(select(Holding).where(Holding.subject_id == subject_id,
                                                       Holding.ended_at.is_(None))
                                 .order_by(Holding.since)))
+
+
+def all_categories(session: Session) -> Sequence[DataCategory]:
+    """Every data category, for choosing what a holding covers."""
+    return list(session.scalars(select(DataCategory).order_by(DataCategory.name)))
 
 
 # --- staff accounts (command line) ----------------------------------------------------------

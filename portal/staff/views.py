@@ -178,7 +178,7 @@ def subject(subject_id: uuid.UUID) -> str:
                            choices=fc.choices_of(db, person.id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),
-                           now=utcnow())
+                           categories=ops.all_categories(db), now=utcnow())
 
 
 def after_staff_request(response: Response) -> Response:

@@ -167,6 +167,11 @@ def test_subject_pages_are_accessible(live: LiveServer, tablet: Page, session: S
     with tablet.expect_navigation():
         tablet.get_by_role("link", name="Alex Rivera").click()
     assert_accessible(tablet)
+    # Adding a reference by hand, with an error first
+    tablet.locator("summary", has_text="Add a reference your agency holds").click()
+    _submit(tablet, "Add the reference")
+    assert "There is a problem" in tablet.content()
+    assert_accessible(tablet)
     # A choice received by phone, with an error first
     _submit(tablet, "Record the choice")
     assert "There is a problem" in tablet.content()

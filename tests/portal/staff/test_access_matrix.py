@@ -37,6 +37,8 @@ EXPECTED: dict[str, set[str] | None] = {
     "first_contact.receipt_json": {Role.CONSENT_OFFICER},
     "first_contact.email": {Role.CONSENT_OFFICER},
     "first_contact.remote": {Role.CONSENT_OFFICER},
+    "first_contact.add_holding": {Role.CONSENT_OFFICER},
+    "first_contact.end_holding": {Role.CONSENT_OFFICER},
     "staff_admin.api_keys": {Role.AGENCY_ADMIN},
     "staff_admin.create_api_key": {Role.AGENCY_ADMIN},
     "staff_admin.revoke_api_key": {Role.AGENCY_ADMIN},
@@ -54,6 +56,7 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
             continue
         url = rule.rule.replace("<uuid:subject_id>", str(subject_id)).replace(
             "<uuid:receipt_id>", str(uuid.uuid4())).replace("<int:client_id>", "999999").replace(
+            "<int:holding_id>", "999999").replace(
             "<any(agencies, categories, purposes):kind>", "agencies")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, url))
