@@ -34,9 +34,18 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_first_contact_receipts_subject_id'), 'first_contact_receipts',
                     ['subject_id'], unique=False)
+    op.create_table(
+        'staff_totp_steps',
+        sa.Column('staff_user_id', sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column('last_step', sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(['staff_user_id'], ['staff_users.id'],
+                                name=op.f('fk_staff_totp_steps_staff_user_id_staff_users')),
+        sa.PrimaryKeyConstraint('staff_user_id', name=op.f('pk_staff_totp_steps')),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('staff_totp_steps')
     op.drop_index(op.f('ix_first_contact_receipts_subject_id'),
                   table_name='first_contact_receipts')
     op.drop_table('first_contact_receipts')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import Base, new_uuid, utcnow
@@ -24,3 +24,13 @@ class FirstContactReceipt(Base):
     # JSON list of the consent events' public ids, in the order they were shown.
     event_ids: Mapped[str] = mapped_column(Text, default="[]")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class StaffTotpStep(Base):
+    """The last authenticator time-step a staff member used: a code works only once."""
+
+    __tablename__ = "staff_totp_steps"
+
+    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), primary_key=True,
+                                               autoincrement=False)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)

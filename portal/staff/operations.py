@@ -5,6 +5,7 @@ Each takes a session and plain values, writes its audit entry, flushes and never
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -23,6 +24,7 @@ from portal.errors import Conflict, Invalid, NotFound
 from portal.identity.models import RecoveryCode, Role, StaffUser
 from portal.identity.passwords import hash_password, verify_password
 from portal.models import Agency, DataCategory, Holding, Subject
+from portal.staff.models import StaffTotpStep
 
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "ACDEFGHJKMNPQRTUVWXYZ234679"
@@ -69,11 +71,33 @@ def provisioning_uri(staff: StaffUser) -> str:
     return pyotp.TOTP(staff.totp_secret).provisioning_uri(name=staff.email, issuer_name=ISSUER)
 
 
-def _totp_ok(secret: str | None, code: str) -> bool:
+def _totp_step(secret: str | None, code: str) -> int | None:
+    """The time-step (one before to one after now) whose code this is, if any."""
     digits = "".join(ch for ch in code if ch.isdigit())
     if not secret or len(digits) != 6 or len(code.strip()) > 8:
+        return None
+    totp = pyotp.TOTP(secret)
+    now = utcnow()
+    for offset in (-1, 0, 1):
+        at = now + dt.timedelta(seconds=offset * totp.interval)
+        if hmac.compare_digest(totp.at(at), digits):
+            return int(totp.timecode(at))
+    return None
+
+
+def _use_step(session: Session, staff: StaffUser, step: int | None) -> bool:
+    # A code is accepted once: a step at or before the last one used is a replay.
+    if step is None:
         return False
-    return bool(pyotp.TOTP(secret).verify(digits, valid_window=1))
+    row = session.get(StaffTotpStep, staff.id)
+    if row is None:
+        session.add(StaffTotpStep(staff_user_id=staff.id, last_step=step))
+    elif step <= row.last_step:
+        return False
+    else:
+        row.last_step = step
+    session.flush()
+    return True
 
 
 def _hash_recovery(staff_id: int, code: str) -> str:
@@ -85,7 +109,7 @@ def confirm_enrolment(session: Session, staff: StaffUser, code: str) -> list[str
     """Confirm the authenticator with a code from it; return new one-time recovery codes."""
     if staff.totp_confirmed_at is not None:
         raise Conflict("an authenticator is already set up")
-    if not _totp_ok(staff.totp_secret, code):
+    if not _use_step(session, staff, _totp_step(staff.totp_secret, code)):
         raise Invalid("wrong code", field="code")
     staff.totp_confirmed_at = utcnow()
     codes = ["".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(10))
@@ -106,7 +130,7 @@ def verify_second_factor(session: Session, staff: StaffUser, code: str) -> bool:
     """True for a current TOTP code or an unused recovery code (which is then spent)."""
     if staff.totp_confirmed_at is None:
         return False
-    if _totp_ok(staff.totp_secret, code):
+    if _use_step(session, staff, _totp_step(staff.totp_secret, code)):
         return True
     wanted = _hash_recovery(staff.id, code)
     for row in session.scalars(select(RecoveryCode).where(

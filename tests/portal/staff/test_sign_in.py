@@ -166,3 +166,18 @@ def test_half_signed_in_staff_is_idle_timed_out(client: FlaskClient, session: Se
         s["seen_at"] = s["seen_at"] - 16 * 60  # the staff idle timeout is 15 minutes
     r = client.get("/staff/")
     assert r.status_code == 302 and "/staff/sign-in" in r.headers["Location"]
+
+
+def test_a_code_works_only_once(client: FlaskClient, session: Session, demo: Any) -> None:
+    # Given an officer who signed in with a code
+    staff = make_staff(session, "fenshire-police", "consent-officer")
+    code = pyotp.TOTP(staff.totp_secret or "").now()
+    _password_step(client, staff.email)
+    assert _code_step(client, code).status_code == 302
+    client.post("/staff/sign-out", data={"csrf_token": csrf(client, "/staff/")})
+    # When someone replays the same code (seen over a shoulder) with the password
+    _password_step(client, staff.email)
+    r = _code_step(client, code)
+    # Then it is refused
+    assert r.status_code == 400
+    assert client.get("/staff/").status_code == 302
