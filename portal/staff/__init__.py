@@ -2,8 +2,134 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import base64
+import hashlib
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from portal.audit import Actor
+
+staff_cli = AppGroup("staff", help="Staff accounts of the back office.")
+
+CLI_ACTOR = Actor("system", "cli")
+# Development only: well-known passwords and authenticator secrets for the demo partnership.
+DEMO_STAFF = [
+    ("consent.officer@fenshire-police.example", "Casey Consent", ("consent-officer",),
+     "demo-consent-officer"),
+    ("sar.officer@fenshire-police.example", "Sasha SAR", ("sar-officer",), "demo-sar-officer"),
+    ("agency.admin@fenshire-police.example", "Avery Admin", ("agency-admin",),
+     "demo-agency-admin"),
+    ("partnership.admin@fenshire-police.example", "Parker Partnership",
+     ("partnership-admin",), "demo-partnership-admin"),
+]
+
+
+def demo_secret(email: str) -> str:
+    """The demo staff member's fixed authenticator secret (derived from their email)."""
+    return base64.b32encode(hashlib.sha256(email.encode()).digest()[:20]).decode()
+
+
+@staff_cli.command("create-admin")
+@click.option("--agency", required=True, help="The agency's slug.")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, default=("partnership-admin",),
+              show_default=True, help="Repeat for several roles.")
+def create_admin(agency: str, email: str, name: str, roles: tuple[str, ...]) -> None:
+    """Create a staff member (by default a partnership admin) and print a one-time password."""
+    from portal import database
+    from portal.errors import DomainError
+    from portal.staff import operations as ops
+
+    db = database.session()
+    try:
+        staff, password = ops.create_staff(db, ops.NewStaff(agency, email, name, roles),
+                                           actor=CLI_ACTOR)
+    except DomainError as exc:
+        db.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.commit()
+    click.echo(f"Created staff member {staff.id} ({staff.email}) of {agency}.")
+    click.echo(f"One-time password: {password}")
+    click.echo("They set up their authenticator app at their first sign-in, at /staff/sign-in.")
+
+
+@staff_cli.command("demo-users")
+def demo_users() -> None:
+    """Create the demo staff of fenshire-police (development only) and print how to sign in."""
+    import pyotp
+    from sqlalchemy import select
+
+    from portal import database
+    from portal.db import utcnow
+    from portal.identity.models import StaffUser
+    from portal.staff import operations as ops
+
+    if current_app.config["PORTAL"].is_production:
+        raise click.ClickException("demo staff are for development only, never production")
+    db = database.session()
+    for email, name, roles, password in DEMO_STAFF:
+        secret = demo_secret(email)
+        staff = db.scalar(select(StaffUser).where(StaffUser.email == email))
+        if staff is None:
+            staff, _ = ops.create_staff(db, ops.NewStaff("fenshire-police", email, name, roles),
+                                        actor=CLI_ACTOR, password=password)
+        staff.totp_secret = secret
+        staff.totp_confirmed_at = staff.totp_confirmed_at or utcnow()
+        db.flush()
+        click.echo(f"{email}  password: {password}  roles: {' '.join(roles)}")
+        click.echo(f"    TOTP secret: {secret}  (code now: {pyotp.TOTP(secret).now()})")
+    db.commit()
+
+
+@staff_cli.command("export-register")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def export_register(folder: Path) -> None:
+    """Export the whole register (JSON Lines, CSV, FHIR R5 Consent Bundle) to FOLDER."""
+    from portal import audit, database
+    from portal.staff import register
+
+    db = database.session()
+    manifest = register.export_register(db, folder)
+    audit.record(db, "register.export", CLI_ACTOR, object_type="register",
+                 details={"tables": manifest["tables"]})
+    db.commit()
+    for name, count in manifest["tables"].items():
+        click.echo(f"{name}: {count}")
+    click.echo(f"audit head: {manifest['audit_head']['seq']} {manifest['audit_head']['hash']}")
+
+
+@staff_cli.command("import-register")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def import_register(folder: Path) -> None:
+    """Import an export into this empty register; the audit chain must verify."""
+    from portal import database
+    from portal.errors import DomainError
+    from portal.staff import register
+
+    db = database.session()
+    try:
+        counts = register.import_register(db, folder)
+    except DomainError as exc:
+        db.rollback()
+        raise click.ClickException(exc.message) from exc
+    db.commit()
+    for name, count in counts.items():
+        click.echo(f"{name}: {count}")
+    click.echo("The imported audit chain verifies.")
 
 
 def init_app(app: Flask) -> None:
     """Register the staff area's blueprints."""
+    from consent.first_contact import views as first_contact
+    from portal.staff import admin, partnership, views
+
+    app.register_blueprint(views.auth)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(first_contact.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(partnership.bp)
+    app.cli.add_command(staff_cli)

@@ -1,0 +1,496 @@
+"""The first-contact journey, page by page, and choices received by phone or letter.
+
+The journey's answers are kept in the signed session until the person signs; only then is
+anything about their choices written, all in one request.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import segno
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as BaseResponse
+
+from consent import operations as consent_ops
+from consent import receipts
+from consent.first_contact import operations as fc
+from portal import audit, database, mail
+from portal.db import utcnow
+from portal.errors import (
+    Conflict,
+    DomainError,
+    GuardianRequired,
+    InvalidTransition,
+    NotFound,
+)
+from portal.i18n import LANGUAGES
+from portal.identity import claims
+from portal.identity.models import Role
+from portal.identity.sessions import staff_required
+from portal.operations import NewSubject
+from portal.staff import forms
+from portal.staff.operations import staff_actor, visible_subject
+from portal.staff.views import after_staff_request, current
+
+bp = Blueprint("first_contact", __name__, url_prefix="/staff/first-contact")
+bp.after_request(after_staff_request)
+
+OFFICER = Role.CONSENT_OFFICER
+LANGUAGE_CHOICES = ("en", *LANGUAGES)
+LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg", "pl": "Polski"}
+
+
+def _journey() -> dict[str, Any]:
+    data: dict[str, Any] = session.get("first_contact") or {}
+    return data
+
+
+def _subject_id() -> uuid.UUID:
+    journey = _journey()
+    if "subject_id" not in journey:
+        raise NotFound("no journey in progress")
+    return uuid.UUID(journey["subject_id"])
+
+
+def _start_over() -> BaseResponse:
+    return redirect(url_for("first_contact.start"))
+
+
+def _begin(subject_id: uuid.UUID, language: str) -> BaseResponse:
+    session["first_contact"] = {"subject_id": str(subject_id), "language": language}
+    return redirect(url_for("first_contact.who"))
+
+
+@bp.route("/", methods=["GET", "POST"])
+@staff_required(OFFICER)
+def start() -> str | BaseResponse | tuple[str, int]:
+    """Step 1: find the person or register them, and record the agency's reference."""
+    staff = current()
+    db = database.session()
+    if request.method == "GET" and request.args.get("subject"):
+        try:
+            chosen = uuid.UUID(request.args["subject"])
+        except ValueError:
+            chosen = uuid.UUID(int=0)
+        person = visible_subject(db, staff, chosen)
+        return _begin(person.id, person.preferred_language)
+    form = request.form
+    errors: forms.Errors = []
+    values: dict[str, Any] = {}
+    duplicates: list[Any] = []
+    if request.method == "POST":
+        values["given_name"] = forms.text(form, "given_name", errors, label=_l("their first name"),
+                                          name_like=True)
+        values["family_name"] = forms.text(form, "family_name", errors,
+                                           label=_l("their last name"), name_like=True)
+        values["date_of_birth"] = forms.past_date(form, "date_of_birth", errors,
+                                                  label=_l("Date of birth"))
+        values["language"] = forms.choice(form, "language", errors, set(LANGUAGE_CHOICES),
+                                          message=_l("Choose the language they prefer"))
+        values["email"] = forms.text(form, "email", errors, label=_l("Email address"),
+                                     required=False, max_length=320)
+        if values["email"] and "@" not in values["email"]:
+            forms.add(errors, "email", _("Enter an email address in the right format, like "
+                                         "name@example.com"))
+        values["phone"] = forms.text(form, "phone", errors, label=_l("Phone number"),
+                                     required=False, max_length=40)
+        values["safe_contact"] = forms.text(form, "safe_contact", errors,
+                                            label=_l("Safe contact instructions"),
+                                            required=False, max_length=1000)
+        values["agency_ref"] = forms.text(form, "agency_ref", errors,
+                                          label=_l("your agency's reference"),
+                                          max_length=100, name_like=True)
+        if not errors:
+            existing = form.get("existing") or ""
+            if existing and existing != "new":
+                try:
+                    chosen = uuid.UUID(existing)
+                except ValueError:
+                    chosen = uuid.UUID(int=0)
+                subject_id: uuid.UUID | None = chosen
+                new = None
+            else:
+                subject_id = None
+                new = NewSubject(given_name=values["given_name"],
+                                 family_name=values["family_name"],
+                                 date_of_birth=values["date_of_birth"], email=values["email"],
+                                 phone=values["phone"], safe_contact=values["safe_contact"],
+                                 preferred_language=values["language"])
+                if existing != "new":
+                    duplicates = fc.possible_duplicates(db, staff, new.given_name,
+                                                        new.family_name, new.date_of_birth)
+            if not duplicates:
+                try:
+                    person = fc.register_or_link(db, staff, agency_ref=values["agency_ref"],
+                                                 new_subject=new, subject_id=subject_id)
+                except DomainError as exc:
+                    forms.add(errors, "agency_ref" if exc.field != "subject" else "existing",
+                              _("That reference is already used for someone else")
+                              if exc.status == 409 else _("Choose a person"))
+                else:
+                    return _begin(person.id, values["language"] if new else
+                                  person.preferred_language)
+        status = 400 if errors else 200
+        return render_template("first_contact/start.html", values=values, errors=errors,
+                               form_errors=errors, duplicates=duplicates,
+                               language_codes=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
+                               field_error=forms.field_error), status
+    return render_template("first_contact/start.html", values=values, errors=errors,
+                           form_errors=errors, duplicates=duplicates,
+                           language_codes=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
+                           field_error=forms.field_error)
+
+
+def _child(person: Any) -> bool:
+    return person.date_of_birth is not None and consent_ops.age_on(
+        person.date_of_birth, utcnow().date()) < consent_ops.GUARDIAN_AGE
+
+
+@bp.route("/who", methods=["GET", "POST"])
+@staff_required(OFFICER)
+def who() -> str | BaseResponse | tuple[str, int]:
+    """Step 2: who is choosing (a parent or guardian for a child under 13) and interpreting."""
+    if "subject_id" not in _journey():
+        return _start_over()
+    person = visible_subject(database.session(), current(), _subject_id())
+    child = _child(person)
+    journey = _journey()
+    errors: forms.Errors = []
+    if request.method == "POST":
+        form = request.form
+        guardian = forms.text(form, "guardian_name", errors,
+                              label=_l("the parent or guardian's full name"),
+                              required=child, name_like=True)
+        relationship = forms.text(form, "guardian_relationship", errors,
+                                  label=_l("their relationship to the child"),
+                                  required=child or bool(guardian), max_length=100,
+                                  name_like=True)
+        interpreter = forms.choice(form, "interpreter", errors, {"yes", "no"},
+                                   message=_l("Say whether an interpreter was used"))
+        interpreter_language = forms.text(form, "interpreter_language", errors,
+                                          label=_l("the interpreter's language"),
+                                          required=interpreter == "yes", max_length=60,
+                                          name_like=True)
+        journey.update(guardian_name=guardian, guardian_relationship=relationship,
+                       interpreter=interpreter, interpreter_language=interpreter_language)
+        if not errors:
+            session["first_contact"] = journey
+            return redirect(url_for("first_contact.choices"))
+    return render_template("first_contact/who.html", person=person, child=child,
+                           journey=journey, form_errors=errors,
+                           field_error=forms.field_error, errors=errors), \
+        (400 if errors else 200)
+
+
+@bp.route("/choices", methods=["GET", "POST"])
+@staff_required(OFFICER)
+def choices() -> str | BaseResponse | tuple[str, int]:
+    """Step 3: each notice in the person's language, a separate yes or no for each."""
+    journey = _journey()
+    if "subject_id" not in journey or "interpreter" not in journey:
+        return _start_over()
+    staff = current()
+    language = journey["language"]
+    notices = fc.applicable_notices(database.session(), staff.agency_id, language)
+    errors: forms.Errors = []
+    picked: dict[str, str] = dict(journey.get("choices") or journey.get("draft") or {})
+    if request.method == "POST":
+        picked = {}
+        for item in notices:
+            key = f"notice-{item.version.id}"
+            answer = request.form.get(key) or ""
+            if answer not in {"yes", "no"}:
+                forms.add(errors, key, _("Choose yes or no for “%(title)s”",
+                                         title=item.text.title))
+            else:
+                picked[str(item.version.id)] = answer
+        if not notices:
+            forms.add(errors, "choices", _("Your agency has no consent questions to ask"))
+        journey["shown"] = [item.version.id for item in notices]
+        if errors:
+            # A half-answered page is never signable: only a complete set becomes choices.
+            journey.pop("choices", None)
+            journey["draft"] = picked
+            session["first_contact"] = journey
+        else:
+            journey.pop("draft", None)
+            journey["choices"] = picked
+            session["first_contact"] = journey
+            return redirect(url_for("first_contact.sign"))
+    with force_locale(language):
+        return render_template("first_contact/choices.html", notices=notices, picked=picked,
+                               form_errors=errors, field_error=forms.field_error,
+                               person_language=language), (400 if errors else 200)
+
+
+@bp.route("/sign", methods=["GET", "POST"])
+@staff_required(OFFICER)
+def sign() -> str | BaseResponse | tuple[str, int]:
+    """Step 4: the person signs (drawn, or typed without JavaScript); the officer witnesses."""
+    journey = _journey()
+    if "subject_id" not in journey:
+        return _start_over()
+    if not journey.get("choices"):
+        return redirect(url_for("first_contact.choices"))
+    staff = current()
+    db = database.session()
+    person = visible_subject(db, staff, _subject_id())
+    notices = {item.version.id: item for item in fc.applicable_notices(db, staff.agency_id,
+                                                                      journey["language"])}
+    if {int(k) for k in journey["choices"]} != set(notices):
+        # Every notice shown needs its own answer before anyone signs.
+        return redirect(url_for("first_contact.choices"))
+    errors: forms.Errors = []
+    if request.method == "POST":
+        form = request.form
+        drawn = (form.get("signature_image") or "").strip()
+        if len(drawn) > 400_000:
+            drawn = ""
+            forms.add(errors, "typed_name", _("The drawn signature was too large: type the "
+                                              "name instead"))
+        typed = forms.text(form, "typed_name", errors, label=_l("the name of the person "
+                                                                "signing"),
+                           required=not drawn, name_like=True)
+        if form.get("witness") != "yes":
+            forms.add(errors, "witness", _("Confirm that you witnessed these choices"))
+        if not errors:
+            talk = fc.Conversation(
+                subject_id=person.id, language=journey["language"],
+                choices={int(k): v == "yes" for k, v in journey["choices"].items()},
+                signature=fc.Signature(typed_name=typed, drawn_png=drawn),
+                witnessed=True, interpreter=journey.get("interpreter") == "yes",
+                interpreter_language=journey.get("interpreter_language", ""),
+                guardian_name=journey.get("guardian_name", ""),
+                guardian_relationship=journey.get("guardian_relationship", ""),
+                device=request.headers.get("User-Agent", ""),
+                shown=journey.get("shown", []))
+            try:
+                receipt = fc.record(db, staff, talk)
+            except DomainError:
+                forms.add(errors, "typed_name", _("The choices could not be recorded. "
+                                                  "Start again."))
+            else:
+                _claim, code = claims.issue(db, person.id, actor=staff_actor(staff))
+                session.pop("first_contact", None)
+                session["first_contact_claim"] = {"receipt": str(receipt.id), "code": code}
+                return redirect(url_for("first_contact.done", receipt_id=receipt.id))
+    rows = [(notices[int(k)], v == "yes") for k, v in journey["choices"].items()
+            if int(k) in notices]
+    return render_template("first_contact/sign.html", person=person, rows=rows,
+                           journey=journey, form_errors=errors, field_error=forms.field_error,
+                           staff=staff), (400 if errors else 200)
+
+
+def _claim_code(receipt_id: uuid.UUID) -> str | None:
+    held = session.get("first_contact_claim") or {}
+    return str(held["code"]) if held.get("receipt") == str(receipt_id) else None
+
+
+def _claim_url(code: str) -> str:
+    config = current_app.config["PORTAL"]
+    return f"{config.public_url.rstrip('/')}/account/claim?code={code.replace('-', '')}"
+
+
+@bp.get("/receipts/<uuid:receipt_id>")
+@staff_required(OFFICER)
+def done(receipt_id: uuid.UUID) -> str:
+    """Step 5: the receipt, to print or email, with the claim code."""
+    receipt, person, chosen = fc.receipt_for(database.session(), current(), receipt_id)
+    code = _claim_code(receipt_id)
+    return render_template("first_contact/done.html", receipt=receipt, person=person,
+                           choices=chosen, claim_code=code, sent=request.args.get("sent"))
+
+
+def _pdf(receipt_id: uuid.UUID) -> tuple[bytes, Any]:
+    receipt, person, chosen = fc.receipt_for(database.session(), current(), receipt_id)
+    code = _claim_code(receipt_id)
+    qr = segno.make(_claim_url(code), error="m").svg_inline(scale=3) if code else None
+    with force_locale(receipt.language):
+        data = receipts.pdf(person, chosen, receipt_id=str(receipt.id),
+                            config=current_app.config["PORTAL"], claim_code=code, qr_svg=qr)
+    return data, person
+
+
+@bp.get("/receipts/<uuid:receipt_id>/receipt.pdf")
+@staff_required(OFFICER)
+def receipt_pdf(receipt_id: uuid.UUID) -> Response:
+    """The PDF receipt (with the claim code while this journey's session holds it)."""
+    data, _person = _pdf(receipt_id)
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="consent-receipt-{receipt_id}.pdf"'})
+
+
+@bp.get("/receipts/<uuid:receipt_id>/receipt.json")
+@staff_required(OFFICER)
+def receipt_json(receipt_id: uuid.UUID) -> Response:
+    """The Kantara v1.1 consent receipt, signed as a JWS."""
+    db = database.session()
+    receipt, person, chosen = fc.receipt_for(db, current(), receipt_id)
+    config = current_app.config["PORTAL"]
+    body = receipts.kantara(db, person, chosen, receipt_id=str(receipt.id), config=config)
+    payload = {"receipt": body, "jws": receipts.sign(body, config)}
+    return Response(json.dumps(payload, indent=2, ensure_ascii=False),
+                    mimetype="application/json", headers={
+                        "Content-Disposition":
+                            f'attachment; filename="consent-receipt-{receipt_id}.json"'})
+
+
+@bp.post("/receipts/<uuid:receipt_id>/email")
+@staff_required(OFFICER)
+def email(receipt_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
+    """Email the PDF receipt to the address the person gives."""
+    errors: forms.Errors = []
+    address = forms.text(request.form, "email", errors, label=_l("Email address"),
+                         max_length=320)
+    if address and "@" not in address:
+        forms.add(errors, "email", _("Enter an email address in the right format, like "
+                                     "name@example.com"))
+    data, person = _pdf(receipt_id)
+    if errors:
+        receipt, person, chosen = fc.receipt_for(database.session(), current(), receipt_id)
+        return render_template("first_contact/done.html", receipt=receipt, person=person,
+                               choices=chosen, claim_code=_claim_code(receipt_id),
+                               form_errors=errors, field_error=forms.field_error,
+                               email=address), 400
+    with force_locale(person.preferred_language):
+        text = render_template("email/staff/receipt.txt", person=person)
+        subject = _("Your consent receipt")
+    mail.queue(mail.build(address, subject, text,
+                          attachments=[(f"consent-receipt-{receipt_id}.pdf", "application/pdf",
+                                        data)]))
+    # Who sent a person's receipt where is security-relevant: the address is not logged.
+    audit.record(database.session(), "first_contact.receipt_emailed", staff_actor(current()),
+                 subject_id=person.id, object_type="first_contact_receipt",
+                 object_id=str(receipt_id))
+    return redirect(url_for("first_contact.done", receipt_id=receipt_id, sent="1"))
+
+
+@bp.post("/remote/<uuid:subject_id>")
+@staff_required(OFFICER)
+def remote(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
+    """Record a choice or withdrawal that arrived by phone, letter or email."""
+    staff = current()
+    db = database.session()
+    form = request.form
+    errors: forms.Errors = []
+    choice = forms.choice(form, "choice", errors, {"yes", "no", "withdraw"},
+                          message=_l("Choose what the person decided"))
+    method = forms.choice(form, "method", errors, set(fc.REMOTE_METHODS),
+                          message=_l("Choose how it arrived"))
+    received = forms.past_date(form, "received_on", errors, label=_l("The date it arrived"),
+                               required=True)
+    note = forms.text(form, "note", errors, label=_l("Note"), required=False,
+                      max_length=1000)
+    try:
+        version_id = int(form.get("notice") or "")
+    except ValueError:
+        version_id = 0
+        forms.add(errors, "notice", _("Choose a consent question"))
+    if not errors and received is not None:
+        try:
+            fc.record_remote_choice(db, staff, subject_id, notice_version_id=version_id,
+                                    choice=choice, method=method, received_on=received,
+                                    note=note)
+        except NotFound:
+            raise
+        except GuardianRequired:
+            forms.add(errors, "choice", _("For a child under 13, a yes must come from a "
+                                          "parent or guardian at a first contact"))
+        except InvalidTransition:
+            forms.add(errors, "choice", _("There is no consent to withdraw"))
+        except DomainError:
+            forms.add(errors, "notice", _("Choose a consent question"))
+        else:
+            return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
+    from portal.staff import operations as staff_ops
+
+    person = staff_ops.visible_subject(db, staff, subject_id)
+    return render_template("staff/subject.html", subject=person, staff=staff,
+                           holdings=staff_ops.holdings_of(db, person.id),
+                           choices=fc.choices_of(db, person.id),
+                           notices=fc.applicable_notices(db, staff.agency_id,
+                                                         person.preferred_language),
+                           categories=staff_ops.all_categories(db),
+                           form_errors=errors, field_error=forms.field_error,
+                           remote=form, now=utcnow()), 400
+
+
+def _not_found(exc: NotFound) -> tuple[str, int]:
+    from werkzeug.exceptions import NotFound as HTTPNotFound
+
+    from portal.ui import _error_page
+
+    return _error_page(HTTPNotFound())
+
+
+bp.register_error_handler(NotFound, _not_found)
+
+
+@bp.post("/holdings/<uuid:subject_id>")
+@staff_required(OFFICER)
+def add_holding(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
+    """Record by hand that this agency holds records on the person under a reference."""
+    from portal.operations import put_holding
+    from portal.staff import operations as staff_ops
+
+    staff = current()
+    db = database.session()
+    person = visible_subject(db, staff, subject_id)
+    form = request.form
+    errors: forms.Errors = []
+    ref = forms.text(form, "agency_ref", errors, label=_l("your agency's reference"),
+                     max_length=100, name_like=True)
+    since = forms.past_date(form, "since", errors, label=_l("The date records began"),
+                            required=True)
+    categories = form.getlist("categories")
+    if not errors and since is not None:
+        try:
+            put_holding(db, staff.agency_id, ref, categories=categories, since=since,
+                        actor=staff_actor(staff), subject_id=person.id)
+        except Conflict:
+            forms.add(errors, "agency_ref", _("That reference is already used for someone "
+                                              "else"))
+        except DomainError:
+            forms.add(errors, "categories", _("Choose categories from the list"))
+        else:
+            return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
+    return render_template("staff/subject.html", subject=person, staff=staff,
+                           holdings=staff_ops.holdings_of(db, person.id),
+                           choices=fc.choices_of(db, person.id),
+                           notices=fc.applicable_notices(db, staff.agency_id,
+                                                         person.preferred_language),
+                           categories=staff_ops.all_categories(db),
+                           form_errors=errors, holding_form=form, now=utcnow()), 400
+
+
+@bp.post("/holdings/<uuid:subject_id>/<int:holding_id>/end")
+@staff_required(OFFICER)
+def end_holding(subject_id: uuid.UUID, holding_id: int) -> BaseResponse:
+    """Record that this agency no longer holds records under one of its references."""
+    from portal.models import Holding
+    from portal.operations import end_holding as end
+
+    staff = current()
+    db = database.session()
+    visible_subject(db, staff, subject_id)
+    holding = db.get(Holding, holding_id)
+    if holding is None or holding.agency_id != staff.agency_id \
+            or holding.subject_id != subject_id or holding.ended_at is not None:
+        raise NotFound("no such holding")
+    end(db, staff.agency_id, holding.agency_ref, actor=staff_actor(staff))
+    return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))

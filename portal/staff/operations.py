@@ -1,0 +1,250 @@
+"""Staff domain operations: sign-in, second factor, and which subjects a staff member may see.
+
+Each takes a session and plain values, writes its audit entry, flushes and never commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyotp
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from portal import audit
+from portal.audit import Actor
+from portal.db import utcnow
+from portal.errors import Conflict, Invalid, NotFound
+from portal.identity.models import RecoveryCode, Role, StaffUser
+from portal.identity.passwords import hash_password, verify_password
+from portal.models import Agency, DataCategory, Holding, Subject
+from portal.staff.models import StaffTotpStep
+
+RECOVERY_CODES = 10
+RECOVERY_ALPHABET = "ACDEFGHJKMNPQRTUVWXYZ234679"
+ISSUER = "Consent portal (staff)"
+# The order in which a role is named as "the role used" for a view that several roles may use.
+ROLE_ORDER = (Role.CONSENT_OFFICER, Role.SAR_OFFICER, Role.AGENCY_ADMIN, Role.PARTNERSHIP_ADMIN)
+
+
+def staff_actor(staff: StaffUser) -> Actor:
+    """The audit actor for a staff member."""
+    return Actor("staff", str(staff.id), staff.agency_id)
+
+
+def authenticate(session: Session, email: str, password: str) -> StaffUser | None:
+    """The staff member these credentials name, or None (same work either way)."""
+    staff = session.scalar(select(StaffUser).where(
+        func.lower(StaffUser.email) == email.strip().lower()))
+    stored = staff.password_hash if staff is not None else None
+    if not verify_password(stored, password) or staff is None or staff.disabled_at is not None:
+        return None
+    return staff
+
+
+def record_sign_in(session: Session, staff: StaffUser, *, success: bool, stage: str) -> None:
+    """Audit a staff sign-in step (password or second factor)."""
+    audit.record(session, "staff.sign_in" if success else "staff.sign_in_failed",
+                 staff_actor(staff), object_type="staff_user", object_id=str(staff.id),
+                 details={"stage": stage})
+
+
+def begin_enrolment(session: Session, staff: StaffUser) -> str:
+    """A fresh TOTP secret for a staff member who has none confirmed yet."""
+    if staff.totp_confirmed_at is not None:
+        raise Conflict("an authenticator is already set up")
+    staff.totp_secret = pyotp.random_base32()
+    session.flush()
+    return staff.totp_secret
+
+
+def provisioning_uri(staff: StaffUser) -> str:
+    """The otpauth:// address an authenticator app reads from the QR code."""
+    if staff.totp_secret is None:
+        raise Invalid("no authenticator secret")
+    return pyotp.TOTP(staff.totp_secret).provisioning_uri(name=staff.email, issuer_name=ISSUER)
+
+
+def _totp_step(secret: str | None, code: str) -> int | None:
+    """The time-step (one before to one after now) whose code this is, if any."""
+    digits = "".join(ch for ch in code if ch.isdigit())
+    if not secret or len(digits) != 6 or len(code.strip()) > 8:
+        return None
+    totp = pyotp.TOTP(secret)
+    now = utcnow()
+    for offset in (-1, 0, 1):
+        at = now + dt.timedelta(seconds=offset * totp.interval)
+        if hmac.compare_digest(totp.at(at), digits):
+            return int(totp.timecode(at))
+    return None
+
+
+def _use_step(session: Session, staff: StaffUser, step: int | None) -> bool:
+    # A code is accepted once: a step at or before the last one used is a replay.
+    if step is None:
+        return False
+    row = session.get(StaffTotpStep, staff.id)
+    if row is None:
+        session.add(StaffTotpStep(staff_user_id=staff.id, last_step=step))
+    elif step <= row.last_step:
+        return False
+    else:
+        row.last_step = step
+    session.flush()
+    return True
+
+
+def _hash_recovery(staff_id: int, code: str) -> str:
+    plain = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(f"{staff_id}:{plain}".encode()).hexdigest()
+
+
+def confirm_enrolment(session: Session, staff: StaffUser, code: str) -> list[str]:
+    """Confirm the authenticator with a code from it; return new one-time recovery codes."""
+    if staff.totp_confirmed_at is not None:
+        raise Conflict("an authenticator is already set up")
+    if not _use_step(session, staff, _totp_step(staff.totp_secret, code)):
+        raise Invalid("wrong code", field="code")
+    staff.totp_confirmed_at = utcnow()
+    codes = ["".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(10))
+             for _ in range(RECOVERY_CODES)]
+    for existing in session.scalars(select(RecoveryCode).where(
+            RecoveryCode.staff_user_id == staff.id)):
+        session.delete(existing)
+    for plain in codes:
+        session.add(RecoveryCode(staff_user_id=staff.id, code_hash=_hash_recovery(staff.id,
+                                                                                   plain)))
+    session.flush()
+    audit.record(session, "staff.totp_enrolled", staff_actor(staff), object_type="staff_user",
+                 object_id=str(staff.id))
+    return [f"{c[:5]}-{c[5:]}" for c in codes]
+
+
+def verify_second_factor(session: Session, staff: StaffUser, code: str) -> bool:
+    """True for a current TOTP code or an unused recovery code (which is then spent)."""
+    if staff.totp_confirmed_at is None:
+        return False
+    if _use_step(session, staff, _totp_step(staff.totp_secret, code)):
+        return True
+    wanted = _hash_recovery(staff.id, code)
+    for row in session.scalars(select(RecoveryCode).where(
+            RecoveryCode.staff_user_id == staff.id, RecoveryCode.used_at.is_(None))):
+        if hmac.compare_digest(row.code_hash, wanted):
+            row.used_at = utcnow()
+            session.flush()
+            audit.record(session, "staff.recovery_code_used", staff_actor(staff),
+                         object_type="staff_user", object_id=str(staff.id))
+            return True
+    return False
+
+
+# --- who may see whom -----------------------------------------------------------------------
+
+def _visible(agency_id: int):  # type: ignore[no-untyped-def]
+    held = exists().where(Holding.subject_id == Subject.id, Holding.agency_id == agency_id,
+                          Holding.ended_at.is_(None))
+    return or_(held, Subject.registered_by_agency_id == agency_id)
+
+
+def visible_subject(session: Session, staff: StaffUser, subject_id: uuid.UUID) -> Subject:
+    """The subject, if the staff member's agency holds records on them or registered them."""
+    subject = session.scalar(select(Subject).where(Subject.id == subject_id,
+                                                   _visible(staff.agency_id)))
+    if subject is None:
+        raise NotFound("no such subject")
+    return subject
+
+
+def search_subjects(session: Session, staff: StaffUser, query: str,
+                    limit: int = 50) -> Sequence[Subject]:
+    """Subjects visible to the staff member matching a name or the agency's own reference."""
+    words = [w for w in query.lower().split() if w][:4]
+    if not words:
+        return []
+    conditions = []
+    for word in words:
+        like = f"%{word}%"
+        by_ref = exists().where(Holding.subject_id == Subject.id,
+                                Holding.agency_id == staff.agency_id,
+                                func.lower(Holding.agency_ref) == word)
+        conditions.append(or_(func.lower(Subject.given_name).like(like),
+                              func.lower(Subject.family_name).like(like), by_ref))
+    stmt = (select(Subject).where(_visible(staff.agency_id), *conditions)
+            .order_by(Subject.family_name, Subject.given_name).limit(limit))
+    return list(session.scalars(stmt))
+
+
+def role_used(staff: StaffUser, allowed: Sequence[str]) -> str:
+    """The role under which a staff member uses a view several roles may use."""
+    for role in ROLE_ORDER:
+        if role in allowed and role in staff.role_set:
+            return role.value
+    raise NotFound("no role allows this")
+
+
+def view_subject(session: Session, staff: StaffUser, subject_id: uuid.UUID, *,
+                 role: str) -> Subject:
+    """Open a subject's page: refused as unknown if not visible, logged if shown."""
+    subject = visible_subject(session, staff, subject_id)
+    agency = session.get(Agency, staff.agency_id)
+    audit.record(session, "subject.view", staff_actor(staff), subject_id=subject.id,
+                 object_type="subject", object_id=str(subject.id),
+                 details={"agency": agency.slug if agency else "", "role": role})
+    return subject
+
+
+def holdings_of(session: Session, subject_id: uuid.UUID) -> Sequence[Holding]:
+    """Every current holding on a subject (all agencies: the person may see them all)."""
+    return list(session.scalars(select(Holding).where(Holding.subject_id == subject_id,
+                                                      Holding.ended_at.is_(None))
+                                .order_by(Holding.since)))
+
+
+def all_categories(session: Session) -> Sequence[DataCategory]:
+    """Every data category, for choosing what a holding covers."""
+    return list(session.scalars(select(DataCategory).order_by(DataCategory.name)))
+
+
+# --- staff accounts (command line) ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class NewStaff:
+    """A staff member to create."""
+
+    agency_slug: str
+    email: str
+    name: str
+    roles: tuple[str, ...]
+
+
+def create_staff(session: Session, new: NewStaff, *, actor: Actor,
+                 password: str | None = None) -> tuple[StaffUser, str]:
+    """Create a staff member with a one-time password; the password is returned once."""
+    agency = session.scalar(select(Agency).where(Agency.slug == new.agency_slug))
+    if agency is None:
+        raise NotFound(f"no agency {new.agency_slug!r}")
+    email = new.email.strip().lower()
+    if "@" not in email or len(email) > 320:
+        raise Invalid("a valid email address is required", field="email")
+    if not new.name.strip() or len(new.name) > 200:
+        raise Invalid("a name of up to 200 characters is required", field="name")
+    bad = [r for r in new.roles if r not in {role.value for role in Role}]
+    if bad or not new.roles:
+        raise Invalid(f"unknown or missing role: {bad}", field="roles")
+    if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email)):
+        raise Conflict("a staff member with that email already exists", field="email")
+    plain = password or secrets.token_urlsafe(15)
+    staff = StaffUser(agency_id=agency.id, email=email, name=new.name.strip(),
+                      password_hash=hash_password(plain), roles=" ".join(new.roles))
+    session.add(staff)
+    session.flush()
+    audit.record(session, "staff.create", actor, object_type="staff_user",
+                 object_id=str(staff.id),
+                 details={"agency": agency.slug, "roles": list(new.roles)})
+    return staff, plain

@@ -1,0 +1,179 @@
+"""The whole register exported and imported into an empty instance loses nothing, and the
+imported audit chain still verifies (on SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from portal import create_app, migrate
+from portal.audit import verify
+from portal.database import get_database
+from portal.db import make_engine, make_sessionmaker
+from portal.staff import register
+from tests.conftest import make_config
+
+
+def _dump(session: Session) -> dict[str, list[dict[str, Any]]]:
+    return {name: list(register._rows(session, register._table(name)))
+            for name in register.TABLES}
+
+
+@pytest.fixture
+def empty_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+                 db_url: str) -> Iterator[tuple[Flask, Engine]]:
+    """A second, empty, migrated database of the same engine."""
+    drop = None
+    if backend == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "target.sqlite3"
+        shutil.copyfile(template, path)
+        url = f"sqlite:///{path}"
+    else:
+        name = f"register_target_{os.getpid()}_{secrets.token_hex(3)}"
+        admin = create_engine(make_url(db_url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(db_url).set(database=name).render_as_string(hide_password=False)
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+
+        def drop() -> None:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+    target = create_app(make_config(url, tmp_path / "target-instance"))
+    yield target, make_engine(url)
+    get_database(target).engine.dispose()
+    if drop is not None:
+        drop()
+
+
+def test_round_trip_loses_nothing_and_the_chain_verifies(
+        app: Flask, session: Session, demo: Any, tmp_path: Path,
+        empty_target: tuple[Flask, Engine]) -> None:
+    # Given a register with the demo partnership and a first contact's worth of audit
+    before = _dump(session)
+    assert before["consent_events"] and before["audit_entries"]
+    folder = tmp_path / "export"
+    result = app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    assert result.exit_code == 0, result.output
+    # When it is imported into an empty instance
+    target, engine = empty_target
+    imported = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    assert imported.exit_code == 0, imported.output
+    # Then every row of every register table is there, exactly
+    with make_sessionmaker(engine)() as other:
+        after = _dump(other)
+        assert verify(other).ok
+    session.rollback()
+    exported = _dump(session)  # the export itself is audited, after the snapshot it took
+    assert after["audit_entries"] == exported["audit_entries"][:len(after["audit_entries"])]
+    for name in register.TABLES:
+        if name != "audit_entries":
+            assert after[name] == before[name], name
+    assert len(after["audit_entries"]) == len(before["audit_entries"])
+    engine.dispose()
+
+
+def test_the_target_keeps_working_after_an_import(app: Flask, session: Session, demo: Any,
+                                                  tmp_path: Path,
+                                                  empty_target: tuple[Flask, Engine]) -> None:
+    folder = tmp_path / "export"
+    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    target, engine = empty_target
+    target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    # New rows and audit entries follow on from the imported ones
+    key = target.test_cli_runner().invoke(args=["api-keys", "create", "--agency",
+                                                "fenshire-police", "--scope", "consent:check",
+                                                "--scope", "holdings:write"])
+    assert key.exit_code == 0, key.output
+    auth = {"Authorization": f"Bearer {key.output.strip().splitlines()[-1]}"}
+    r = target.test_client().post("/api/v1/consent/check", headers=auth, json={
+        "subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care",
+        "purpose": "victim-support-referral", "categories": ["contact-details"]})
+    assert r.get_json()["decision"] == "permit"
+    # A new holding gets a fresh id after the imported ones (sequences moved on)
+    r = target.test_client().put("/api/v1/holdings/FP-AFTER-IMPORT", headers=auth, json={
+        "subject": {"given_name": "Jo", "family_name": "Bloggs"},
+        "categories": ["identity"], "since": "2026-03-01"})
+    assert r.status_code == 201, r.get_json()
+    with make_sessionmaker(engine)() as other:
+        assert verify(other).ok
+    engine.dispose()
+
+
+def test_import_refuses_a_register_that_is_not_empty(app: Flask, demo: Any,
+                                                     tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    result = app.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    assert result.exit_code != 0 and "not empty" in result.output
+
+
+def test_import_refuses_a_tampered_audit_log(app: Flask, demo: Any, tmp_path: Path,
+                                             empty_target: tuple[Flask, Engine]) -> None:
+    folder = tmp_path / "export"
+    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    lines = (folder / "audit_entries.jsonl").read_text().splitlines()
+    entry = json.loads(lines[0])
+    entry["actor_id"] = "someone-else"
+    lines[0] = json.dumps(entry)
+    (folder / "audit_entries.jsonl").write_text("\n".join(lines) + "\n")
+    target, engine = empty_target
+    result = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    assert result.exit_code != 0 and "does not verify" in result.output
+    with make_sessionmaker(engine)() as other:
+        assert other.scalar(select(register._table("agencies").c.id)) is None
+    engine.dispose()
+
+
+def test_the_export_has_csv_and_a_fhir_consent_bundle(app: Flask, session: Session, demo: Any,
+                                                      tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    bundle = json.loads((folder / "consents.fhir.json").read_text())
+    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
+    consents = [e["resource"] for e in bundle["entry"]]
+    assert consents and all(c["resourceType"] == "Consent" for c in consents)
+    assert {c["decision"] for c in consents} == {"permit", "deny"}
+    assert all(c["status"] in {"active", "inactive"} for c in consents)
+    header = (folder / "subjects.csv").read_text().splitlines()[0]
+    assert "safe_contact" in header and "given_name" in header
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["tables"]["consent_events"] == len(consents)
+
+
+def test_a_partnership_admin_downloads_the_register(client: Any, session: Session,
+                                                    demo: Any) -> None:
+    import io
+    import zipfile
+
+    from portal.identity.models import Role
+    from tests.identity_helpers import login, make_staff
+
+    login(client, make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN))
+    assert client.get("/staff/admin/register").status_code == 200
+    r = client.get("/staff/admin/register/export.zip")
+    assert r.status_code == 200 and r.mimetype == "application/zip"
+    names = zipfile.ZipFile(io.BytesIO(r.data)).namelist()
+    assert "register/manifest.json" in names and "register/consents.fhir.json" in names
+    assert "register/audit_entries.jsonl" in names and "register/subjects.csv" in names
+    session.rollback()
+    from portal.models import AuditEntry
+
+    assert session.scalar(select(AuditEntry.action).where(
+        AuditEntry.action == "register.export")) == "register.export"

@@ -1,0 +1,92 @@
+"""Who may see whom: a staff member sees a person only through their own agency, and every
+view of a person's page is logged in the shape the public portal shows to that person."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from portal.identity.models import Role
+from portal.models import AuditEntry
+from tests.identity_helpers import login, make_staff
+from tests.staff_helpers import person_of
+
+
+def _views(session: Session) -> list[AuditEntry]:
+    session.rollback()
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.action == "subject.view")))
+
+
+def test_a_view_of_a_persons_page_is_logged(client: FlaskClient, session: Session,
+                                            demo: Any) -> None:
+    officer = make_staff(session, "fenshire-police", Role.SAR_OFFICER, Role.CONSENT_OFFICER)
+    person = person_of(session, "fenshire-police", "FP-1")
+    login(client, officer)
+    r = client.get(f"/staff/subjects/{person.id}")
+    assert r.status_code == 200
+    assert "Robin Ashdown" in r.get_data(as_text=True)
+    assert r.headers["Cache-Control"] == "no-store"
+    [entry] = _views(session)
+    assert entry.subject_id == person.id
+    assert entry.actor_type == "staff" and entry.actor_id == str(officer.id)
+    assert json.loads(entry.details) == {"agency": "fenshire-police",
+                                         "role": "consent-officer"}
+
+
+def test_another_agencys_person_is_not_found_and_nothing_is_logged(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    # Given a person known only to the housing association
+    person = person_of(session, "fen-housing", "FH-1")
+    officer = make_staff(session, "fenshire-police", Role.CONSENT_OFFICER)
+    login(client, officer)
+    # When a police officer opens their page or searches for them
+    r = client.get(f"/staff/subjects/{person.id}")
+    # Then the page does not exist for them, and no view is recorded
+    assert r.status_code == 404
+    assert "Robin" not in client.get("/staff/subjects?q=ashdown").get_data(as_text=True)
+    assert "Robin" not in client.get("/staff/subjects?q=FH-1").get_data(as_text=True)
+    assert _views(session) == []
+    # Nor can they start a first contact with them
+    assert client.get(f"/staff/first-contact/?subject={person.id}").status_code == 404
+
+
+def test_an_ended_holding_no_longer_gives_sight(client: FlaskClient, session: Session,
+                                                demo: Any) -> None:
+    from portal import operations
+    from tests.staff_helpers import SYSTEM
+
+    person = person_of(session, "fen-housing", "FH-2")
+    police = operations.agency_by_slug(session, "fenshire-police")
+    operations.put_holding(session, police.id, "FP-9", categories=[],
+                           since=person.created_at.date(), actor=SYSTEM, subject_id=person.id)
+    session.commit()
+    officer = make_staff(session, "fenshire-police", Role.SAR_OFFICER)
+    login(client, officer)
+    assert client.get(f"/staff/subjects/{person.id}").status_code == 200
+    operations.end_holding(session, police.id, "FP-9", actor=SYSTEM)
+    session.commit()
+    assert client.get(f"/staff/subjects/{person.id}").status_code == 404
+    assert [json.loads(e.details)["role"] for e in _views(session)] == ["sar-officer"]
+
+
+def test_search_finds_by_name_and_by_reference(client: FlaskClient, session: Session,
+                                               demo: Any) -> None:
+    officer = make_staff(session, "fenshire-police", Role.CONSENT_OFFICER)
+    login(client, officer)
+    assert "Alex Rivera" in client.get("/staff/subjects?q=rivera").get_data(as_text=True)
+    assert "Alex Rivera" in client.get("/staff/subjects?q=fp-demo-0001").get_data(as_text=True)
+    assert client.get("/staff/subjects?q=" + "x" * 101).status_code == 400
+    # Searching is not viewing: no entry until a page is opened
+    assert _views(session) == []
+
+
+def test_an_unknown_person_is_not_found(client: FlaskClient, session: Session,
+                                        demo: Any) -> None:
+    import uuid
+
+    login(client, make_staff(session, "fenshire-police", Role.CONSENT_OFFICER))
+    assert client.get(f"/staff/subjects/{uuid.uuid4()}").status_code == 404
