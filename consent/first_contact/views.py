@@ -303,7 +303,7 @@ def _claim_code(receipt_id: uuid.UUID) -> str | None:
 
 def _claim_url(code: str) -> str:
     config = current_app.config["PORTAL"]
-    return f"{config.public_url.rstrip('/')}/account/claim?code={code.replace('-', '')}"
+    return f"{config.public_url.rstrip('/')}/my/link?code={code.replace('-', '')}"
 
 
 @bp.get("/receipts/<uuid:receipt_id>")

@@ -7,7 +7,16 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
@@ -73,6 +82,9 @@ def link() -> str | BaseResponse:
     if account.subject_id is not None:
         return render_template("selfservice/link_done.html", already=True)
     form = forms.ClaimForm()
+    if request.method == "GET" and request.args.get("code"):
+        # The QR code on a first-contact receipt carries the code: the person only confirms.
+        form.code.data = request.args["code"][:40]
     if form.validate_on_submit():
         try:
             claims.redeem(database.session(), account, form.code.data or "",

@@ -99,7 +99,8 @@ def export_register(folder: Path) -> None:
     db.commit()
     for name, count in manifest["tables"].items():
         click.echo(f"{name}: {count}")
-    click.echo(f"audit head: {manifest['audit_head']['seq']} {manifest['audit_head']['hash']}")
+    for chain, head in manifest["audit_heads"].items():
+        click.echo(f"audit head: chain {chain} entry {head['seq']} {head['hash']}")
 
 
 @staff_cli.command("import-register")

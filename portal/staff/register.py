@@ -121,10 +121,11 @@ def export_register(session: Session, folder: Path) -> dict[str, Any]:
                         for e in _rows(session, _table("consent_events"))]}
     (folder / "consents.fhir.json").write_text(json.dumps(bundle, ensure_ascii=False, indent=1),
                                                encoding="utf-8")
-    seq, head_hash = audit.head(session)
+    heads = audit.head(session)
     manifest = {"format": FORMAT, "version": FORMAT_VERSION,
                 "exported_at": utcnow().isoformat() + "Z", "tables": counts,
-                "audit_head": {"seq": seq, "hash": head_hash}}
+                "audit_heads": {str(chain): {"seq": seq, "hash": digest}
+                                for chain, (seq, digest) in heads.items()}}
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     return manifest
 
@@ -186,7 +187,8 @@ def import_register(session: Session, folder: Path) -> dict[str, int]:
                         f"SELECT setval(pg_get_serial_sequence('{name}', '{column.name}'), "  # noqa: S608
                         f"COALESCE((SELECT MAX({column.name}) FROM {name}), 0) + 1, false)"))
     result = audit.verify(session)
-    head = manifest["audit_head"]
-    if not result.ok or (result.head_seq, result.head_hash) != (head["seq"], head["hash"]):
+    expected = {int(chain): (h["seq"], h["hash"])
+                for chain, h in manifest["audit_heads"].items()}
+    if not result.ok or result.heads != expected:
         raise Invalid("the imported audit chain does not verify against the export's head")
     return counts

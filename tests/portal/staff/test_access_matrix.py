@@ -46,6 +46,14 @@ EXPECTED: dict[str, set[str] | None] = {
     "staff_admin.register_export": {Role.PARTNERSHIP_ADMIN},
     "partnership.reference": {Role.PARTNERSHIP_ADMIN},
     "partnership.create": {Role.PARTNERSHIP_ADMIN},
+    # Subject access requests' staff pages (sar/views_staff.py)
+    "sar_staff.queue": {Role.SAR_OFFICER},
+    "sar_staff.new_request": {Role.SAR_OFFICER},
+    "sar_staff.detail": {Role.SAR_OFFICER},
+    "sar_staff.action": {Role.SAR_OFFICER},
+    "sar_staff.redact": {Role.SAR_OFFICER},
+    "sar_staff.upload_records": {Role.SAR_OFFICER},
+    "sar_staff.preview": {Role.SAR_OFFICER},
 }
 
 
@@ -57,7 +65,9 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
         url = rule.rule.replace("<uuid:subject_id>", str(subject_id)).replace(
             "<uuid:receipt_id>", str(uuid.uuid4())).replace("<int:client_id>", "999999").replace(
             "<int:holding_id>", "999999").replace(
-            "<any(agencies, categories, purposes):kind>", "agencies")
+            "<any(agencies, categories, purposes):kind>", "agencies").replace(
+            "<reference>", "SAR-NONE").replace("<int:record_id>", "999999").replace(
+            "<uuid:task_id>", str(uuid.uuid4())).replace("<uuid:bundle_id>", str(uuid.uuid4()))
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, url))
     return out
