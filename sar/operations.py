@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.audit import Actor
 from portal.db import utcnow
-from portal.errors import Conflict, Invalid, NotFound
+from portal.errors import Conflict, Invalid, InvalidTransition, NotFound
 from portal.identity.models import Account
 from portal.models import Agency, Holding, Subject
 from sar import clock
@@ -181,6 +181,14 @@ def add_document(session: Session, sar: SarRequest, kind: str, data: bytes, *,
                  object_type="sar", object_id=str(sar.id),
                  details={"kind": kind, "mime": mime, "size": len(data)})
     return doc
+
+
+def receive_document(session: Session, sar: SarRequest, kind: str, data: bytes, *,
+                     today: dt.date, actor: Actor) -> SarDocument:
+    """A document sent after filing: only while the request waits for proof of identity."""
+    if sar.status != Status.WAITING_FOR_ID:
+        raise InvalidTransition("this request is not waiting for a document", field="document")
+    return add_document(session, sar, kind, data, today=today, actor=actor)
 
 
 def documents(session: Session, sar: SarRequest) -> list[SarDocument]:

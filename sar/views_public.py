@@ -208,14 +208,12 @@ def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
 def upload_document(token: str) -> tuple[str, int] | WerkzeugResponse:
     """Send proof of identity (or of authority) after filing."""
     sar = _from_token(token)
+    upload = request.files.get("document")
+    data = upload.read(ops.MAX_DOCUMENT_BYTES + 1) if upload else b""
+    kind = "authority" if request.form.get("kind") == "authority" else "identity"
     try:
-        if sar.status != Status.WAITING_FOR_ID:
-            raise DomainError("not waiting", field="document")
-        upload = request.files.get("document")
-        data = upload.read(ops.MAX_DOCUMENT_BYTES + 1) if upload else b""
-        kind = "authority" if request.form.get("kind") == "authority" else "identity"
-        ops.add_document(database.session(), sar, kind, data, today=dt.date.today(),
-                         actor=actor())
+        ops.receive_document(database.session(), sar, kind, data, today=dt.date.today(),
+                             actor=actor())
     except DomainError as exc:
         errors, summary = field_errors(exc)
         return _status_page(sar, token, form_errors=summary, document_error=errors), 400

@@ -13,7 +13,7 @@ from pypdf import PdfWriter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.errors import Conflict, Invalid
+from portal.errors import Conflict, Invalid, InvalidTransition
 from portal.models import AuditEntry
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, Status
@@ -50,6 +50,21 @@ def test_unverified_request_waits_for_id(filed: Callable[..., SarRequest]) -> No
     assert sar.status == Status.WAITING_FOR_ID
     assert sar.clock_start is None and ops.due(sar, dt.date(2026, 11, 3)) is None
     assert sar.tasks == []
+
+
+def test_documents_are_taken_only_while_waiting_for_id(
+        session: Session, filed: Callable[..., SarRequest]) -> None:
+    # Given one request waiting for ID and one already verified
+    waiting, verified = filed(verified=False), filed()
+    # Then a document is kept for the first and refused for the second, with nothing saved
+    ops.receive_document(session, waiting, "identity", PNG, today=dt.date(2026, 11, 3),
+                         actor=STAFF)
+    before = len(session.scalars(select(SarDocument)).all())
+    with pytest.raises(InvalidTransition) as err:
+        ops.receive_document(session, verified, "identity", PNG, today=dt.date(2026, 11, 3),
+                             actor=STAFF)
+    assert err.value.field == "document"
+    assert len(session.scalars(select(SarDocument)).all()) == before
 
 
 def test_verification_starts_the_clock_creates_tasks_and_deletes_id(
