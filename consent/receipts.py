@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from consent.models import ConsentEvent, NoticeText, NoticeVersion
 from portal.config import Config
-from portal.models import Agency, DataCategory, SharingAgreement, Subject
+from portal.models import Agency, SharingAgreement, Subject
 from portal.pdf import render_pdf, static_url
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
@@ -173,7 +173,3 @@ def pdf(subject: Subject, choices: Sequence[Choice], *, receipt_id: str, config:
                            public_url=config.public_url, stylesheet=static_url("pdf/pdf.css"))
     return render_pdf(html, pdf_variant="pdf/ua-1")
 
-
-def categories_of(session: Session, agreement: SharingAgreement) -> list[DataCategory]:
-    """An agreement's categories (for templates)."""
-    return list(agreement.categories)

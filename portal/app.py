@@ -21,7 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("portal.app")
 
 
-
 def create_app(config: Config | None = None) -> Flask:
     """Build the portal application from a Config (default: the environment)."""
     config = config or Config.from_env()
