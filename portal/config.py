@@ -62,6 +62,9 @@ class Config:
     proxy_hops: int = 0
     # A private EC P-256 JWK (JSON) that signs consent receipts; generated in development.
     receipt_signing_key: str = ""
+    # An Ed25519 private key (PEM text, a PEM file's path, or base64 of its 32 bytes) that
+    # signs exported audit heads. Optional: best kept only on the host that signs heads.
+    audit_signing_key: str = ""
     # Where people are sent to see the service (links in emails and receipts).
     public_url: str = "http://127.0.0.1:5000"
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -93,6 +96,7 @@ class Config:
             "PORTAL_MAIL_FROM": "mail_from",
             "PORTAL_PUBLIC_URL": "public_url",
             "PORTAL_RECEIPT_SIGNING_KEY": "receipt_signing_key",
+            "PORTAL_AUDIT_SIGNING_KEY": "audit_signing_key",
         }
         for var, name in simple.items():
             if var in env:
@@ -136,6 +140,14 @@ class Config:
             raise ConfigError("PORTAL_AUDIT_CHAINS must be from 1 to 64")
         if self.permit_ttl_seconds < 0 or self.check_timeout_ms <= 0:
             raise ConfigError("time limits must be positive")
+        if self.audit_signing_key:
+            from portal.audit_head import SigningKeyError, load_private_key
+
+            try:
+                load_private_key(self.audit_signing_key)
+            except SigningKeyError as exc:
+                raise ConfigError(f"PORTAL_AUDIT_SIGNING_KEY is not an Ed25519 private key: "
+                                  f"{exc}") from exc
         if not self.is_production:
             return
         problems = []
