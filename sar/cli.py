@@ -19,9 +19,13 @@ DEFAULT_RETENTION_DAYS = 30
 
 @sar_cli.command("worker")
 @click.option("--once", is_flag=True, help="Stop when the queue is empty.")
-def worker_command(once: bool) -> None:
+@click.option("--lease-seconds", type=click.FloatRange(min=1), default=worker.LEASE_S,
+              envvar="PORTAL_SAR_LEASE_SECONDS", show_default=True,
+              help="After how long a job whose worker stopped mid-build is claimed again "
+                   "(keep it above the render time limit).")
+def worker_command(once: bool, lease_seconds: float) -> None:
     """Build queued SAR bundles (and remind agencies of late tasks)."""
-    worker.run(get_database(current_app).sessionmaker, once=once)
+    worker.run(get_database(current_app).sessionmaker, once=once, lease_s=lease_seconds)
 
 
 @sar_cli.command("purge")

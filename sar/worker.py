@@ -1,7 +1,9 @@
 """The bundle worker: claims queued builds from the job table, renders them, reports failures.
 
 On PostgreSQL jobs are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers may run; on
-SQLite run one worker.
+SQLite run one worker. A claim is a lease: a job whose worker died mid-build (SIGKILL, out of
+memory, a lost host) is claimed again once the lease has run out, and only the worker holding
+the current claim may record the result.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 
 from flask import current_app
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from portal import audit, mail
@@ -32,21 +34,41 @@ RENDER_TIMEOUT_S = 300
 # What the renderer may grow by. The child's limit is on its address space (RLIMIT_AS), which
 # starts at whatever the forking process had mapped: the budget is added to that.
 RENDER_MEMORY_MB = 1024
+# A live build cannot outlast its lease: rendering is bounded by RENDER_TIMEOUT_S and every
+# statement by the database timeouts; the margin covers the database work around it.
+LEASE_S = RENDER_TIMEOUT_S + 120
 
 
-def claim(session: Session) -> SarBundle | None:
-    """Take the oldest queued job and mark it running (skipping jobs other workers hold)."""
-    stmt = (select(SarBundle).where(SarBundle.state == "queued")
+def claim(session: Session, *, lease_s: float = LEASE_S) -> SarBundle | None:
+    """Take the oldest queued (or abandoned) job and mark it running, skipping jobs other
+    workers hold; its ``started_at`` is the claim's token."""
+    now = utcnow()
+    abandoned = and_(SarBundle.state == "running",
+                     SarBundle.started_at < now - dt.timedelta(seconds=lease_s))
+    stmt = (select(SarBundle).where(or_(SarBundle.state == "queued", abandoned))
             .order_by(SarBundle.created_at).limit(1))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)
     job = session.scalars(stmt).first()
     if job is None:
         return None
+    if job.state == "running":
+        log.warning("claiming a bundle job whose worker stopped mid-build",
+                    extra={"job": str(job.id), "claimed_at": str(job.started_at)})
     job.state = "running"
-    job.started_at = utcnow()
+    job.started_at = now
     job.progress = 5
     session.flush()
+    return job
+
+
+def _still_ours(session: Session, job_id: uuid.UUID, claimed_at: dt.datetime | None
+                ) -> SarBundle | None:
+    """The job, locked, if this worker's claim is still the current one."""
+    job = session.get(SarBundle, job_id, with_for_update=True)
+    if job is None or (claimed_at is not None
+                       and (job.state != "running" or job.started_at != claimed_at)):
+        return None
     return job
 
 
@@ -57,8 +79,10 @@ def _progress(factory: sessionmaker[Session], job_id: uuid.UUID, percent: int) -
             job.progress = percent
 
 
-def build(factory: sessionmaker[Session], job_id: uuid.UUID) -> str:
-    """Render one claimed job; return its final state ("built" or "failed")."""
+def build(factory: sessionmaker[Session], job_id: uuid.UUID,
+          claimed_at: dt.datetime | None = None) -> str:
+    """Render one claimed job; return its final state ("built" or "failed"), or
+    "superseded" when its lease ran out and another worker claimed it meanwhile."""
     try:
         with transaction(factory) as session:
             job = session.get(SarBundle, job_id)
@@ -72,9 +96,9 @@ def build(factory: sessionmaker[Session], job_id: uuid.UUID) -> str:
                                   memory_mb=RENDER_MEMORY_MB)
         pages = len(PdfReader(io.BytesIO(pdf)).pages)
         with transaction(factory) as session:
-            job = session.get(SarBundle, job_id)
+            job = _still_ours(session, job_id, claimed_at)
             if job is None:
-                return "failed"
+                return "superseded" if claimed_at is not None else "failed"
             job.pdf, job.archive, job.pages = pdf, zipped, pages
             job.state, job.progress, job.finished_at = "built", 100, utcnow()
             audit.record(session, "sar.bundle_built", SYSTEM, subject_id=job.request.subject_id,
@@ -84,13 +108,14 @@ def build(factory: sessionmaker[Session], job_id: uuid.UUID) -> str:
     except Exception as exc:  # a failed build (RenderFailed or any other) is reported
         log.exception("bundle build failed", extra={"job": str(job_id)})
         with transaction(factory) as session:
-            job = session.get(SarBundle, job_id)
-            if job is not None:
-                job.state, job.finished_at = "failed", utcnow()
-                job.error = f"{type(exc).__name__}: {exc}"[:2000]
-                audit.record(session, "sar.bundle_failed", SYSTEM,
-                             subject_id=job.request.subject_id, object_type="sar_bundle",
-                             object_id=str(job.id), details={"error": job.error[:300]})
+            job = _still_ours(session, job_id, claimed_at)
+            if job is None:
+                return "superseded" if claimed_at is not None else "failed"
+            job.state, job.finished_at = "failed", utcnow()
+            job.error = f"{type(exc).__name__}: {exc}"[:2000]
+            audit.record(session, "sar.bundle_failed", SYSTEM,
+                         subject_id=job.request.subject_id, object_type="sar_bundle",
+                         object_id=str(job.id), details={"error": job.error[:300]})
         return "failed"
 
 
@@ -106,17 +131,18 @@ def remind_late(factory: sessionmaker[Session], config: Config, today: dt.date) 
     return sent
 
 
-def run_once(factory: sessionmaker[Session]) -> str | None:
+def run_once(factory: sessionmaker[Session], *, lease_s: float = LEASE_S) -> str | None:
     """Claim and build one job; None when the queue is empty."""
     with transaction(factory) as session:
-        job = claim(session)
-        job_id = job.id if job else None
-    if job_id is None:
+        job = claim(session, lease_s=lease_s)
+        claimed = (job.id, job.started_at) if job else None
+    if claimed is None:
         return None
-    return build(factory, job_id)
+    return build(factory, *claimed)
 
 
-def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0) -> None:
+def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0,
+        lease_s: float = LEASE_S) -> None:
     """Work the queue until stopped (or until it is empty, with ``once``)."""
     config: Config = current_app.config["PORTAL"]
     last_reminder: dt.date | None = None
@@ -125,7 +151,7 @@ def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0
         if last_reminder != today:
             remind_late(factory, config, today)
             last_reminder = today
-        state = run_once(factory)
+        state = run_once(factory, lease_s=lease_s)
         if state is None:
             if once:
                 return

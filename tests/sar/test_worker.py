@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask import Flask
 from sqlalchemy.orm import Session
 
+from portal.database import get_database
 from portal.db import make_engine, make_sessionmaker
 from sar import operations as ops
 from sar import worker
@@ -51,3 +53,58 @@ def test_claims_take_distinct_jobs(backend: str, db_url: str, session: Session,
         c.rollback()
     finally:
         engine.dispose()
+
+
+def test_a_job_abandoned_mid_build_is_claimed_again_after_its_lease(
+        app: Flask, session: Session, filed: Callable[..., SarRequest]) -> None:
+    # Given a job claimed by a worker that then died (its claim committed, nothing more),
+    job = _queued(session, filed)
+    factory = get_database(app).sessionmaker
+    with app.app_context():
+        with factory() as a:
+            first = worker.claim(a)
+            assert first is not None and first.id == job.id
+            a.commit()
+        # it is not taken from under a live worker while its lease runs,
+        with factory() as b:
+            assert worker.claim(b) is None
+            b.rollback()
+        # but once the lease has run out it is claimed again, and built.
+        with factory() as c:
+            again = worker.claim(c, lease_s=0.001)
+            assert again is not None and again.id == job.id
+            assert again.started_at is not None and again.started_at > first.started_at  # type: ignore[operator]
+            c.commit()
+            token = again.started_at
+        assert worker.build(factory, job.id, token) == "built"
+        assert worker.run_once(factory, lease_s=0.001) is None  # built jobs stay built
+
+
+def test_a_worker_whose_lease_ran_out_does_not_record_its_result(
+        app: Flask, session: Session, filed: Callable[..., SarRequest]) -> None:
+    from sqlalchemy import func, select
+
+    from portal.models import AuditEntry
+
+    job = _queued(session, filed)
+    factory = get_database(app).sessionmaker
+    with app.app_context():
+        with factory() as s:
+            slow = worker.claim(s)
+            assert slow is not None
+            s.commit()
+            slow_token = slow.started_at
+        with factory() as s:
+            fresh = worker.claim(s, lease_s=0.001)
+            assert fresh is not None
+            s.commit()
+            fresh_token = fresh.started_at
+        # The slow worker finishes late: its result is dropped, the job stays with the other.
+        assert worker.build(factory, job.id, slow_token) == "superseded"
+        with factory() as s:
+            assert s.get(SarBundle, job.id).state == "running"  # type: ignore[union-attr]
+        assert worker.build(factory, job.id, fresh_token) == "built"
+        with factory() as s:
+            built = s.scalar(select(func.count()).select_from(AuditEntry).where(
+                AuditEntry.action == "sar.bundle_built", AuditEntry.object_id == str(job.id)))
+            assert built == 1
