@@ -46,24 +46,32 @@ class Answer:
     started: float
     ended: float
     status: int  # 0: no HTTP answer at all
-    decision: str | None
-    decision_id: str | None
+    decision: str | None  # a batch permits when every one of its questions does
+    decision_ids: tuple[str, ...]
     problem: str = ""
 
 
-def _ask(port: int, key: str) -> Answer:
+def _ask(port: int, key: str, *, batch: bool = False) -> Answer:
     started = time.monotonic()
+    path, question = CHECK_PATH, PERMIT_QUESTION
+    if batch:
+        path, question = CHECK_PATH + "/batch", {"questions": [PERMIT_QUESTION] * 3}
     try:
-        status, _headers, raw = request(port, "POST", CHECK_PATH, body=PERMIT_QUESTION,
+        status, _headers, raw = request(port, "POST", path, body=question,
                                         headers=bearer(key), timeout=30)
     except OSError as exc:
-        return Answer(started, time.monotonic(), 0, None, None, repr(exc))
+        return Answer(started, time.monotonic(), 0, None, (), repr(exc))
     try:
         body = json.loads(raw)
     except ValueError:
         body = {}
-    return Answer(started, time.monotonic(), status, body.get("decision"),
-                  body.get("decision_id"), "" if status == 200 else raw[:300].decode())
+    results = body.get("results", [body]) if status == 200 else []
+    decision = body.get("decision")
+    if status == 200 and batch:
+        decision = "permit" if all(r["decision"] == "permit" for r in results) else "deny"
+    return Answer(started, time.monotonic(), status, decision,
+                  tuple(r["decision_id"] for r in results),
+                  "" if status == 200 else raw[:300].decode())
 
 
 def test_checks_fail_closed_while_postgresql_is_down_and_recover(tmp_path: Path) -> None:
@@ -84,13 +92,15 @@ def test_checks_fail_closed_while_postgresql_is_down_and_recover(tmp_path: Path)
             lock = threading.Lock()
             stop = threading.Event()
 
-            def client() -> None:
+            def client(batch: bool) -> None:
                 while not stop.is_set():
-                    answer = _ask(port, key)
+                    answer = _ask(port, key, batch=batch)
                     with lock:
                         answers.append(answer)
 
-            threads = [threading.Thread(target=client, daemon=True) for _ in range(CLIENTS)]
+            # One client asks in batches (the other check endpoint), the rest one by one.
+            threads = [threading.Thread(target=client, args=(n == 0,), daemon=True)
+                       for n in range(CLIENTS)]
             for t in threads:
                 t.start()
             try:
@@ -151,8 +161,7 @@ def test_checks_fail_closed_while_postgresql_is_down_and_recover(tmp_path: Path)
             f"after recovery some checks still failed: {[a for a in tail if a.status != 200][:5]}"
 
         # and every answered check has its decision record and audit entry; the chain verifies.
-        answered = {uuid.UUID(a.decision_id) for a in answers
-                    if a.status == 200 and a.decision_id}
+        answered = {uuid.UUID(i) for a in answers if a.status == 200 for i in a.decision_ids}
         assert len(answered) > CLIENTS * 2
         engine = make_engine(pg.url)
         try:
