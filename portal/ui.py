@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,10 +21,14 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from portal.config import Config
+
+log = logging.getLogger("portal.ui")
 
 LANGUAGE_COOKIE = "portal_lang"
 # Translators: language names are shown in their own language, never translated.
@@ -134,3 +139,28 @@ def init_app(app: Flask) -> None:
 
             return problem(exc.code or 500, exc.description or "", code=str(exc.code))
         return _error_page(exc)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(PoolTimeout)
+    def _database_unavailable(exc: Exception) -> Any:
+        # The database is unreachable, locked past the timeout or restarting: the page is
+        # temporarily unavailable (503, try again), not broken (500). Nothing was committed.
+        log.warning("database unavailable", extra={"endpoint": request.endpoint,
+                                                   "error": type(exc).__name__})
+        headers = {"Retry-After": "5"}
+        if request.path.startswith("/api/"):
+            from portal.api import problem
+
+            return problem(503, "the service is unavailable; try again", code="unavailable",
+                           headers=headers)
+        try:
+            from portal import database
+
+            database.rollback_if_open()
+            # Render as signed out: looking the user up again would wait on the database again.
+            g._login_user = current_app.login_manager.anonymous_user()  # type: ignore[attr-defined]
+            body, code = _error_page(ServiceUnavailable())
+        except Exception:  # noqa: BLE001 - the page may still need the database
+            return Response("Service unavailable", status=503, mimetype="text/plain",
+                            headers=headers)
+        return body, code, headers
