@@ -4,10 +4,12 @@ import multiprocessing
 import os
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
-# Sync workers: each request does one short database transaction; 2 per core keeps a core
-# busy while the other worker waits on fsync.
-workers = int(os.environ.get("PORTAL_WORKERS", multiprocessing.cpu_count() * 2))
-worker_class = "sync"
+# One process per core, each with threads: a consent check waits on the group commit (its
+# decision is committed together with the other checks waiting, see consent/checks.py), and
+# threads are what lets those checks wait together instead of one commit each.
+workers = int(os.environ.get("PORTAL_WORKERS", multiprocessing.cpu_count()))
+worker_class = "gthread"
+threads = int(os.environ.get("PORTAL_THREADS", 16))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

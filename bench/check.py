@@ -166,6 +166,51 @@ def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> S
         engine.dispose()
 
 
+def _scale(args: argparse.Namespace) -> list[int]:
+    return [args.subjects, args.events, args.seed]
+
+
+def _seed_record(kind: str) -> Path:
+    return DATA / f"{kind}-{PG_DB}-seeded.json"
+
+
+def _database_url(kind: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{SQLITE_PATH}"
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
+
+
+def reused(kind: str, args: argparse.Namespace) -> Seeded | None:
+    """The database a previous run seeded at this scale, brought up to the current schema;
+    None if there is none (it is then seeded afresh)."""
+    from bench import seed
+    from portal import migrate
+
+    record = _seed_record(kind)
+    if not record.exists():
+        return None
+    saved = json.loads(record.read_text())
+    if saved["scale"] != _scale(args) or saved["url"] != _database_url(kind):
+        log(f"{kind}: the saved database has another scale; seeding afresh")
+        return None
+    engine = bench_engine(saved["url"])
+    try:
+        migrate.upgrade(engine)  # later migrations, if any
+        analyze(kind, engine)
+    except Exception as exc:  # noqa: BLE001 - a missing or broken database is seeded afresh
+        log(f"{kind}: cannot reuse the saved database ({exc!r}); seeding afresh")
+        return None
+    finally:
+        engine.dispose()
+    report = seed.SeedReport()
+    for name, value in saved["report"].items():
+        if hasattr(report, name) and not isinstance(getattr(type(report), name, None),
+                                                    property):
+            setattr(report, name, value)
+    log(f"{kind}: reusing the database seeded earlier at this scale (--reuse)")
+    return Seeded(key=saved["key"], report=report)
+
+
 def analyze(kind: str, engine: Engine) -> None:
     """Refresh the planner statistics after the bulk load."""
     if kind == "sqlite":
@@ -565,8 +610,15 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     version = source_version()
     log(f"source: commit {version['commit']}, uncommitted product files: "
         f"{', '.join(version['uncommitted_product_files']) or 'none'}")
-    url = fresh_database(kind)
-    seeded = build(kind, url, args.subjects, args.events, args.seed)
+    seeded = reused(kind, args) if args.reuse else None
+    if seeded is None:
+        url = fresh_database(kind)
+        seeded = build(kind, url, args.subjects, args.events, args.seed)
+        _seed_record(kind).write_text(json.dumps(
+            {"url": url, "key": seeded.key, "scale": _scale(args),
+             "report": seeded.report.as_json()}))
+    else:
+        url = _database_url(kind)
     settings = durability(kind, url)
     if kind == "sqlite":
         app_url = f"sqlite:///{SQLITE_PATH}"  # an absolute path: sqlite:////...
@@ -742,6 +794,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-duration", type=float, default=10.0)
     parser.add_argument("--batch-threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the database the last run seeded at the same scale "
+                             "(upgraded to the current schema) instead of seeding afresh")
     parser.add_argument("--py-spy", metavar="PATH", default=None,
                         help="sample the portal's workers with this py-spy during the check "
                              "run (collapsed stacks in bench/results/)")
@@ -750,6 +805,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need at least 1 subject and at most 30 events per subject")
     if not 1 <= args.duration <= 600:
         parser.error("--duration must be 1 to 600 seconds")
+    global SQLITE_PATH, PG_DB  # one database per scale, so that a quick run
+    # never replaces the full-scale one a later --reuse wants
+    if (args.subjects, args.events) != (1_000_000, 5_000_000):
+        SQLITE_PATH = DATA / f"bench-{args.subjects}-{args.events}.sqlite3"
+        PG_DB = f"portal_bench_{args.subjects}_{args.events}"
     args.started_at = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     ensure_wrk()
