@@ -45,6 +45,7 @@ RESULTS = BENCH / "results"
 SQLITE_PATH = DATA / "bench.sqlite3"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_DB = "portal_bench"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_DB = "test"  # only used to DROP/CREATE portal_bench; its contents are never touched
 PORTS = range(18000, 19000)
 CHECK_PATH = "/api/v1/consent/check"
@@ -578,7 +579,10 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             f"synchronous={settings['synchronous']}")
     else:
         app_url = url
-        portal_env = {"PORTAL_ENV": "production"}
+        # Production refuses per-process rate-limit counters; the check route is not
+        # limited, so Redis is configured but idle during the run.
+        portal_env = {"PORTAL_ENV": "production", "PORTAL_REDIS_URL": REDIS_URL,
+                      "PORTAL_RATELIMIT_KEY_PREFIX": f"bench-{args.started_at}"}
         secrets_env["PORTAL_RECEIPT_SIGNING_KEY"] = receipt_signing_key()
         log(f"PostgreSQL: PORTAL_ENV=production; SHOW synchronous_commit = "
             f"{settings['synchronous_commit']} (fsync = {settings['fsync']})")
