@@ -251,10 +251,11 @@ def receipt_signing_key() -> str:
     return json.dumps(key.as_dict(private=True))
 
 
-def start_server(name: str, app: str, port: int, env: dict[str, str]) -> Server:
+def start_server(name: str, app: str, port: int, env: dict[str, str],
+                 log_dir: Path = DATA) -> Server:
     """Start ``gunicorn -c gunicorn.conf.py <app>`` in its own process group."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    log_path = DATA / f"gunicorn-{name}.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"gunicorn-{name}.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen([gunicorn_bin(), "-c", "gunicorn.conf.py", app], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT,
