@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, make_url, select
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -72,8 +72,8 @@ def pg_conninfo(dbname: str) -> str:
     return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
 
 
-def fresh_database(kind: str) -> str:
-    """Create an empty bench database and return its SQLAlchemy URL."""
+def fresh_database(kind: str, name: str = PG_DB) -> str:
+    """Create an empty bench database (PostgreSQL: named ``name``) and return its URL."""
     if kind == "sqlite":
         DATA.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -82,9 +82,9 @@ def fresh_database(kind: str) -> str:
     import psycopg
 
     with psycopg.connect(pg_conninfo(PG_ADMIN_DB), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DB}")
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 def bench_engine(url: str, *, seeding: bool = False) -> Engine:
@@ -108,7 +108,7 @@ def durability(kind: str, url: str) -> dict[str, str]:
                 "PORTAL_SQLITE_SYNCHRONOUS": "FULL"}
     import psycopg
 
-    with psycopg.connect(pg_conninfo(PG_DB)) as conn:
+    with psycopg.connect(pg_conninfo(str(make_url(url).database))) as conn:
         row = conn.execute("SHOW synchronous_commit").fetchone()
         fsync = conn.execute("SHOW fsync").fetchone()
     return {"synchronous_commit": str(row[0] if row else "?"),
@@ -153,7 +153,8 @@ def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> S
         if kind == "sqlite":
             report.rows = seed.load_sqlite(engine, plan, ref, progress=log)
         else:
-            report.rows = seed.load_postgresql(pg_conninfo(PG_DB), plan, ref, progress=log)
+            report.rows = seed.load_postgresql(pg_conninfo(str(make_url(url).database)), plan,
+                                               ref, progress=log)
         report.load_s = time.perf_counter() - started
         del plan
         started = time.perf_counter()
@@ -176,7 +177,7 @@ def analyze(kind: str, engine: Engine) -> None:
         return
     import psycopg
 
-    with psycopg.connect(pg_conninfo(PG_DB), autocommit=True) as conn:
+    with psycopg.connect(pg_conninfo(str(engine.url.database)), autocommit=True) as conn:
         conn.execute("ANALYZE")
 
 
