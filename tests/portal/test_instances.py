@@ -9,17 +9,13 @@ share only the database, Redis and the secret key. Every test runs on each engin
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import re
 import secrets
 import shutil
-import urllib.parse
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,6 +23,7 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from bench.browser import Browser
 from bench.check import Server, clean_env, free_port, start_server
 from consent.models import ConsentEvent
 from portal import demo, operations
@@ -39,71 +36,6 @@ REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHECK = {"subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care",
          "purpose": "victim-support-referral", "categories": ["contact-details"]}
 SIGN_IN_LIMIT = 5  # per address typed and caller: portal/selfservice/accounts.py
-
-
-@dataclass
-class Response:
-    """What an instance answered (redirects are not followed)."""
-
-    status: int
-    headers: dict[str, str]
-    body: str
-
-    def json(self) -> Any:
-        """The body as JSON."""
-        return json.loads(self.body)
-
-
-@dataclass
-class Browser:
-    """One person's browser: a cookie jar shared by every host it talks to, like a browser
-    talking to two instances behind one name."""
-
-    cookies: dict[str, str] = field(default_factory=dict)
-
-    def request(self, server: Server, method: str, path: str, *,
-                form: dict[str, str] | None = None, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> Response:
-        """Send one request with this browser's cookies and keep the ones it sets."""
-        sent = dict(headers or {})
-        if form is not None:
-            body = urllib.parse.urlencode(form).encode()
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.cookies:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=sent)
-            raw = conn.getresponse()
-            text = raw.read().decode("utf-8", "replace")
-            for header in raw.headers.get_all("Set-Cookie") or []:
-                self._keep(header)
-            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, text)
-        finally:
-            conn.close()
-
-    def _keep(self, header: str) -> None:
-        jar: SimpleCookie = SimpleCookie()
-        jar.load(header)
-        for name, morsel in jar.items():
-            gone = morsel["max-age"] == "0" or "1970" in morsel["expires"] or not morsel.value
-            if gone:
-                self.cookies.pop(name, None)
-            else:
-                self.cookies[name] = morsel.value
-
-    def get(self, server: Server, path: str) -> Response:
-        """GET a page."""
-        return self.request(server, "GET", path)
-
-    def submit(self, server: Server, path: str, data: dict[str, str] | None = None,
-               form_page: str | None = None) -> Response:
-        """POST a form with the CSRF token taken from the page that holds it."""
-        page = self.get(server, form_page or path)
-        match = re.search(r'name="csrf_token" value="([^"]+)"', page.body)
-        assert match, f"no form on {form_page or path}: {page.status}"
-        return self.request(server, "POST", path,
-                            form={"csrf_token": match.group(1), **(data or {})})
 
 
 class Person(NamedTuple):
