@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+from typing import Any
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 # One process per core, each with threads: a consent check waits on the group commit (its
@@ -18,3 +19,16 @@ max_requests_jitter = 2000
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server: Any) -> None:
+    """Refuse per-process rate-limit counters in production when several workers would each
+    keep their own (every limit would be multiplied by the number of workers)."""
+    from portal.config import Config
+
+    config = Config.from_env()
+    if (config.is_production and config.rate_limits and not config.shared_rate_limits
+            and server.cfg.workers > 1):
+        raise SystemExit(
+            f"refusing to start: {server.cfg.workers} workers would each count rate limits in "
+            "their own memory; set PORTAL_REDIS_URL (or PORTAL_WORKERS=1)")

@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, make_url, select
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -45,6 +45,7 @@ RESULTS = BENCH / "results"
 SQLITE_PATH = DATA / "bench.sqlite3"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_DB = "portal_bench"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_DB = "test"  # only used to DROP/CREATE portal_bench; its contents are never touched
 PORTS = range(18000, 19000)
 CHECK_PATH = "/api/v1/consent/check"
@@ -71,8 +72,8 @@ def pg_conninfo(dbname: str) -> str:
     return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
 
 
-def fresh_database(kind: str) -> str:
-    """Create an empty bench database and return its SQLAlchemy URL."""
+def fresh_database(kind: str, name: str = PG_DB) -> str:
+    """Create an empty bench database (PostgreSQL: named ``name``) and return its URL."""
     if kind == "sqlite":
         DATA.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -81,9 +82,9 @@ def fresh_database(kind: str) -> str:
     import psycopg
 
     with psycopg.connect(pg_conninfo(PG_ADMIN_DB), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DB}")
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 def bench_engine(url: str, *, seeding: bool = False) -> Engine:
@@ -107,7 +108,7 @@ def durability(kind: str, url: str) -> dict[str, str]:
                 "PORTAL_SQLITE_SYNCHRONOUS": "FULL"}
     import psycopg
 
-    with psycopg.connect(pg_conninfo(PG_DB)) as conn:
+    with psycopg.connect(pg_conninfo(str(make_url(url).database))) as conn:
         row = conn.execute("SHOW synchronous_commit").fetchone()
         fsync = conn.execute("SHOW fsync").fetchone()
     return {"synchronous_commit": str(row[0] if row else "?"),
@@ -152,7 +153,8 @@ def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> S
         if kind == "sqlite":
             report.rows = seed.load_sqlite(engine, plan, ref, progress=log)
         else:
-            report.rows = seed.load_postgresql(pg_conninfo(PG_DB), plan, ref, progress=log)
+            report.rows = seed.load_postgresql(pg_conninfo(str(make_url(url).database)), plan,
+                                               ref, progress=log)
         report.load_s = time.perf_counter() - started
         del plan
         started = time.perf_counter()
@@ -220,7 +222,7 @@ def analyze(kind: str, engine: Engine) -> None:
         return
     import psycopg
 
-    with psycopg.connect(pg_conninfo(PG_DB), autocommit=True) as conn:
+    with psycopg.connect(pg_conninfo(str(engine.url.database)), autocommit=True) as conn:
         conn.execute("ANALYZE")
 
 
@@ -295,10 +297,11 @@ def receipt_signing_key() -> str:
     return json.dumps(key.as_dict(private=True))
 
 
-def start_server(name: str, app: str, port: int, env: dict[str, str]) -> Server:
+def start_server(name: str, app: str, port: int, env: dict[str, str],
+                 log_dir: Path = DATA) -> Server:
     """Start ``gunicorn -c gunicorn.conf.py <app>`` in its own process group."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    log_path = DATA / f"gunicorn-{name}.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"gunicorn-{name}.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen([gunicorn_bin(), "-c", "gunicorn.conf.py", app], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -630,7 +633,10 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             f"synchronous={settings['synchronous']}")
     else:
         app_url = url
-        portal_env = {"PORTAL_ENV": "production"}
+        # Production refuses per-process rate-limit counters; the check route is not
+        # limited, so Redis is configured but idle during the run.
+        portal_env = {"PORTAL_ENV": "production", "PORTAL_REDIS_URL": REDIS_URL,
+                      "PORTAL_RATELIMIT_KEY_PREFIX": f"bench-{args.started_at}"}
         secrets_env["PORTAL_RECEIPT_SIGNING_KEY"] = receipt_signing_key()
         log(f"PostgreSQL: PORTAL_ENV=production; SHOW synchronous_commit = "
             f"{settings['synchronous_commit']} (fsync = {settings['fsync']})")

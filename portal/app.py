@@ -56,6 +56,10 @@ def create_app(config: Config | None = None) -> Flask:
     if not config.instance_path:
         config = replace(config, instance_path=instance_path)
     portal_logging.configure(config.log_level)
+    if config.is_production and config.rate_limits and not config.shared_rate_limits:
+        log.warning("rate limits are counted in this process's memory "
+                    "(PORTAL_RATELIMIT_STORAGE_URI=memory://): run a single worker, or set "
+                    "PORTAL_REDIS_URL so that every worker and instance shares the counters")
     app.config.update(
         PORTAL=config,
         SECRET_KEY=config.secret_key,
@@ -68,8 +72,12 @@ def create_app(config: Config | None = None) -> Flask:
         **i18n.babel_settings(),
         BABEL_DEFAULT_LOCALE=config.default_locale,
         TESTING=config.env == "testing",
-        RATELIMIT_STORAGE_URI=config.redis_url or "memory://",
+        RATELIMIT_STORAGE_URI=config.rate_limit_storage(),
+        RATELIMIT_KEY_PREFIX=config.ratelimit_key_prefix,
         RATELIMIT_ENABLED=config.rate_limits,
+        # If Redis goes away, count in this process's memory until it is back rather than
+        # failing every sign-in: limits stay on, only less tight.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=config.shared_rate_limits,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which is bounded
     )
     if config.proxy_hops:
