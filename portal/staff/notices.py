@@ -270,7 +270,7 @@ def _draft_page(notice: Notice, errors: forms.Errors | None = None,
     values = values if values is not None else {
         "agreements": [a.id for a in previous.agreements] if previous else []}
     return render_template("staff/notice_draft.html", notice=notice, version=version,
-                           previous=previous, texts=texts, languages=_languages(),
+                           previous=previous, texts=texts, locales=_languages(),
                            language_names=LANGUAGE_NAMES,
                            missing=[LANGUAGE_NAMES.get(lang, lang)
                                     for lang in missing_languages(version, _languages())],
