@@ -248,3 +248,59 @@ def test_a_second_draft_is_not_started_beside_the_first(client: FlaskClient, ses
         notices.start_draft(session, notice.id, actor=SYSTEM)
     assert client.post("/staff/notices/999999/draft",
                        data={"csrf_token": csrf(client, "/staff/notices")}).status_code == 404
+
+
+def _publish_next(client: FlaskClient, session: Session, slug: str, reconsent: str) -> int:
+    """Draft, approve in every language and publish the next version of a demo notice."""
+    notice = _notice(session, slug)
+    base = f"/staff/notices/{notice.id}"
+    agreements = [str(a.id) for a in notices.latest_published(notice).agreements]  # type: ignore[union-attr]
+    assert _post(client, f"{base}/draft", {}, "/staff/notices").status_code == 302
+    for lang in LANGUAGES:
+        assert _post(client, f"{base}/draft/{lang}", TEXT).status_code == 302
+    r = _post(client, f"{base}/publish", {"requires_reconsent": reconsent,
+                                          "agreements": agreements}, f"{base}/draft")
+    assert r.status_code == 302
+    return notice.id
+
+
+def _check(client: FlaskClient, key: str, ref: str, recipient: str, purpose: str) -> Any:
+    from tests.conftest import bearer
+
+    r = client.post("/api/v1/consent/check", headers=bearer(key), json={
+        "subject": {"agency_ref": ref}, "recipient": recipient, "purpose": purpose,
+        "categories": ["contact-details"]})
+    assert r.status_code == 200
+    return r.get_json()
+
+
+def test_the_check_follows_the_re_consent_answer(client: FlaskClient, session: Session,
+                                                 demo: Any, api_key: Any) -> None:
+    # Given FP-DEMO-0001, who said yes to victim-support-referral version 1
+    key = api_key("fenshire-police", "consent:check")
+    _admin(client, session)
+    route = ("victim-care", "victim-support-referral")
+    assert _check(client, key, "FP-DEMO-0001", *route)["decision"] == "permit"
+    # When version 2 is published as a change that needs no new consent, the yes still counts
+    _publish_next(client, session, "victim-support-referral", "no")
+    assert _check(client, key, "FP-DEMO-0001", *route)["decision"] == "permit"
+    # When version 3 is published as one that does, the check denies until they say yes again
+    _publish_next(client, session, "victim-support-referral", "yes")
+    body = _check(client, key, "FP-DEMO-0001", *route)
+    assert (body["decision"], body["reason"]) == ("deny", "reconsent_required")
+
+
+def test_a_later_version_keeps_an_earlier_re_consent_mark(client: FlaskClient,
+                                                          session: Session, demo: Any,
+                                                          api_key: Any) -> None:
+    # Given FP-DEMO-0004, who said yes to idva-referral v1 before v2 needed a new consent
+    key = api_key("fenshire-police", "consent:check")
+    _admin(client, session)
+    route = ("fenshire-idva", "domestic-abuse-risk")
+    assert _check(client, key, "FP-DEMO-0004", *route)["reason"] == "reconsent_required"
+    # When version 3 is published with no need to consent again
+    _publish_next(client, session, "idva-referral", "no")
+    # Then their version 1 yes still does not count: version 2's mark stands
+    body = _check(client, key, "FP-DEMO-0004", *route)
+    assert (body["decision"], body["reason"]) == ("deny", "reconsent_required")
+    assert [v.status for v in _notice(session, "idva-referral").versions] == ["published"] * 3
