@@ -72,8 +72,9 @@ def pg_conninfo(dbname: str) -> str:
     return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
 
 
-def fresh_database(kind: str, name: str = PG_DB) -> str:
+def fresh_database(kind: str, name: str | None = None) -> str:
     """Create an empty bench database (PostgreSQL: named ``name``) and return its URL."""
+    name = name or PG_DB
     if kind == "sqlite":
         DATA.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm", "-journal"):
