@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import click
 from flask import current_app
 from flask.cli import AppGroup
@@ -19,13 +21,14 @@ DEFAULT_RETENTION_DAYS = 30
 
 @sar_cli.command("worker")
 @click.option("--once", is_flag=True, help="Stop when the queue is empty.")
-@click.option("--lease-seconds", type=click.FloatRange(min=1), default=worker.LEASE_S,
+@click.option("--lease-seconds", type=click.FloatRange(min=1), default=worker.LEASE.total_seconds(),
               envvar="PORTAL_SAR_LEASE_SECONDS", show_default=True,
               help="After how long a job whose worker stopped mid-build is claimed again "
                    "(keep it above the render time limit).")
 def worker_command(once: bool, lease_seconds: float) -> None:
     """Build queued SAR bundles (and remind agencies of late tasks)."""
-    worker.run(get_database(current_app).sessionmaker, once=once, lease_s=lease_seconds)
+    worker.run(get_database(current_app).sessionmaker, once=once,
+               lease=dt.timedelta(seconds=lease_seconds))
 
 
 @sar_cli.command("purge")

@@ -34,17 +34,17 @@ RENDER_TIMEOUT_S = 300
 # What the renderer may grow by. The child's limit is on its address space (RLIMIT_AS), which
 # starts at whatever the forking process had mapped: the budget is added to that.
 RENDER_MEMORY_MB = 1024
-# A live build cannot outlast its lease: rendering is bounded by RENDER_TIMEOUT_S and every
-# statement by the database timeouts; the margin covers the database work around it.
-LEASE_S = RENDER_TIMEOUT_S + 120
+# A live worker finishes or fails a job well within this (the renderer is killed at
+# RENDER_TIMEOUT_S); a job "running" for longer was left by a worker that died (SIGKILL, a
+# lost host), and another worker takes it over rather than leaving it stuck for ever.
+LEASE = dt.timedelta(seconds=2 * RENDER_TIMEOUT_S)
 
 
-def claim(session: Session, *, lease_s: float = LEASE_S) -> SarBundle | None:
-    """Take the oldest queued (or abandoned) job and mark it running, skipping jobs other
-    workers hold; its ``started_at`` is the claim's token."""
+def claim(session: Session, *, lease: dt.timedelta = LEASE) -> SarBundle | None:
+    """Take the oldest queued job, or one whose worker's lease ran out, and mark it running
+    (skipping jobs other workers hold); its ``started_at`` is the claim's token."""
     now = utcnow()
-    abandoned = and_(SarBundle.state == "running",
-                     SarBundle.started_at < now - dt.timedelta(seconds=lease_s))
+    abandoned = and_(SarBundle.state == "running", SarBundle.started_at < now - lease)
     stmt = (select(SarBundle).where(or_(SarBundle.state == "queued", abandoned))
             .order_by(SarBundle.created_at).limit(1))
     if session.get_bind().dialect.name == "postgresql":
@@ -131,10 +131,10 @@ def remind_late(factory: sessionmaker[Session], config: Config, today: dt.date) 
     return sent
 
 
-def run_once(factory: sessionmaker[Session], *, lease_s: float = LEASE_S) -> str | None:
+def run_once(factory: sessionmaker[Session], *, lease: dt.timedelta = LEASE) -> str | None:
     """Claim and build one job; None when the queue is empty."""
     with transaction(factory) as session:
-        job = claim(session, lease_s=lease_s)
+        job = claim(session, lease=lease)
         claimed = (job.id, job.started_at) if job else None
     if claimed is None:
         return None
@@ -142,7 +142,7 @@ def run_once(factory: sessionmaker[Session], *, lease_s: float = LEASE_S) -> str
 
 
 def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0,
-        lease_s: float = LEASE_S) -> None:
+        lease: dt.timedelta = LEASE) -> None:
     """Work the queue until stopped (or until it is empty, with ``once``)."""
     config: Config = current_app.config["PORTAL"]
     last_reminder: dt.date | None = None
@@ -151,7 +151,7 @@ def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0
         if last_reminder != today:
             remind_late(factory, config, today)
             last_reminder = today
-        state = run_once(factory, lease_s=lease_s)
+        state = run_once(factory, lease=lease)
         if state is None:
             if once:
                 return

@@ -1,14 +1,16 @@
-"""The job table: several workers on PostgreSQL never claim the same job."""
+"""The job table: several workers on PostgreSQL never claim the same job, and a job a dead
+worker held is taken over after its lease."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy.orm import Session
 
 from portal.database import get_database
-from portal.db import make_engine, make_sessionmaker
+from portal.db import make_engine, make_sessionmaker, utcnow
 from sar import operations as ops
 from sar import worker
 from sar.models import SarBundle, SarRequest
@@ -55,29 +57,34 @@ def test_claims_take_distinct_jobs(backend: str, db_url: str, session: Session,
         engine.dispose()
 
 
-def test_a_job_abandoned_mid_build_is_claimed_again_after_its_lease(
-        app: Flask, session: Session, filed: Callable[..., SarRequest]) -> None:
-    # Given a job claimed by a worker that then died (its claim committed, nothing more),
+def test_a_job_left_running_by_a_dead_worker_is_taken_over_after_its_lease(
+        db_url: str, session: Session, filed: Callable[..., SarRequest]) -> None:
+    # Given a job a worker claimed and then died holding (its claim was committed)
     job = _queued(session, filed)
-    factory = get_database(app).sessionmaker
-    with app.app_context():
-        with factory() as a:
-            first = worker.claim(a)
-            assert first is not None and first.id == job.id
-            a.commit()
-        # it is not taken from under a live worker while its lease runs,
-        with factory() as b:
-            assert worker.claim(b) is None
-            b.rollback()
-        # but once the lease has run out it is claimed again, and built.
-        with factory() as c:
-            again = worker.claim(c, lease_s=0.001)
-            assert again is not None and again.id == job.id
-            assert again.started_at is not None and again.started_at > first.started_at  # type: ignore[operator]
-            c.commit()
-            token = again.started_at
-        assert worker.build(factory, job.id, token) == "built"
-        assert worker.run_once(factory, lease_s=0.001) is None  # built jobs stay built
+    engine = make_engine(db_url)
+    factory = make_sessionmaker(engine)
+    try:
+        with factory() as dead:
+            claimed = worker.claim(dead)
+            assert claimed is not None and claimed.id == job.id
+            dead.commit()
+        # Then, within the lease, no other worker takes it
+        with factory() as other:
+            assert worker.claim(other) is None
+            other.rollback()
+        # When the lease has run out
+        session.rollback()
+        stuck = session.get(SarBundle, job.id, populate_existing=True)
+        assert stuck is not None and stuck.state == "running"
+        stuck.started_at = utcnow() - worker.LEASE - dt.timedelta(seconds=1)
+        session.commit()
+        # Then the next worker takes it over
+        with factory() as other:
+            again = worker.claim(other)
+            assert again is not None and again.id == job.id and again.state == "running"
+            other.commit()
+    finally:
+        engine.dispose()
 
 
 def test_a_worker_whose_lease_ran_out_does_not_record_its_result(
@@ -95,7 +102,7 @@ def test_a_worker_whose_lease_ran_out_does_not_record_its_result(
             s.commit()
             slow_token = slow.started_at
         with factory() as s:
-            fresh = worker.claim(s, lease_s=0.001)
+            fresh = worker.claim(s, lease=dt.timedelta(milliseconds=1))
             assert fresh is not None
             s.commit()
             fresh_token = fresh.started_at
