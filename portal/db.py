@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import select
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, Engine, MetaData, Uuid, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -80,15 +82,38 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", timeout_ms: int =
         "options": f"-c statement_timeout={timeout_ms} -c lock_timeout={timeout_ms}",
         "connect_timeout": max(1, timeout_ms // 1000),
     }
-    return create_engine(
+    engine = create_engine(
         url,
         connect_args=connect_args,
         pool_size=pool_size,
         max_overflow=pool_size,
-        # No pre-ping (a round trip per request): a connection found dead fails that one
-        # request closed (503 deny) and SQLAlchemy then discards the whole stale pool.
+        # No pre-ping (a round trip per checkout); a cheap local test at checkout instead.
         pool_timeout=max(1, timeout_ms // 1000),
     )
+    event.listen(engine, "checkout", _refuse_hung_up)
+    return engine
+
+
+def _refuse_hung_up(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Replace the pool when a connection taken from it was closed by the server.
+
+    A server that restarted or failed over has closed every idle connection: its goodbye (or
+    EOF) is waiting on the socket, so one zero-timeout poll sees it without a round trip. The
+    check path uses raw DBAPI connections, whose errors SQLAlchemy never sees, so without this a
+    pool of dead connections would fail request after request until each had been tried.
+    """
+    hung_up = bool(getattr(dbapi_conn, "closed", False) or getattr(dbapi_conn, "broken", False))
+    if not hung_up:
+        try:
+            poller = select.poll()
+            poller.register(dbapi_conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+            # An idle connection has nothing to read unless the server has hung up (we use no
+            # LISTEN/NOTIFY); a false alarm only costs a reconnect.
+            hung_up = bool(poller.poll(0))
+        except (OSError, ValueError, AttributeError):
+            hung_up = True
+    if hung_up:
+        raise InvalidatePoolError("the server closed this pooled connection")
 
 
 def _configure_sqlite(engine: Engine, synchronous: str, immediate: bool) -> None:

@@ -127,15 +127,12 @@ def test_checks_fail_closed_while_postgresql_is_down_and_recover(tmp_path: Path)
                 stop.set()
                 for t in threads:
                     t.join(timeout=60)
-            # A restart while nobody is asking leaves stale connections in every worker's
-            # pool (no pre-ping): the first check on one may fail, closed, and no more.
+            # A restart while nobody is asking leaves every pooled connection dead; the pool
+            # sees that at checkout (portal/db.py) and reconnects: not one check fails.
             pg.stop()
             pg.start()
-            idle = [_ask(port, key) for _ in range(2 * WORKERS + 2)]
-            assert all(a.status == 200 or (a.status == 503 and a.decision == "deny")
-                       for a in idle), idle
-            assert sum(a.status == 503 for a in idle) <= WORKERS, idle
-            assert idle[-1].status == 200 and idle[-1].decision == "permit"
+            idle = [_ask(port, key, batch=n % 2 == 1) for n in range(4 * WORKERS)]
+            assert all(a.status == 200 and a.decision == "permit" for a in idle), idle
             answers.extend(idle)
             log = (tmp_path / "gunicorn.log").read_text()
             assert server.proc.poll() is None, "the app must not need restarting"
