@@ -263,6 +263,7 @@ def test_production_may_run_without_a_signing_key(key_pem: Path) -> None:
     """Heads are best signed on another host, so the web servers need not hold the key."""
     env = {"PORTAL_ENV": "production", "PORTAL_SECRET_KEY": "s" * 40,
            "PORTAL_DATABASE_URL": "postgresql://db/portal",
-           "PORTAL_RECEIPT_SIGNING_KEY": '{"kty": "EC"}'}
+           "PORTAL_RECEIPT_SIGNING_KEY": '{"kty": "EC"}',
+           "PORTAL_REDIS_URL": "redis://127.0.0.1:6379/0"}
     Config.from_env(env).validate()
     Config.from_env({**env, "PORTAL_AUDIT_SIGNING_KEY": str(key_pem)}).validate()
