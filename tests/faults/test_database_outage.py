@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from http.client import HTTPException
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,8 @@ from tests.faults.servers import (
     request,
 )
 
-pytestmark = [pytest.mark.postgresql_only, pytest.mark.slow]
+pytestmark = [pytest.mark.postgresql_only, pytest.mark.slow,
+              pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 CLIENTS = 4
 WORKERS = 2
 OUTAGE_S = 3.0
@@ -59,7 +61,7 @@ def _ask(port: int, key: str, *, batch: bool = False) -> Answer:
     try:
         status, _headers, raw = request(port, "POST", path, body=question,
                                         headers=bearer(key), timeout=30)
-    except OSError as exc:
+    except (OSError, HTTPException) as exc:  # no answer, or half of one
         return Answer(started, time.monotonic(), 0, None, (), repr(exc))
     try:
         body = json.loads(raw)

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from http.client import HTTPConnection
+from http.client import HTTPConnection, HTTPException
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,9 @@ from tests.identity_helpers import login, make_account
 from tests.sar.conftest import STAFF as SAR_STAFF
 from tests.sar.conftest import filed, morgan, officers  # noqa: F401 - fixtures
 
-pytestmark = pytest.mark.slow
+# A client thread that dies would quietly lighten the load: make it fail the test.
+pytestmark = [pytest.mark.slow,
+              pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")]
 LOAD_S = 12.0
 KILL_EVERY_S = (0.8, 1.6)
 WORKER_BOOT_S = 1.5
@@ -115,7 +117,7 @@ def _consent_client(port: int, cookie: str, ref: str, notice_id: int, given: boo
                 continue
             status, location, _html = _http(port, "POST", path, cookies=cookies,
                                             form={"csrf_token": token.group(1)})
-        except OSError:
+        except (OSError, HTTPException):  # no answer, or half of one (worker killed)
             with tally.lock:
                 tally.dropped += 1
             continue
@@ -156,7 +158,7 @@ def _api_client(port: int, key: str, n: int, tally: Tally, stop: threading.Event
                     with tally.lock:
                         tally.checks.append(json.loads(raw)["decision_id"])
                     continue
-        except OSError:
+        except (OSError, HTTPException):  # no answer, or half of one (worker killed)
             with tally.lock:
                 tally.dropped += 1
             continue
