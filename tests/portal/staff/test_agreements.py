@@ -337,3 +337,29 @@ def test_retire_from_the_page(admin: FlaskClient, session: Session) -> None:
     with pytest.raises(Conflict):
         ops.retire_agreement(session, old.id, actor=STAFF)
     assert admin.get("/staff/partnership/agreements/999999").status_code == 404
+
+
+def test_first_contact_offers_no_notice_whose_agreements_are_all_retired(
+        session: Session, demo: Any) -> None:
+    from consent.first_contact import operations as first_contact
+
+    police = operations.agency_by_slug(session, "fenshire-police")
+
+    def offered() -> set[str]:
+        return {a.version.notice.slug
+                for a in first_contact.applicable_notices(session, police.id, "en")}
+
+    # Given the Victim Care notice, offered at first contact
+    assert "victim-support-referral" in offered()
+    # When its agreement gets a new version, it is still offered
+    old = _agreement(session, "FEN-ISA-001")
+    outcome = ops.update_agreement(session, old.id, ops.AgreementValues(
+        title="New wording", from_agency_id=old.from_agency_id, to_agency_id=old.to_agency_id,
+        purpose_id=old.purpose_id, lawful_basis="consent", valid_from=old.valid_from,
+        category_ids=tuple(c.id for c in old.categories)), actor=STAFF)
+    session.commit()
+    assert "victim-support-referral" in offered()
+    # And once the agreement is retired outright, it is not
+    ops.retire_agreement(session, outcome.agreement.id, actor=STAFF)
+    session.commit()
+    assert "victim-support-referral" not in offered()
