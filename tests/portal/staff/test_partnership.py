@@ -196,6 +196,14 @@ def test_retiring_an_agency_revokes_its_live_keys(client: FlaskClient, session: 
     assert actions == ["agencies.retire", "api_key.revoke"]
     assert client.post("/api/v1/consent/check", headers={"Authorization": f"Bearer {key}"},
                        json={}).status_code == 401
+    # And its agency admin cannot mint a new key
+    agency_admin = make_staff(session, "fen-bid", Role.AGENCY_ADMIN)
+    login(client, agency_admin)
+    r = _post(client, "/staff/admin/api-keys", {"name": "New key", "scopes": "consent:check"})
+    assert r.status_code == 400 and 'href="#name"' in r.get_data(as_text=True)
+    assert session.scalar(select(func.count()).select_from(ApiClient).where(
+        ApiClient.agency_id == agency.id)) == 1
+    login(client, make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN))
     # And it is no longer offered for new agreements
     assert "Fen City Business Crime" not in client.get(
         "/staff/partnership/agreements/new").get_data(as_text=True)
