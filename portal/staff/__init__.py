@@ -126,7 +126,7 @@ def import_register(folder: Path) -> None:
 def init_app(app: Flask) -> None:
     """Register the staff area's blueprints."""
     from consent.first_contact import views as first_contact
-    from portal.staff import admin, agreement_views, partnership, views
+    from portal.staff import admin, agreement_views, notices, partnership, people, views
 
     app.register_blueprint(views.auth)
     app.register_blueprint(views.bp)
@@ -134,4 +134,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(partnership.bp)
     app.register_blueprint(agreement_views.bp)
+    app.register_blueprint(notices.bp)
+    app.register_blueprint(people.bp)
+    app.register_blueprint(people.setup)
     app.cli.add_command(staff_cli)
