@@ -11,9 +11,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from consent import operations as consent_ops
 from consent.models import notice_version_agreements
-from consent.schemas import Question, SubjectRef
 from portal import operations
 from portal.db import utcnow
 from portal.errors import Conflict
@@ -27,7 +25,7 @@ from portal.models import (
     agreement_categories,
 )
 from portal.staff import agreements as ops
-from tests.conftest import STAFF
+from tests.conftest import STAFF, bearer
 from tests.identity_helpers import login, make_staff
 from tests.staff_helpers import csrf
 
@@ -262,50 +260,55 @@ def test_an_edit_may_not_widen_what_people_agreed_to(admin: FlaskClient,
         ["contact-details"]
 
 
-def _ask(session: Session, categories: tuple[str, ...] = ("contact-details", "incident-report"),
-         ref: str = "FP-DEMO-0001", recipient: str = "victim-care",
-         purpose: str = "victim-support-referral") -> Any:
-    police = operations.agency_by_slug(session, "fenshire-police")
-    outcome = consent_ops.check(session, consent_ops.Caller(police.id), [Question(
-        SubjectRef(agency_ref=ref), recipient, purpose, categories)])[0]
-    session.commit()
-    return outcome.decision
+def _ask(client: FlaskClient, key: str,
+         categories: tuple[str, ...] = ("contact-details", "incident-report"),
+         recipient: str = "victim-care", purpose: str = "victim-support-referral") -> Any:
+    """Ask the consent-check API as Fenshire Police about FP-DEMO-0001 (who consented)."""
+    r = client.post("/api/v1/consent/check", headers=bearer(key), json={
+        "subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": recipient,
+        "purpose": purpose, "categories": list(categories)})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
 
 
 def test_consent_keeps_permitting_after_a_new_version_and_stops_when_retired(
-        session: Session, demo: Any) -> None:
+        client: FlaskClient, session: Session, api_key: Any) -> None:
+    key = api_key("fenshire-police", "consent:check")
     # Given a person whose consent permits sharing under FEN-ISA-001
     old = _agreement(session, "FEN-ISA-001")
-    before = _ask(session)
-    assert before.permit and before.categories["contact-details"].agreement_id == old.id
+    before = _ask(client, key)
+    assert before["decision"] == "permit" and before["basis"] == "consent"
     # When a partnership admin changes the agreement (it is in use, so it is versioned)
+    session.rollback()
     outcome = ops.update_agreement(session, old.id, ops.AgreementValues(
         title="New wording", from_agency_id=old.from_agency_id, to_agency_id=old.to_agency_id,
         purpose_id=old.purpose_id, lawful_basis="consent", valid_from=old.valid_from,
         category_ids=tuple(c.id for c in old.categories)), actor=STAFF)
     session.commit()
-    assert outcome.versioned
-    # Then the same consent still permits, now under the new version
-    after = _ask(session)
-    assert after.permit, after
-    assert after.categories["contact-details"].agreement_id == outcome.agreement.id
-    assert after.categories["contact-details"].consent_id == \
-        before.categories["contact-details"].consent_id
+    assert outcome.versioned and _agreement(session, "FEN-ISA-001").retired_at is not None
+    # Then the same consent still permits (the old version is retired: under the new one)
+    after = _ask(client, key)
+    assert after["decision"] == "permit", after
+    assert after["categories"]["contact-details"]["consent_id"] == \
+        before["categories"]["contact-details"]["consent_id"]
     # And when the agreement is retired outright, nothing permits under it any more
+    session.rollback()
     ops.retire_agreement(session, outcome.agreement.id, actor=STAFF)
     session.commit()
-    retired = _ask(session)
-    assert not retired.permit and retired.reason == "no_agreement"
+    retired = _ask(client, key)
+    assert retired["decision"] == "deny" and retired["reason"] == "no_agreement"
     entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "agreement.retire"))
     assert entry is not None and entry.object_id == str(outcome.agreement.id)
 
 
-def test_a_statutory_agreement_edit_answers_with_the_new_gateway(session: Session,
-                                                                 demo: Any) -> None:
+def test_a_statutory_agreement_edit_answers_with_the_new_gateway(
+        client: FlaskClient, session: Session, api_key: Any) -> None:
+    key = api_key("fenshire-police", "consent:check")
+    council = {"categories": ("identity",), "recipient": "fenshire-city-council",
+               "purpose": "asb-case-management"}
     # Given FEN-ISA-004 (public task), once asked about, so in use
+    assert _ask(client, key, **council)["decision"] == "permit"
     old = _agreement(session, "FEN-ISA-004")
-    assert _ask(session, ("identity",), recipient="fenshire-city-council",
-                purpose="asb-case-management").permit
     assert ops.in_use(session, old)
     # When its gateway is corrected
     outcome = ops.update_agreement(session, old.id, ops.AgreementValues(
@@ -314,12 +317,11 @@ def test_a_statutory_agreement_edit_answers_with_the_new_gateway(session: Sessio
         category_ids=tuple(c.id for c in old.categories),
         statutory_gateway="Crime and Disorder Act 1998 s115 and s17"), actor=STAFF)
     session.commit()
-    # Then it became version 2 and the check names the new gateway
+    # Then it became version 2 and the very next check names the new gateway
     assert outcome.versioned and outcome.agreement.version == 2
-    answer = _ask(session, ("identity",), recipient="fenshire-city-council",
-                  purpose="asb-case-management")
-    assert answer.permit
-    assert answer.categories["identity"].statutory_gateway.endswith("and s17")
+    answer = _ask(client, key, **council)
+    assert answer["decision"] == "permit"
+    assert answer["categories"]["identity"]["statutory_gateway"].endswith("and s17")
 
 
 def test_retire_from_the_page(admin: FlaskClient, session: Session) -> None:
