@@ -23,7 +23,6 @@ import datetime as dt
 import fcntl
 import json
 import logging
-import os
 import random
 import threading
 import uuid
@@ -63,7 +62,6 @@ log = logging.getLogger("consent.checks")
 COMMIT_WAIT_FACTOR = 3
 # Decisions per group commit; a batch call of 1,000 questions is one unit of work.
 MAX_GROUP_ROWS = 4000
-IDLE_SECONDS = 30.0
 
 
 class KeyRevoked(DomainError):
@@ -90,15 +88,21 @@ class Caller:
         return Actor("api_client", str(self.api_client_id or 0), self.agency_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CheckOutcome:
     """A decision together with the record it was logged under."""
 
     decision_id: uuid.UUID
     decision: engine.Decision
+    _body: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
-        """The API response body for this check."""
+        """The API response body for this check (built once: it is also what is logged)."""
+        if self._body is None:
+            self._body = self._build()
+        return self._body
+
+    def _build(self) -> dict[str, Any]:
         d = self.decision
         return {
             "decision": "permit" if d.permit else "deny",
@@ -276,6 +280,12 @@ class _Reader:
         """A UUID column's value as a UUID."""
         return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
 
+    def uuid_text(self, value: Any) -> str:
+        """A UUID column's value in its canonical text form."""
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+
     def when(self, value: Any) -> dt.datetime | None:
         """A timestamp column's value as an aware UTC datetime."""
         if value is None:
@@ -293,71 +303,73 @@ class _Work:
     entries: list[NewEntry]
     rows: list[dict[str, Any]]
     touch_client: int | None
-    done: threading.Event = field(default_factory=threading.Event)
+    wake: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
     error: BaseException | None = None
-    abandoned: bool = False
 
 
 class GroupCommitter:
-    """One writer thread per process: it commits every check waiting, in one transaction."""
+    """Leader/follower group commit: the first check to find no commit running writes every
+    check waiting (its own included) in one transaction; checks that arrive meanwhile wait,
+    each on its own event, and the first of them leads the next commit. No thread of its own,
+    so no hand-off when the service is quiet, and no check is woken for nothing."""
 
     def __init__(self, writer: _Writer, *, lock_path: str | None, wait_seconds: float) -> None:
         self._writer = writer
         self._lock_path = lock_path
         self._wait = wait_seconds
         self._queue: deque[_Work] = deque()
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._lock = threading.Lock()
+        self._busy = False
 
     def commit(self, work: _Work) -> None:
-        """Queue the work and return once it is committed (raises CommitFailed otherwise)."""
-        with self._cond:
-            if self._thread is None or self._pid != os.getpid():
-                # A forked child inherits the object but not the thread.
-                self._pid = os.getpid()
-                self._thread = threading.Thread(target=self._run, name="check-committer",
-                                                daemon=True)
-                self._thread.start()
+        """Return once the work is committed (raises CommitFailed otherwise)."""
+        with self._lock:
             self._queue.append(work)
-            self._cond.notify()
-        if not work.done.wait(self._wait):
-            with self._cond:
-                work.abandoned = not work.done.is_set()
-            if work.abandoned:
-                raise CommitFailed("the decision was not committed in time")
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            if not work.wake.wait(self._wait):
+                with self._lock:
+                    if not work.wake.is_set():  # neither written nor asked to lead
+                        self._queue.remove(work)
+                        raise CommitFailed("the decision was not committed in time")
+            if not work.finished:
+                lead = True  # appointed by the previous leader
+        if lead:
+            self._lead(work)
         if work.error is not None:
             raise CommitFailed("the decision could not be committed") from work.error
 
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                if not self._queue:
-                    self._cond.wait(IDLE_SECONDS)
-                if not self._queue:
-                    # Idle: end the thread (the next check starts another), so applications
-                    # that are gone do not leave threads behind.
-                    self._thread = None
-                    return
-                batch: list[_Work] = []
-                rows = 0
-                while self._queue and (not batch or rows + len(self._queue[0].rows)
-                                       <= MAX_GROUP_ROWS):
-                    work = self._queue.popleft()
-                    if not work.abandoned:
-                        batch.append(work)
-                        rows += len(work.rows)
-            if not batch:
-                continue
+    def _lead(self, own: _Work) -> None:
+        while not own.finished:
+            with self._lock:
+                batch = self._take()
             try:
                 self._write(batch)
             except BaseException as exc:
                 log.exception("group commit of %d checks failed", len(batch))
-                for work in batch:
-                    work.error = exc
-            finally:
-                for work in batch:
-                    work.done.set()
+                for w in batch:
+                    w.error = exc
+            with self._lock:
+                for w in batch:
+                    w.finished = True
+                    if w is not own:
+                        w.wake.set()
+                if own.finished:
+                    if self._queue:
+                        self._queue[0].wake.set()  # the next commit's leader
+                    else:
+                        self._busy = False
+
+    def _take(self) -> list[_Work]:
+        batch: list[_Work] = []
+        rows = 0
+        while self._queue and (not batch or rows + len(self._queue[0].rows) <= MAX_GROUP_ROWS):
+            w = self._queue.popleft()
+            batch.append(w)
+            rows += len(w.rows)
+        return batch
 
     @contextlib.contextmanager
     def _writer_lock(self) -> Iterator[None]:
@@ -624,8 +636,9 @@ class CheckService:
             lookups = [("ref", [""])]  # still read the generation
         reader = self._reader
         generation: int | None = None
-        latest: dict[uuid.UUID, dict[int, tuple[int, engine.ConsentFact]]] = defaultdict(dict)
-        keyed: list[dict[Any, uuid.UUID]] = [{}, {}]
+        # Per subject (as the driver gives it), per notice: the latest event's row.
+        latest: dict[Any, dict[int, tuple[Any, ...]]] = {}
+        keyed: list[dict[Any, Any]] = [{}, {}]
         conn = self._engine.raw_connection()
         postgresql = reader.postgresql
         if postgresql:
@@ -636,30 +649,32 @@ class CheckService:
                 found, rows = reader.read(conn, caller, by, values)
                 generation = found if n == 0 else generation
                 index = keyed[0 if by == "ref" else 1]
-                for (_g, ref, subject, event_id, notice_id, etype, public_id, version,
-                     valid_until) in rows:
+                for row in rows:
+                    subject = row[2]
                     if subject is None:
                         continue
-                    subject_id = reader.uuid(subject)
-                    index[ref if by == "ref" else subject_id] = subject_id
-                    per_notice = latest[subject_id]
+                    index[row[1] if by == "ref" else subject] = subject
+                    per_notice = latest.setdefault(subject, {})
+                    event_id, notice_id = row[3], row[4]
                     if event_id is None:
                         continue
                     # The latest event per notice is the state.
                     seen = per_notice.get(notice_id)
-                    if seen is None or seen[0] < event_id:
-                        per_notice[notice_id] = (event_id, engine.ConsentFact(
-                            notice_id=notice_id, event_type=etype,
-                            event_id=str(reader.uuid(public_id)), notice_version=version,
-                            valid_until=reader.when(valid_until)))
+                    if seen is None or seen[3] < event_id:
+                        per_notice[notice_id] = row
         finally:
             if postgresql:
                 conn.driver_connection.autocommit = False  # type: ignore[union-attr]
             conn.close()
-        consents = {s: {nid: fact for nid, (_i, fact) in per.items()}
-                    for s, per in latest.items()}
-        by_ref = {ref: (s, consents[s]) for ref, s in keyed[0].items()}
-        by_id = {s: (s, consents[s]) for s in keyed[1].values()}
+        subjects: dict[Any, tuple[uuid.UUID, Consents]] = {}
+        for subject, per in latest.items():
+            subjects[subject] = (reader.uuid(subject), {
+                nid: engine.ConsentFact(notice_id=nid, event_type=r[5],
+                                        event_id=reader.uuid_text(r[6]), notice_version=r[7],
+                                        valid_until=reader.when(r[8]))
+                for nid, r in per.items()})
+        by_ref = {ref: subjects[s] for ref, s in keyed[0].items()}
+        by_id = {subjects[s][0]: subjects[s] for s in keyed[1].values()}
         return generation, by_ref, by_id
 
 
