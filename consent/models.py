@@ -99,6 +99,20 @@ class NoticeVersion(Base):
     texts: Mapped[list[NoticeText]] = relationship(back_populates="version")
     agreements: Mapped[list[SharingAgreement]] = relationship(secondary=notice_version_agreements)
 
+    @property
+    def shown_agreements(self) -> list[SharingAgreement]:
+        """The agreements to show a person: of each reference, the newest version covered.
+
+        A new version of an agreement in use is added to the notice versions that covered
+        the old one (so consents carry over); people should see it once, as it now is.
+        """
+        newest: dict[str, SharingAgreement] = {}
+        for agreement in self.agreements:
+            seen = newest.get(agreement.reference)
+            if seen is None or agreement.version > seen.version:
+                newest[agreement.reference] = agreement
+        return list(newest.values())
+
 
 class NoticeText(Base):
     """A notice version's words in one language."""

@@ -101,7 +101,7 @@ def load_choices(session: Session, events: Sequence[ConsentEvent],
         if version is None:  # pragma: no cover - a foreign key guarantees it
             continue
         choices.append(Choice(event, version, _text(session, version.id, language),
-                              list(version.agreements)))
+                              version.shown_agreements))
     return choices
 
 

@@ -77,6 +77,8 @@ class DataCategory(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     special_category: Mapped[bool] = mapped_column(Boolean, default=False)  # UK GDPR Art 9
     criminal_offence: Mapped[bool] = mapped_column(Boolean, default=False)  # UK GDPR Art 10
+    # Retired: offered for no new work, kept for history (slugs are never reused).
+    retired_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class Purpose(Base):
@@ -88,6 +90,8 @@ class Purpose(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
+    # Retired: offered for no new work, kept for history (slugs are never reused).
+    retired_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 agreement_categories = Table(
@@ -104,10 +108,12 @@ class SharingAgreement(Base):
 
     __tablename__ = "sharing_agreements"
     __table_args__ = (Index("ix_sharing_agreements_route", "from_agency_id", "to_agency_id",
-                            "purpose_id"),)
+                            "purpose_id"),
+                      # Every version of an agreement keeps its reference.
+                      UniqueConstraint("reference", "version"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    reference: Mapped[str] = mapped_column(String(64), unique=True)
+    reference: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
     from_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
     to_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))

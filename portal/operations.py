@@ -40,6 +40,9 @@ def create_api_key(session: Session, agency_slug: str, scopes: list[str], *, act
                    name: str = "", expires_at: dt.datetime | None = None) -> tuple[ApiClient, str]:
     """Create a key; the plain key is returned once and never stored."""
     agency = agency_by_slug(session, agency_slug)
+    if not agency.active:
+        # Retiring an agency revokes its keys; it must not be able to mint new ones.
+        raise Conflict("a retired agency cannot have new API keys", field="agency")
     unknown = sorted(set(scopes) - SCOPES)
     if not scopes or unknown:
         raise Invalid(f"scopes must be among {sorted(SCOPES)}", field="scope")

@@ -7,7 +7,7 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from portal import migrate
 from portal.db import Base, make_engine
@@ -61,3 +61,22 @@ def test_single_head() -> None:
     engine = make_engine("sqlite://")
     script = ScriptDirectory.from_config(migrate.alembic_config(engine))
     assert len(script.get_heads()) == 1
+
+
+def test_rebuilt_tables_keep_their_cache_triggers(session: Any, demo: Any) -> None:
+    """0006 rebuilds tables on SQLite (batch mode), which drops triggers: they must be back."""
+    from sqlalchemy import update
+
+    from consent.models import ReferenceGeneration
+    from portal.models import DataCategory, Purpose, SharingAgreement
+
+    def generation() -> int:
+        session.rollback()
+        return int(session.scalar(select(ReferenceGeneration.value)))
+
+    for model in (DataCategory, Purpose, SharingAgreement):
+        before = generation()
+        session.execute(update(model).values(name="x") if model is not SharingAgreement
+                        else update(model).values(title="x"))
+        session.commit()
+        assert generation() > before, model.__tablename__

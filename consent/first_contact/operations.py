@@ -51,8 +51,9 @@ def applicable_notices(session: Session, agency_id: int, language: str) -> list[
         if not published:
             continue
         version = published[-1]
+        # A notice whose agreements are all retired would ask for consent to nothing.
         if not any(a.from_agency_id == agency_id and a.lawful_basis == LawfulBasis.CONSENT
-                   for a in version.agreements):
+                   and a.retired_at is None for a in version.agreements):
             continue
         texts = {t.language: t for t in version.texts if t.status == "approved"}
         text = texts.get(language) or texts.get("en")

@@ -248,7 +248,7 @@ def notice_view(session: Session, subject_id: uuid.UUID, notice_id: int, languag
         reconsent = state in PERMITTING and any(
             v.version > (seen.version if seen else 0) for v in later)
     return NoticeView(notice_id, version, _text(session, version.id, language),
-                      _sharing(version.agreements), latest, state, reconsent,
+                      _sharing(version.shown_agreements), latest, state, reconsent,
                       list(reversed(events)))
 
 

@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from portal import database, operations
 from portal.db import utcnow
-from portal.errors import DomainError
+from portal.errors import Conflict, DomainError
 from portal.identity.models import Role
 from portal.identity.sessions import staff_required
 from portal.models import ApiClient
@@ -86,6 +86,10 @@ def create_api_key() -> tuple[str, int]:
         _client, key = operations.create_api_key(database.session(), staff.agency.slug, scopes,
                                                  actor=staff_actor(staff), name=name,
                                                  expires_at=expires_at)
+    except Conflict:
+        forms.add(errors, "name", _("Your agency has been retired, so it cannot have new API "
+                                    "keys"))
+        return _page(errors, values=values)
     except DomainError:
         forms.add(errors, "scopes", _("Choose what the key may do"))
         return _page(errors, values=values)

@@ -75,3 +75,22 @@ def choice(form: Mapping[str, str], field: str, errors: Errors, allowed: set[str
     if value not in allowed:
         add(errors, field, message)
     return value
+
+
+def any_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
+             required: bool = False) -> dt.date | None:
+    """A date, past or future, written as YYYY-MM-DD (what a date field sends)."""
+    value = (form.get(field) or "").strip()
+    if not value:
+        if required:
+            add(errors, field, _l("Enter %(label)s", label=label))
+        return None
+    try:
+        day = dt.date.fromisoformat(value)
+    except ValueError:
+        add(errors, field, _l("%(label)s must be a real date", label=label))
+        return None
+    if not 1900 <= day.year <= 2200:
+        add(errors, field, _l("%(label)s must be between 1900 and 2200", label=label))
+        return None
+    return day

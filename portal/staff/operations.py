@@ -207,8 +207,9 @@ def holdings_of(session: Session, subject_id: uuid.UUID) -> Sequence[Holding]:
 
 
 def all_categories(session: Session) -> Sequence[DataCategory]:
-    """Every data category, for choosing what a holding covers."""
-    return list(session.scalars(select(DataCategory).order_by(DataCategory.name)))
+    """Every data category not retired, for choosing what a holding covers."""
+    return list(session.scalars(select(DataCategory).where(DataCategory.retired_at.is_(None))
+                                .order_by(DataCategory.name)))
 
 
 # --- staff accounts (command line) ----------------------------------------------------------

@@ -112,8 +112,10 @@ def export_register(session: Session, folder: Path) -> dict[str, Any]:
     refs: dict[str, list[str]] = {}
     agreements = {r["id"]: r["reference"] for r in _rows(session, _table("sharing_agreements"))}
     for link in _rows(session, _table("notice_version_agreements")):
-        refs.setdefault(str(link["notice_version_id"]), []).append(
-            agreements[link["agreement_id"]])
+        named = refs.setdefault(str(link["notice_version_id"]), [])
+        # A notice version covers every version of an agreement it covered: name it once.
+        if agreements[link["agreement_id"]] not in named:
+            named.append(agreements[link["agreement_id"]])
     bundle = {"resourceType": "Bundle", "type": "collection",
               "timestamp": utcnow().isoformat() + "Z",
               "entry": [{"fullUrl": f"urn:uuid:{e['public_id']}",

@@ -213,6 +213,41 @@ def test_register_export_page_is_accessible(live: LiveServer, tablet: Page, sess
     assert response.status == 200 and response.body()[:2] == b"PK"
 
 
+def test_partnership_admin_pages_are_accessible(live: LiveServer, tablet: Page,
+                                                session: Session, demo: Any) -> None:
+    from portal.models import Agency, SharingAgreement
+
+    admin = make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN)
+    agency = session.scalar(select(Agency).where(Agency.slug == "fen-housing"))
+    agreement = session.scalar(select(SharingAgreement).where(
+        SharingAgreement.reference == "FEN-ISA-001"))
+    assert agency is not None and agreement is not None
+    sign_in_browser(tablet, live, admin)
+    # An agency's page, and its form with an error
+    tablet.goto(f"{live.url}/staff/partnership/agencies/{agency.id}")
+    assert_accessible(tablet)
+    tablet.fill("#name", "")
+    _submit(tablet, "Save changes")
+    assert "There is a problem" in tablet.content()
+    assert_accessible(tablet)
+    # The agreements: list, new form (empty and with errors), one agreement, its edit form
+    tablet.goto(f"{live.url}/staff/partnership/agreements")
+    assert_accessible(tablet)
+    tablet.goto(f"{live.url}/staff/partnership/agreements/new")
+    assert_accessible(tablet)
+    _submit(tablet, "Add the agreement")
+    assert "There is a problem" in tablet.content()
+    assert_accessible(tablet)
+    tablet.goto(f"{live.url}/staff/partnership/agreements/{agreement.id}")
+    assert_accessible(tablet)
+    tablet.goto(f"{live.url}/staff/partnership/agreements/{agreement.id}/edit")
+    assert_accessible(tablet)
+    tablet.fill("#title", "")
+    _submit(tablet, "Save changes")
+    assert "There is a problem" in tablet.content()
+    assert_accessible(tablet)
+
+
 def test_staff_pages_are_accessible_in_welsh(live: LiveServer, tablet: Page, session: Session,
                                              demo: Any) -> None:
     officer = make_staff(session, "fenshire-police", Role.CONSENT_OFFICER)

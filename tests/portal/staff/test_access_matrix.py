@@ -47,6 +47,16 @@ EXPECTED: dict[str, set[str] | None] = {
     "staff_admin.register_export": {Role.PARTNERSHIP_ADMIN},
     "partnership.reference": {Role.PARTNERSHIP_ADMIN},
     "partnership.create": {Role.PARTNERSHIP_ADMIN},
+    "partnership.edit": {Role.PARTNERSHIP_ADMIN},
+    "partnership.update": {Role.PARTNERSHIP_ADMIN},
+    "partnership.retire": {Role.PARTNERSHIP_ADMIN},
+    "agreements.index": {Role.PARTNERSHIP_ADMIN},
+    "agreements.new": {Role.PARTNERSHIP_ADMIN},
+    "agreements.create": {Role.PARTNERSHIP_ADMIN},
+    "agreements.show": {Role.PARTNERSHIP_ADMIN},
+    "agreements.edit": {Role.PARTNERSHIP_ADMIN},
+    "agreements.update": {Role.PARTNERSHIP_ADMIN},
+    "agreements.retire": {Role.PARTNERSHIP_ADMIN},
     # Notices (portal/staff/notices.py)
     "notices.index": {Role.PARTNERSHIP_ADMIN},
     "notices.create": {Role.PARTNERSHIP_ADMIN},
@@ -81,7 +91,8 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
             continue
         url = rule.rule.replace("<uuid:subject_id>", str(subject_id)).replace(
             "<uuid:receipt_id>", str(uuid.uuid4())).replace("<int:client_id>", "999999").replace(
-            "<int:holding_id>", "999999").replace(
+            "<int:holding_id>", "999999").replace("<int:item_id>", "999999").replace(
+            "<int:agreement_id>", "999999").replace(
             "<any(agencies, categories, purposes):kind>", "agencies").replace(
             "<reference>", "SAR-NONE").replace("<int:record_id>", "999999").replace(
             "<uuid:task_id>", str(uuid.uuid4())).replace("<uuid:bundle_id>", str(uuid.uuid4()))

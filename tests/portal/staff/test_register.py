@@ -177,3 +177,46 @@ def test_a_partnership_admin_downloads_the_register(client: Any, session: Sessio
 
     assert session.scalar(select(AuditEntry.action).where(
         AuditEntry.action == "register.export")) == "register.export"
+
+
+def test_round_trip_keeps_agreement_versions_and_retired_items(
+        app: Flask, session: Session, demo: Any, tmp_path: Path,
+        empty_target: tuple[Flask, Engine]) -> None:
+    from portal.db import utcnow
+    from portal.models import DataCategory, SharingAgreement
+    from portal.staff import agreements
+    from tests.conftest import STAFF
+
+    # Given an agreement in use edited into a version 2, and a retired category
+    old = session.scalar(select(SharingAgreement).where(
+        SharingAgreement.reference == "FEN-ISA-001"))
+    assert old is not None
+    agreements.update_agreement(session, old.id, agreements.AgreementValues(
+        title="Second wording", from_agency_id=old.from_agency_id,
+        to_agency_id=old.to_agency_id, purpose_id=old.purpose_id, lawful_basis="consent",
+        valid_from=old.valid_from, category_ids=tuple(c.id for c in old.categories)),
+        actor=STAFF)
+    session.add(DataCategory(slug="old-notes", name="Old notes", retired_at=utcnow()))
+    session.commit()
+    before = _dump(session)
+    folder = tmp_path / "export"
+    assert app.test_cli_runner().invoke(
+        args=["staff", "export-register", str(folder)]).exit_code == 0
+    # When it is imported into an empty instance
+    target, engine = empty_target
+    imported = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    assert imported.exit_code == 0, imported.output
+    # Then both versions, their link, the notice coverage and the retirement are all there
+    with make_sessionmaker(engine)() as other:
+        after = _dump(other)
+    for name in register.TABLES:
+        if name != "audit_entries":
+            assert after[name] == before[name], name
+    versions = [r for r in after["sharing_agreements"] if r["reference"] == "FEN-ISA-001"]
+    assert sorted(r["version"] for r in versions) == [1, 2]
+    assert any(r["retired_at"] for r in after["data_categories"] if r["slug"] == "old-notes")
+    bundle = json.loads((folder / "consents.fhir.json").read_text())
+    for entry in bundle["entry"]:
+        refs = [b["text"] for b in entry["resource"].get("regulatoryBasis", [])]
+        assert len(refs) == len(set(refs))
+    engine.dispose()
