@@ -138,5 +138,7 @@ def _security_headers(response: Response, config: Config) -> None:
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if config.is_production:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    if request.path.startswith("/api/"):
+    if request.endpoint != "static":
+        # No-store unless a view chose otherwise (the receipt-signing key): on a shared or
+        # seized phone even a cached information page says what its owner was reading.
         headers.setdefault("Cache-Control", "no-store")
