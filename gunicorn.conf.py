@@ -2,12 +2,15 @@
 
 import multiprocessing
 import os
+from typing import Any
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
-# Sync workers: each request does one short database transaction; 2 per core keeps a core
-# busy while the other worker waits on fsync.
-workers = int(os.environ.get("PORTAL_WORKERS", multiprocessing.cpu_count() * 2))
-worker_class = "sync"
+# One process per core, each with threads: a consent check waits on the group commit (its
+# decision is committed together with the other checks waiting, see consent/checks.py), and
+# threads are what lets those checks wait together instead of one commit each.
+workers = int(os.environ.get("PORTAL_WORKERS", multiprocessing.cpu_count()))
+worker_class = "gthread"
+threads = int(os.environ.get("PORTAL_THREADS", 16))
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
@@ -16,3 +19,16 @@ max_requests_jitter = 2000
 accesslog = None
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("PORTAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server: Any) -> None:
+    """Refuse per-process rate-limit counters in production when several workers would each
+    keep their own (every limit would be multiplied by the number of workers)."""
+    from portal.config import Config
+
+    config = Config.from_env()
+    if (config.is_production and config.rate_limits and not config.shared_rate_limits
+            and server.cfg.workers > 1):
+        raise SystemExit(
+            f"refusing to start: {server.cfg.workers} workers would each count rate limits in "
+            "their own memory; set PORTAL_REDIS_URL (or PORTAL_WORKERS=1)")

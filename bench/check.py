@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, make_url, select
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -45,6 +45,7 @@ RESULTS = BENCH / "results"
 SQLITE_PATH = DATA / "bench.sqlite3"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
 PG_DB = "portal_bench"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 PG_ADMIN_DB = "test"  # only used to DROP/CREATE portal_bench; its contents are never touched
 PORTS = range(18000, 19000)
 CHECK_PATH = "/api/v1/consent/check"
@@ -71,8 +72,9 @@ def pg_conninfo(dbname: str) -> str:
     return f"host={PG_HOST} port={PG_PORT} user={PG_USER} dbname={dbname}"
 
 
-def fresh_database(kind: str) -> str:
-    """Create an empty bench database and return its SQLAlchemy URL."""
+def fresh_database(kind: str, name: str | None = None) -> str:
+    """Create an empty bench database (PostgreSQL: named ``name``) and return its URL."""
+    name = name or PG_DB
     if kind == "sqlite":
         DATA.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -81,9 +83,9 @@ def fresh_database(kind: str) -> str:
     import psycopg
 
     with psycopg.connect(pg_conninfo(PG_ADMIN_DB), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_DB}")
-    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
 def bench_engine(url: str, *, seeding: bool = False) -> Engine:
@@ -107,7 +109,7 @@ def durability(kind: str, url: str) -> dict[str, str]:
                 "PORTAL_SQLITE_SYNCHRONOUS": "FULL"}
     import psycopg
 
-    with psycopg.connect(pg_conninfo(PG_DB)) as conn:
+    with psycopg.connect(pg_conninfo(str(make_url(url).database))) as conn:
         row = conn.execute("SHOW synchronous_commit").fetchone()
         fsync = conn.execute("SHOW fsync").fetchone()
     return {"synchronous_commit": str(row[0] if row else "?"),
@@ -152,7 +154,8 @@ def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> S
         if kind == "sqlite":
             report.rows = seed.load_sqlite(engine, plan, ref, progress=log)
         else:
-            report.rows = seed.load_postgresql(pg_conninfo(PG_DB), plan, ref, progress=log)
+            report.rows = seed.load_postgresql(pg_conninfo(str(make_url(url).database)), plan,
+                                               ref, progress=log)
         report.load_s = time.perf_counter() - started
         del plan
         started = time.perf_counter()
@@ -166,6 +169,51 @@ def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> S
         engine.dispose()
 
 
+def _scale(args: argparse.Namespace) -> list[int]:
+    return [args.subjects, args.events, args.seed]
+
+
+def _seed_record(kind: str) -> Path:
+    return DATA / f"{kind}-{PG_DB}-seeded.json"
+
+
+def _database_url(kind: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{SQLITE_PATH}"
+    return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
+
+
+def reused(kind: str, args: argparse.Namespace) -> Seeded | None:
+    """The database a previous run seeded at this scale, brought up to the current schema;
+    None if there is none (it is then seeded afresh)."""
+    from bench import seed
+    from portal import migrate
+
+    record = _seed_record(kind)
+    if not record.exists():
+        return None
+    saved = json.loads(record.read_text())
+    if saved["scale"] != _scale(args) or saved["url"] != _database_url(kind):
+        log(f"{kind}: the saved database has another scale; seeding afresh")
+        return None
+    engine = bench_engine(saved["url"])
+    try:
+        migrate.upgrade(engine)  # later migrations, if any
+        analyze(kind, engine)
+    except Exception as exc:  # noqa: BLE001 - a missing or broken database is seeded afresh
+        log(f"{kind}: cannot reuse the saved database ({exc!r}); seeding afresh")
+        return None
+    finally:
+        engine.dispose()
+    report = seed.SeedReport()
+    for name, value in saved["report"].items():
+        if hasattr(report, name) and not isinstance(getattr(type(report), name, None),
+                                                    property):
+            setattr(report, name, value)
+    log(f"{kind}: reusing the database seeded earlier at this scale (--reuse)")
+    return Seeded(key=saved["key"], report=report)
+
+
 def analyze(kind: str, engine: Engine) -> None:
     """Refresh the planner statistics after the bulk load."""
     if kind == "sqlite":
@@ -175,7 +223,7 @@ def analyze(kind: str, engine: Engine) -> None:
         return
     import psycopg
 
-    with psycopg.connect(pg_conninfo(PG_DB), autocommit=True) as conn:
+    with psycopg.connect(pg_conninfo(str(engine.url.database)), autocommit=True) as conn:
         conn.execute("ANALYZE")
 
 
@@ -250,10 +298,11 @@ def receipt_signing_key() -> str:
     return json.dumps(key.as_dict(private=True))
 
 
-def start_server(name: str, app: str, port: int, env: dict[str, str]) -> Server:
+def start_server(name: str, app: str, port: int, env: dict[str, str],
+                 log_dir: Path = DATA) -> Server:
     """Start ``gunicorn -c gunicorn.conf.py <app>`` in its own process group."""
-    DATA.mkdir(parents=True, exist_ok=True)
-    log_path = DATA / f"gunicorn-{name}.log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"gunicorn-{name}.log"
     with log_path.open("wb") as out:
         proc = subprocess.Popen([gunicorn_bin(), "-c", "gunicorn.conf.py", app], cwd=ROOT,
                                 env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -565,8 +614,15 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     version = source_version()
     log(f"source: commit {version['commit']}, uncommitted product files: "
         f"{', '.join(version['uncommitted_product_files']) or 'none'}")
-    url = fresh_database(kind)
-    seeded = build(kind, url, args.subjects, args.events, args.seed)
+    seeded = reused(kind, args) if args.reuse else None
+    if seeded is None:
+        url = fresh_database(kind)
+        seeded = build(kind, url, args.subjects, args.events, args.seed)
+        _seed_record(kind).write_text(json.dumps(
+            {"url": url, "key": seeded.key, "scale": _scale(args),
+             "report": seeded.report.as_json()}))
+    else:
+        url = _database_url(kind)
     settings = durability(kind, url)
     if kind == "sqlite":
         app_url = f"sqlite:///{SQLITE_PATH}"  # an absolute path: sqlite:////...
@@ -578,7 +634,10 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             f"synchronous={settings['synchronous']}")
     else:
         app_url = url
-        portal_env = {"PORTAL_ENV": "production"}
+        # Production refuses per-process rate-limit counters; the check route is not
+        # limited, so Redis is configured but idle during the run.
+        portal_env = {"PORTAL_ENV": "production", "PORTAL_REDIS_URL": REDIS_URL,
+                      "PORTAL_RATELIMIT_KEY_PREFIX": f"bench-{args.started_at}"}
         secrets_env["PORTAL_RECEIPT_SIGNING_KEY"] = receipt_signing_key()
         log(f"PostgreSQL: PORTAL_ENV=production; SHOW synchronous_commit = "
             f"{settings['synchronous_commit']} (fsync = {settings['fsync']})")
@@ -742,6 +801,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-duration", type=float, default=10.0)
     parser.add_argument("--batch-threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse the database the last run seeded at the same scale "
+                             "(upgraded to the current schema) instead of seeding afresh")
     parser.add_argument("--py-spy", metavar="PATH", default=None,
                         help="sample the portal's workers with this py-spy during the check "
                              "run (collapsed stacks in bench/results/)")
@@ -750,6 +812,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("need at least 1 subject and at most 30 events per subject")
     if not 1 <= args.duration <= 600:
         parser.error("--duration must be 1 to 600 seconds")
+    global SQLITE_PATH, PG_DB  # one database per scale, so that a quick run
+    # never replaces the full-scale one a later --reuse wants
+    if (args.subjects, args.events) != (1_000_000, 5_000_000):
+        SQLITE_PATH = DATA / f"bench-{args.subjects}-{args.events}.sqlite3"
+        PG_DB = f"portal_bench_{args.subjects}_{args.events}"
     args.started_at = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     ensure_wrk()

@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     ForeignKey,
     Index,
@@ -162,3 +163,17 @@ class CheckDecision(Base):
     result: Mapped[str] = mapped_column(Text)  # JSON per-category answer
     valid_until: Mapped[dt.datetime] = mapped_column()
     audit_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+
+class ReferenceGeneration(Base):
+    """A counter the database bumps (by trigger) whenever data a check relies on changes.
+
+    Each process caches that reference data; every check reads this counter in the same
+    statement as the person's facts and reloads the cache when it has moved.
+    """
+
+    __tablename__ = "reference_generation"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

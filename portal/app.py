@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from flask import Flask, Response, abort, g, request
+from flask import Flask, Request, Response, abort, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -21,17 +24,42 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("portal.app")
 
 
+class PortalFlask(Flask):
+    """Flask, minus the per-call check for coroutine views: the portal has none (a test walks
+    every view and hook), and the check costs about a tenth of a millisecond per request."""
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Every view and hook here is synchronous already."""
+        return func
+
+
+class PortalSessionInterface(SecureCookieSessionInterface):
+    """Cookie sessions for pages; none at all for the machine API, which authenticates by key
+    alone and must never read or set a cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """A null session (writing to it raises) on /api/, the signed cookie elsewhere."""
+        if request.path.startswith("/api/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def create_app(config: Config | None = None) -> Flask:
     """Build the portal application from a Config (default: the environment)."""
     config = config or Config.from_env()
     config.validate()
     instance_path = config.instance_path or str(ROOT / "instance")
-    app = Flask("portal", instance_path=instance_path, instance_relative_config=True,
+    app = PortalFlask("portal", instance_path=instance_path, instance_relative_config=True,
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     Path(instance_path).mkdir(parents=True, exist_ok=True)
+    app.session_interface = PortalSessionInterface()
     if not config.instance_path:
         config = replace(config, instance_path=instance_path)
     portal_logging.configure(config.log_level)
+    if config.is_production and config.rate_limits and not config.shared_rate_limits:
+        log.warning("rate limits are counted in this process's memory "
+                    "(PORTAL_RATELIMIT_STORAGE_URI=memory://): run a single worker, or set "
+                    "PORTAL_REDIS_URL so that every worker and instance shares the counters")
     app.config.update(
         PORTAL=config,
         SECRET_KEY=config.secret_key,
@@ -44,14 +72,22 @@ def create_app(config: Config | None = None) -> Flask:
         **i18n.babel_settings(),
         BABEL_DEFAULT_LOCALE=config.default_locale,
         TESTING=config.env == "testing",
-        RATELIMIT_STORAGE_URI=config.redis_url or "memory://",
+        RATELIMIT_STORAGE_URI=config.rate_limit_storage(),
+        RATELIMIT_KEY_PREFIX=config.ratelimit_key_prefix,
         RATELIMIT_ENABLED=config.rate_limits,
+        # If Redis goes away, count in this process's memory until it is back rather than
+        # failing every sign-in: limits stay on, only less tight.
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=config.shared_rate_limits,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which is bounded
     )
     if config.proxy_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops,  # type: ignore[method-assign]
                                 x_proto=config.proxy_hops, x_host=config.proxy_hops)
-    database.init_app(app, config)
+    db = database.init_app(app, config)
+    from consent.checks import CheckService
+
+    app.extensions["consent.checks"] = CheckService(db.engine, db.sessionmaker,
+                                                    timeout_ms=config.check_timeout_ms)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=ui.select_locale)
     app.jinja_env.globals["get_locale"] = get_locale
@@ -127,18 +163,25 @@ def _commit_failed() -> Response:
 
 def _security_headers(response: Response, config: Config) -> None:
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    present = {key.lower() for key, _value in headers.items()}
     nonce = f" 'nonce-{g.csp_nonce}'" if "csp_nonce" in g else ""
-    headers.setdefault("Content-Security-Policy",
-                       f"default-src 'self'; script-src 'self'{nonce}; style-src 'self'; "
-                       "img-src 'self' data:; font-src 'self'; object-src 'none'; "
-                       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    wanted = [
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Content-Security-Policy",
+         f"default-src 'self'; script-src 'self'{nonce}; style-src 'self'; "
+         "img-src 'self' data:; font-src 'self'; object-src 'none'; "
+         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
+        ("X-Frame-Options", "DENY"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+    ]
     if config.is_production:
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+        wanted.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
     if request.endpoint != "static":
         # No-store unless a view chose otherwise (the receipt-signing key): on a shared or
         # seized phone even a cached information page says what its owner was reading.
-        headers.setdefault("Cache-Control", "no-store")
+        wanted.append(("Cache-Control", "no-store"))
+    # One pass over the headers already set (a view may set its own), then plain appends.
+    for key, value in wanted:
+        if key.lower() not in present:
+            headers.add(key, value)

@@ -26,7 +26,7 @@ from portal.models import AuditEntry
 
 GENESIS = "0" * 64
 # Advisory lock keys on PostgreSQL: one per chain, from this base (any constant works).
-_PG_LOCK_BASE = 0x636F6E73656E74
+PG_LOCK_BASE = 0x636F6E73656E74
 # How many chains PostgreSQL appends spread over (a session may override via info).
 PG_CHAINS = 8
 SESSION_CHAINS_KEY = "audit_chains"
@@ -93,14 +93,14 @@ def _lock_chain(session: Session) -> tuple[int, int, str]:
         start = random.randrange(chains)  # noqa: S311 - spreading load, not security
         order = [(start + i) % chains for i in range(chains)]
         for candidate in order:
-            if session.connection().execute(_TRY_LOCK, {"k": _PG_LOCK_BASE + candidate}
+            if session.connection().execute(_TRY_LOCK, {"k": PG_LOCK_BASE + candidate}
                                             ).scalar():
                 chain = candidate
                 break
         else:
             chain = start
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                            {"k": _PG_LOCK_BASE + chain})
+                            {"k": PG_LOCK_BASE + chain})
     # On SQLite every transaction began with BEGIN IMMEDIATE, which already serialises writers.
     row = session.connection().execute(_HEAD, {"chain": chain}).first()
     return (chain, row[0], row[1]) if row else (chain, 0, GENESIS)
@@ -113,12 +113,9 @@ _HEAD = (select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == bindp
 _INSERT = insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True)
 
 
-def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
-    """Append entries, in order, to one chain and return their ids (flushes)."""
-    if not entries:
-        return []
-    session.flush()
-    chain, seq, prev = _lock_chain(session)
+def chain_rows(chain: int, seq: int, prev: str, entries: Sequence[NewEntry]
+               ) -> list[dict[str, Any]]:
+    """The rows that append these entries after (seq, prev) on a chain, hashes computed."""
     rows: list[dict[str, Any]] = []
     now = utcnow()
     for entry in entries:
@@ -136,6 +133,16 @@ def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
             "details": details, "prev_hash": prev, "hash": digest,
         })
         prev = digest
+    return rows
+
+
+def record_many(session: Session, entries: Sequence[NewEntry]) -> list[int]:
+    """Append entries, in order, to one chain and return their ids (flushes)."""
+    if not entries:
+        return []
+    session.flush()
+    chain, seq, prev = _lock_chain(session)
+    rows = chain_rows(chain, seq, prev, entries)
     return list(session.connection().execute(_INSERT, rows).scalars())
 
 

@@ -11,6 +11,9 @@ from typing import Any
 DEFAULT_SECRET = "dev-only-insecure-secret-change-me"  # noqa: S105 - refused in production
 
 SURFACES = frozenset({"public", "staff", "api"})
+# Rate-limit storages we support and test (the limits package knows more).
+STORAGE_SCHEMES = frozenset({"memory", "redis", "rediss", "redis+sentinel", "redis+cluster",
+                             "redis+unix"})
 
 
 class ConfigError(RuntimeError):
@@ -36,6 +39,11 @@ class Config:
     instance_path: str = ""
     debug: bool = False
     redis_url: str = ""  # empty: rate limits in memory
+    # Where Flask-Limiter keeps its counters; empty: PORTAL_REDIS_URL, else memory://.
+    ratelimit_storage_uri: str = ""
+    # Prepended to every rate-limit key, so that several deployments (or test runs) can share
+    # one Redis without counting each other's requests.
+    ratelimit_key_prefix: str = "portal"
     surfaces: frozenset[str] = SURFACES
     partnership_name: str = "Fenshire Community Safety Partnership"
     default_locale: str = "en"
@@ -71,6 +79,15 @@ class Config:
         """True when running with production safety checks."""
         return self.env == "production"
 
+    def rate_limit_storage(self) -> str:
+        """The storage URI for rate-limit counters: explicit, else Redis, else memory."""
+        return self.ratelimit_storage_uri or self.redis_url or "memory://"
+
+    @property
+    def shared_rate_limits(self) -> bool:
+        """True when every process and instance counts in one place (not process memory)."""
+        return not self.rate_limit_storage().startswith("memory://")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
         """Build the configuration from ``PORTAL_*`` variables, then apply overrides."""
@@ -82,6 +99,8 @@ class Config:
             "PORTAL_DATABASE_URL": "database_url",
             "PORTAL_INSTANCE_PATH": "instance_path",
             "PORTAL_REDIS_URL": "redis_url",
+            "PORTAL_RATELIMIT_STORAGE_URI": "ratelimit_storage_uri",
+            "PORTAL_RATELIMIT_KEY_PREFIX": "ratelimit_key_prefix",
             "PORTAL_PARTNERSHIP_NAME": "partnership_name",
             "PORTAL_DEFAULT_LOCALE": "default_locale",
             "PORTAL_SQLITE_SYNCHRONOUS": "sqlite_synchronous",
@@ -136,6 +155,12 @@ class Config:
             raise ConfigError("PORTAL_AUDIT_CHAINS must be from 1 to 64")
         if self.permit_ttl_seconds < 0 or self.check_timeout_ms <= 0:
             raise ConfigError("time limits must be positive")
+        scheme = self.rate_limit_storage().split("://", 1)[0]
+        if "://" not in self.rate_limit_storage() or scheme not in STORAGE_SCHEMES:
+            raise ConfigError("PORTAL_RATELIMIT_STORAGE_URI / PORTAL_REDIS_URL must be a "
+                              f"URI with one of the schemes {sorted(STORAGE_SCHEMES)}")
+        if not self.ratelimit_key_prefix or any(c.isspace() for c in self.ratelimit_key_prefix):
+            raise ConfigError("PORTAL_RATELIMIT_KEY_PREFIX must be a word without spaces")
         if not self.is_production:
             return
         problems = []
@@ -147,6 +172,12 @@ class Config:
             problems.append("PORTAL_DATABASE_URL is SQLite (use PostgreSQL in production)")
         if not self.receipt_signing_key:
             problems.append("PORTAL_RECEIPT_SIGNING_KEY is not set")
+        if self.rate_limits and not self.shared_rate_limits and not self.ratelimit_storage_uri:
+            # Memory counters are per process: with several workers or instances every limit
+            # is multiplied by their number. Running that way must be a visible choice.
+            problems.append("rate limits would be counted in process memory: set "
+                            "PORTAL_REDIS_URL (or PORTAL_RATELIMIT_STORAGE_URI=memory:// "
+                            "for a single-process deployment)")
         if problems:
             raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

@@ -20,3 +20,10 @@ login_manager = LoginManager()
 # Storage is set from PORTAL_REDIS_URL at init: memory for one process, Redis for several.
 limiter = Limiter(key_func=client_address, default_limits=[], strategy="moving-window",
                   headers_enabled=False)
+
+
+@limiter.request_filter
+def _consent_checks_unlimited() -> bool:
+    # The consent check is the partnership's hot path and carries no limit of its own; the
+    # filter spares it the limiter's per-request work (limits elsewhere are unaffected).
+    return request.path.startswith("/api/v1/consent/check")

@@ -461,8 +461,13 @@ def hold_nothing(session: Session, task: SarTask, *, actor: Actor) -> SarTask:
 
 
 def late_tasks(session: Session, today: dt.date) -> list[SarTask]:
-    """Open tasks past their internal due date and not reminded today."""
+    """Open tasks past their internal due date and not reminded today.
+
+    On PostgreSQL the rows are locked, skipping any another worker holds, so that two SAR
+    workers running at once do not both remind an agency of the same task."""
     stmt = select(SarTask).where(SarTask.status == "open", SarTask.due_on < today)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=SarTask, skip_locked=True)
     return [t for t in session.scalars(stmt)
             if t.reminded_at is None or t.reminded_at.date() < today]
 

@@ -34,9 +34,17 @@ RENDER_TIMEOUT_S = 300
 RENDER_MEMORY_MB = 1024
 
 
+# A live worker finishes or fails a job well within this (the renderer is killed at
+# RENDER_TIMEOUT_S); a job "running" for longer was left by a worker that died (SIGKILL, a
+# lost host), and another worker takes it over rather than leaving it stuck for ever.
+LEASE = dt.timedelta(seconds=2 * RENDER_TIMEOUT_S)
+
+
 def claim(session: Session) -> SarBundle | None:
-    """Take the oldest queued job and mark it running (skipping jobs other workers hold)."""
-    stmt = (select(SarBundle).where(SarBundle.state == "queued")
+    """Take the oldest queued job, or one whose worker's lease ran out, and mark it running
+    (skipping jobs other workers hold)."""
+    abandoned = (SarBundle.state == "running") & (SarBundle.started_at < utcnow() - LEASE)
+    stmt = (select(SarBundle).where((SarBundle.state == "queued") | abandoned)
             .order_by(SarBundle.created_at).limit(1))
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True)

@@ -126,11 +126,14 @@ def import_register(folder: Path) -> None:
 def init_app(app: Flask) -> None:
     """Register the staff area's blueprints."""
     from consent.first_contact import views as first_contact
-    from portal.staff import admin, partnership, views
+    from portal.staff import admin, notices, partnership, people, views
 
     app.register_blueprint(views.auth)
     app.register_blueprint(views.bp)
     app.register_blueprint(first_contact.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(partnership.bp)
+    app.register_blueprint(notices.bp)
+    app.register_blueprint(people.bp)
+    app.register_blueprint(people.setup)
     app.cli.add_command(staff_cli)

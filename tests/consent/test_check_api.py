@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from consent import checks
 from consent import operations as consent_ops
 from consent.models import CheckDecision, Notice
 from portal import operations
@@ -307,18 +309,27 @@ def test_api_sets_and_reads_no_cookies(client: FlaskClient, key: str) -> None:
 
 # --- fail closed and no answer without a record -----------------------------------------------
 
-def test_database_error_answers_503_deny(client: FlaskClient, key: str,
+def test_database_error_answers_503_deny(app: Flask, client: FlaskClient, key: str,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Invariant 2: an error while deciding is a deny, never a permit."""
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(consent_ops, "_subject_facts", broken)
+    def broken_driver(*_a: Any, **_k: Any) -> Any:
+        # The person's facts are read through the driver itself, below SQLAlchemy.
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(checks._Reader, "read", broken_driver)
     body = _problem(ask(client, key, question()), 503)
     assert body["decision"] == "deny"
-    monkeypatch.setattr(consent_ops, "_agreement_facts", broken)
     _problem(ask(client, key, {"questions": [question()]}, CHECK + "/batch"), 503)
+    monkeypatch.undo()
+    # The reference data is reloaded when it changed; a failure there is a deny too.
+    monkeypatch.setattr(checks, "load_refdata", broken)
+    monkeypatch.setattr(app.extensions["consent.checks"], "_refdata", None)
+    body = _problem(ask(client, key, {"questions": [question()]}, CHECK + "/batch"), 503)
+    assert body["decision"] == "deny"
 
 
 def test_unreachable_database_answers_503_deny(key: str, db_url: str, tmp_path: Any) -> None:
@@ -337,14 +348,13 @@ def test_commit_failure_means_no_answer(app: Flask, client: FlaskClient, key: st
                                         session: Session, monkeypatch: pytest.MonkeyPatch
                                         ) -> None:
     """Invariant 3: if the decision's record cannot be committed, the answer is 503 deny."""
-    from sqlalchemy.orm import Session as SessionClass
-
     before = session.scalar(select(func.count()).select_from(CheckDecision))
 
-    def failing_commit(self: SessionClass) -> None:
-        raise OperationalError("COMMIT", {}, Exception("disk I/O error"))
+    def failing_commit(_self: Any, _conn: Any) -> None:
+        # Every statement has run; only the COMMIT fails, as a full disk would make it.
+        raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(SessionClass, "commit", failing_commit)
+    monkeypatch.setattr(checks._Writer, "_commit", failing_commit)
     body = _problem(ask(client, key, question()), 503)
     assert body["decision"] == "deny"
     monkeypatch.undo()

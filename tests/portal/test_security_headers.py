@@ -105,13 +105,15 @@ def walkers(app: Flask, session: Session, demo: Any,
               "client_id": 1, "holding_id": 1, "record_id": 1, "kind": "agencies",
               "reference": "SAR-AAAA-BBBB", "filename": "build/portal.css",
               "subject_id": subject_id, "bundle_id": uuid.uuid4(), "receipt_id": uuid.uuid4(),
-              "task_id": uuid.uuid4()}
+              "task_id": uuid.uuid4(), "staff_id": staff.id, "language": "cy", "number": 1}
     return {"account": person, "staff": officer, "key": key, "values": values}
 
 
 def _routes(app: Flask, values: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
     adapter = app.url_map.bind("localhost")
     for rule in app.url_map.iter_rules():
+        missing = rule.arguments - set(values)
+        assert not missing, f"{rule.rule}: give {sorted(missing)} a value in walkers()"
         url = adapter.build(rule.endpoint, {a: values[a] for a in rule.arguments})
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             yield rule.endpoint, method, url
@@ -150,7 +152,8 @@ def test_personal_pages_that_answer_are_not_stored(client: FlaskClient,
                          "/sar/mine", "/account/two-factor"],
              "staff": ["/staff/", "/staff/subjects", f"/staff/subjects/"
                        f"{walkers['values']['subject_id']}", "/staff/sar/",
-                       "/staff/admin/api-keys", "/staff/first-contact/"]}
+                       "/staff/admin/api-keys", "/staff/first-contact/", "/staff/admin/staff",
+                       f"/staff/admin/staff/{walkers['values']['staff_id']}", "/staff/notices"]}
     for who, urls in pages.items():
         for url in urls:
             r = walkers[who].get(url)
@@ -175,7 +178,8 @@ def _production_app(tmp_path: Path, **overrides: Any) -> Flask:
     # Nothing here touches the database: an address where nothing listens is enough.
     config = Config(env="production", secret_key="p" * 40, instance_path=str(tmp_path),
                     database_url="postgresql+psycopg://nobody@127.0.0.1:9/none",
-                    receipt_signing_key='{"kty": "EC"}', log_level="WARNING", **overrides)
+                    receipt_signing_key='{"kty": "EC"}', log_level="WARNING",
+                    ratelimit_storage_uri="memory://", **overrides)
     return create_app(config)
 
 

@@ -10,9 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.database import get_database
+from portal.db import make_engine, make_sessionmaker
+from sar import operations as ops
 from sar import worker
 from sar.models import SarRequest, SarTask
-from tests.sar.conftest import Inbox
+from tests.sar.conftest import STAFF, Inbox
 
 
 def test_late_tasks_are_reminded_once_a_day(mail_app: Flask, inbox: Inbox, session: Session,
@@ -34,3 +36,30 @@ def test_late_tasks_are_reminded_once_a_day(mail_app: Flask, inbox: Inbox, sessi
     session.rollback()
     session.expire_all()
     assert all(t.reminded_at for t in session.scalars(select(SarTask)))
+
+
+def test_two_workers_do_not_both_take_the_same_late_task(
+        backend: str, db_url: str, session: Session, filed: Callable[..., SarRequest]) -> None:
+    # Given late tasks, and two SAR workers looking for them at the same moment
+    sar = filed()
+    late = sar.tasks[0].due_on + dt.timedelta(days=1)
+    engine = make_engine(db_url)
+    factory = make_sessionmaker(engine)
+    try:
+        with factory() as first:
+            taken = ops.late_tasks(first, late)
+            assert len(taken) == 2
+            if backend == "postgresql":
+                # Then the second skips what the first holds until the first commits
+                with factory() as second:
+                    assert ops.late_tasks(second, late) == []
+                    second.rollback()
+            for task in taken:
+                ops.mark_reminded(first, task, actor=STAFF)
+            first.commit()
+        # And after the first has reminded them, nothing is left for today
+        with factory() as second:
+            assert ops.late_tasks(second, late) == []
+            second.rollback()
+    finally:
+        engine.dispose()

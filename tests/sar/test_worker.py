@@ -1,12 +1,14 @@
-"""The job table: several workers on PostgreSQL never claim the same job."""
+"""The job table: several workers on PostgreSQL never claim the same job, and a job a dead
+worker held is taken over after its lease."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
-from portal.db import make_engine, make_sessionmaker
+from portal.db import make_engine, make_sessionmaker, utcnow
 from sar import operations as ops
 from sar import worker
 from sar.models import SarBundle, SarRequest
@@ -49,5 +51,35 @@ def test_claims_take_distinct_jobs(backend: str, db_url: str, session: Session,
         c = factory()
         assert worker.claim(c) is None
         c.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_a_job_left_running_by_a_dead_worker_is_taken_over_after_its_lease(
+        db_url: str, session: Session, filed: Callable[..., SarRequest]) -> None:
+    # Given a job a worker claimed and then died holding (its claim was committed)
+    job = _queued(session, filed)
+    engine = make_engine(db_url)
+    factory = make_sessionmaker(engine)
+    try:
+        with factory() as dead:
+            claimed = worker.claim(dead)
+            assert claimed is not None and claimed.id == job.id
+            dead.commit()
+        # Then, within the lease, no other worker takes it
+        with factory() as other:
+            assert worker.claim(other) is None
+            other.rollback()
+        # When the lease has run out
+        session.rollback()
+        stuck = session.get(SarBundle, job.id, populate_existing=True)
+        assert stuck is not None and stuck.state == "running"
+        stuck.started_at = utcnow() - worker.LEASE - dt.timedelta(seconds=1)
+        session.commit()
+        # Then the next worker takes it over
+        with factory() as other:
+            again = worker.claim(other)
+            assert again is not None and again.id == job.id and again.state == "running"
+            other.commit()
     finally:
         engine.dispose()

@@ -21,7 +21,8 @@ from tests.identity_helpers import login, make_staff
 from tests.staff_helpers import person_of
 
 # The staff routes that anyone may open: the two sign-in steps.
-STAFF_PUBLIC = {"staff_auth.sign_in", "staff_auth.second_factor"}
+STAFF_PUBLIC = {"staff_auth.sign_in", "staff_auth.second_factor",
+                "staff_setup.set_password_page"}
 # Which roles may use each staff endpoint (None: any signed-in staff member).
 EXPECTED: dict[str, set[str] | None] = {
     "staff_auth.sign_out": None,
@@ -46,6 +47,22 @@ EXPECTED: dict[str, set[str] | None] = {
     "staff_admin.register_export": {Role.PARTNERSHIP_ADMIN},
     "partnership.reference": {Role.PARTNERSHIP_ADMIN},
     "partnership.create": {Role.PARTNERSHIP_ADMIN},
+    # Notices (portal/staff/notices.py)
+    "notices.index": {Role.PARTNERSHIP_ADMIN},
+    "notices.create": {Role.PARTNERSHIP_ADMIN},
+    "notices.new_draft": {Role.PARTNERSHIP_ADMIN},
+    "notices.draft": {Role.PARTNERSHIP_ADMIN},
+    "notices.text": {Role.PARTNERSHIP_ADMIN},
+    "notices.publish_draft": {Role.PARTNERSHIP_ADMIN},
+    "notices.version": {Role.PARTNERSHIP_ADMIN},
+    # An agency admin's staff (portal/staff/people.py)
+    "staff_people.index": {Role.AGENCY_ADMIN},
+    "staff_people.add": {Role.AGENCY_ADMIN},
+    "staff_people.member": {Role.AGENCY_ADMIN},
+    "staff_people.roles": {Role.AGENCY_ADMIN},
+    "staff_people.disable_member": {Role.AGENCY_ADMIN},
+    "staff_people.reset_member_second_factor": {Role.AGENCY_ADMIN},
+    "staff_people.resend_setup_link": {Role.AGENCY_ADMIN},
     # Subject access requests' staff pages (sar/views_staff.py)
     "sar_staff.queue": {Role.SAR_OFFICER},
     "sar_staff.new_request": {Role.SAR_OFFICER},
@@ -68,6 +85,10 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
             "<any(agencies, categories, purposes):kind>", "agencies").replace(
             "<reference>", "SAR-NONE").replace("<int:record_id>", "999999").replace(
             "<uuid:task_id>", str(uuid.uuid4())).replace("<uuid:bundle_id>", str(uuid.uuid4()))
+        for part, value in (("<int:notice_id>", "999999"), ("<language>", "cy"),
+                            ("<int:number>", "1"), ("<int:staff_id>", "999999"),
+                            ("<token>", "not-a-token")):
+            url = url.replace(part, value)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             out.append((rule.endpoint, method, url))
     return out

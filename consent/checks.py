@@ -1,0 +1,695 @@
+"""The consent check: facts from a per-process cache and one read, decisions committed together.
+
+Why it is built this way (docs/performance.md has the measurements):
+
+- The reference data a check needs (API keys, agencies, purposes, categories, agreements,
+  notice coverage) changes rarely, so each process keeps it in memory. Database triggers bump
+  ``reference_generation`` on every change to those tables, and every check reads the
+  generation in the same statement as the person's consent events. A changed generation
+  reloads the cache before the answer is decided, so a revoked key, a retired agreement or a
+  republished notice takes effect on the very next check, in every process.
+- The person's facts come from one read, outside any write transaction (SQLite readers then
+  do not queue behind the writer; PostgreSQL reads without a transaction block).
+- Decisions and their audit entries are written by one committer thread per process, which
+  commits every check waiting at that moment in one transaction (group commit). A check is
+  answered only after the transaction holding its decision has committed (invariant 3); if
+  the commit fails, every check in it answers 503 deny (invariant 2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import random
+import threading
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from consent import engine
+from consent.models import (
+    CheckDecision,
+    NoticeVersion,
+    ReferenceGeneration,
+    notice_version_agreements,
+)
+from consent.schemas import Question
+from portal import audit
+from portal.audit import Actor, NewEntry
+from portal.db import new_uuid, utcnow
+from portal.errors import DomainError, Invalid
+from portal.models import (
+    Agency,
+    ApiClient,
+    DataCategory,
+    Purpose,
+    SharingAgreement,
+    agreement_categories,
+)
+from portal.operations import KEY_PREFIX, LAST_USED_RESOLUTION, Authenticated, hash_key
+
+log = logging.getLogger("consent.checks")
+
+# Checks waiting longer than this for their commit answer 503 deny.
+COMMIT_WAIT_FACTOR = 3
+# Decisions per group commit; a batch call of 1,000 questions is one unit of work.
+MAX_GROUP_ROWS = 4000
+
+
+class KeyRevoked(DomainError):
+    """The key was revoked or expired between authentication and the answer."""
+
+    status = 401
+    code = "bad-key"
+
+
+class CommitFailed(RuntimeError):
+    """The transaction holding this check's decision did not commit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The sharing system asking: its key and the agency the key belongs to."""
+
+    agency_id: int
+    api_client_id: int | None = None
+
+    @property
+    def actor(self) -> Actor:
+        """The audit actor for this caller."""
+        return Actor("api_client", str(self.api_client_id or 0), self.agency_id)
+
+
+@dataclass(slots=True)
+class CheckOutcome:
+    """A decision together with the record it was logged under."""
+
+    decision_id: uuid.UUID
+    decision: engine.Decision
+    _body: dict[str, Any] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The API response body for this check (built once: it is also what is logged)."""
+        if self._body is None:
+            self._body = self._build()
+        return self._body
+
+    def _build(self) -> dict[str, Any]:
+        d = self.decision
+        return {
+            "decision": "permit" if d.permit else "deny",
+            "decision_id": str(self.decision_id),
+            "basis": d.basis,
+            "categories": {c: cd.as_json() for c, cd in d.categories.items()},
+            "reason": str(d.reason) if d.reason else None,
+            "evaluated_at": _iso(d.evaluated_at),
+            "valid_until": _iso(d.valid_until),
+        }
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- Reference data, cached per process ------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class KeyFact:
+    """What the cache knows of an API key."""
+
+    client_id: int
+    agency_id: int
+    scopes: frozenset[str]
+    expires_at: dt.datetime | None
+    revoked: bool
+
+    def live(self, now: dt.datetime) -> bool:
+        """Unrevoked and unexpired at ``now``."""
+        return not self.revoked and (self.expires_at is None or self.expires_at > now)
+
+
+Route = tuple[list[engine.AgreementFact], list[engine.NoticeFact]]
+
+
+@dataclass
+class RefData:
+    """The reference data as of one generation (None: the generation is unknown)."""
+
+    generation: int | None
+    keys: dict[str, KeyFact]
+    keys_by_client: dict[int, KeyFact]
+    agencies: dict[str, tuple[int, bool]]
+    agency_active: dict[int, bool]
+    purposes: dict[str, int]
+    categories: frozenset[str]
+    agreements: dict[tuple[int, int, int], list[engine.AgreementFact]]
+    notices: list[engine.NoticeFact]
+    _routes: dict[tuple[int, int, int], Route] = field(default_factory=dict)
+
+    def route(self, caller: int, to: int, purpose: int) -> Route:
+        """The agreements on a route from the caller, and the notices covering any of them."""
+        key = (caller, to, purpose)
+        found = self._routes.get(key)
+        if found is None:
+            agreements = self.agreements.get(key, [])
+            ids = {a.id for a in agreements}
+            notices = [n for n in self.notices if any(ids & c for c in n.coverage.values())]
+            found = self._routes[key] = (agreements, notices)
+        return found
+
+
+def load_refdata(session: Session) -> RefData:
+    """Read every piece of reference data a check uses, tagged with its generation."""
+    # The generation is read first: a change committed while loading makes the cache look
+    # older than it is, so it is reloaded on the next check, never trusted when stale.
+    generation = session.scalar(select(ReferenceGeneration.value))
+    keys: dict[str, KeyFact] = {}
+    keys_by_client: dict[int, KeyFact] = {}
+    for c in session.execute(select(ApiClient.id, ApiClient.agency_id, ApiClient.key_hash,
+                                    ApiClient.scopes, ApiClient.expires_at,
+                                    ApiClient.revoked_at)):
+        fact = KeyFact(c.id, c.agency_id, frozenset(c.scopes.split()), c.expires_at,
+                       c.revoked_at is not None)
+        keys[c.key_hash] = keys_by_client[c.id] = fact
+    agencies = {a.slug: (a.id, bool(a.active))
+                for a in session.execute(select(Agency.slug, Agency.id, Agency.active))}
+    purposes = {p.slug: p.id for p in session.execute(select(Purpose.slug, Purpose.id))}
+    categories = frozenset(session.scalars(select(DataCategory.slug)))
+    grouped: dict[int, dict[str, Any]] = {}
+    for (aid, from_id, to_id, purpose_id, basis, gateway, vfrom, vto, retired,
+         cat) in session.execute(
+            select(SharingAgreement.id, SharingAgreement.from_agency_id,
+                   SharingAgreement.to_agency_id, SharingAgreement.purpose_id,
+                   SharingAgreement.lawful_basis, SharingAgreement.statutory_gateway,
+                   SharingAgreement.valid_from, SharingAgreement.valid_to,
+                   SharingAgreement.retired_at, DataCategory.slug)
+            .join(agreement_categories,
+                  agreement_categories.c.agreement_id == SharingAgreement.id)
+            .join(DataCategory, DataCategory.id == agreement_categories.c.category_id)):
+        entry = grouped.setdefault(aid, {"route": (from_id, to_id, purpose_id), "basis": basis,
+                                         "gateway": gateway, "from": vfrom, "until": vto,
+                                         "retired": retired is not None, "cats": set()})
+        entry["cats"].add(cat)
+    agreements: dict[tuple[int, int, int], list[engine.AgreementFact]] = defaultdict(list)
+    for aid, e in sorted(grouped.items()):
+        agreements[e["route"]].append(engine.AgreementFact(
+            id=aid, lawful_basis=e["basis"], categories=frozenset(e["cats"]),
+            valid_from=e["from"], valid_to=e["until"], retired=e["retired"],
+            statutory_gateway=e["gateway"]))
+    nva = notice_version_agreements
+    coverage: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+    reconsent: dict[int, int] = {}
+    for notice_id, version, status, requires_reconsent, agreement_id in session.execute(
+            select(NoticeVersion.notice_id, NoticeVersion.version, NoticeVersion.status,
+                   NoticeVersion.requires_reconsent, nva.c.agreement_id)
+            .outerjoin(nva, nva.c.notice_version_id == NoticeVersion.id)
+            .where(NoticeVersion.status.in_(("published", "retired")))):
+        covered = coverage[notice_id][version]
+        if agreement_id is not None:
+            covered.add(agreement_id)
+        if requires_reconsent and status == "published":
+            reconsent[notice_id] = max(version, reconsent.get(notice_id, 0))
+    notices = [engine.NoticeFact(id=nid, coverage={v: frozenset(a) for v, a in cov.items()},
+                                 reconsent_from=reconsent.get(nid))
+               for nid, cov in sorted(coverage.items())]
+    return RefData(generation=generation, keys=keys, keys_by_client=keys_by_client,
+                   agencies=agencies, agency_active=dict(agencies.values()),
+                   purposes=purposes, categories=categories, agreements=dict(agreements),
+                   notices=notices)
+
+
+# --- The person's facts: one read, no write transaction ---------------------------------------
+
+_SUBJECT_COLUMNS = ("SELECT g.value, h.agency_ref, h.subject_id, e.id, e.notice_id, "
+                    "e.event_type, e.public_id, nv.version, e.valid_until ")
+_SUBJECT_JOINS = ("LEFT JOIN consent_events AS e ON e.subject_id = h.subject_id "
+                  "LEFT JOIN notice_versions AS nv ON nv.id = e.notice_version_id")
+
+
+class _Reader:
+    """Raw DB-API reads of holdings and consent events, with the generation in the same
+    statement (no ORM: this runs on every check)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgresql = dialect == "postgresql"
+        self._sql: dict[tuple[str, int, bool], str] = {}
+
+    def _statement(self, by: str, count: int, with_generation: bool) -> str:
+        key = (by, count, with_generation)
+        sql = self._sql.get(key)
+        if sql is None:
+            column = "h.agency_ref" if by == "ref" else "h.subject_id"
+            if self.postgresql:
+                mark, match = "%s", f"{column} = ANY(%s)"
+            else:
+                mark, match = "?", f"{column} IN ({', '.join('?' * count)})"
+            source = "reference_generation AS g" if with_generation else \
+                "(SELECT NULL AS value) AS g"
+            sql = self._sql[key] = (
+                f"{_SUBJECT_COLUMNS}FROM {source} LEFT JOIN holdings AS h ON "
+                f"h.agency_id = {mark} AND h.ended_at IS NULL AND {match} {_SUBJECT_JOINS}")
+        return sql
+
+    def read(self, conn: Any, caller: int, by: str, values: list[Any]
+             ) -> tuple[int | None, list[tuple[Any, ...]]]:
+        """(generation, rows) for the caller's holdings matching the references or ids."""
+        if by == "id" and not self.postgresql:
+            values = [v.hex for v in values]
+        params: list[Any] = [caller, values] if self.postgresql else [caller, *values]
+        cursor = conn.cursor()
+        try:
+            cursor.execute(self._statement(by, len(values), True), params)
+            rows = cursor.fetchall()
+            if not rows:  # no generation row: answer from uncached facts
+                cursor.execute(self._statement(by, len(values), False), params)
+                rows = cursor.fetchall()
+                return None, rows
+        finally:
+            cursor.close()
+        return rows[0][0], rows
+
+    def uuid(self, value: Any) -> uuid.UUID:
+        """A UUID column's value as a UUID."""
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
+
+    def uuid_text(self, value: Any) -> str:
+        """A UUID column's value in its canonical text form."""
+        if isinstance(value, uuid.UUID):
+            return str(value)
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+
+    def when(self, value: Any) -> dt.datetime | None:
+        """A timestamp column's value as an aware UTC datetime."""
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        result: dt.datetime = value.replace(tzinfo=dt.UTC)
+        return result
+
+
+# --- Group commit -------------------------------------------------------------------------
+
+@dataclass
+class _Work:
+    entries: list[NewEntry]
+    rows: list[dict[str, Any]]
+    touch_client: int | None
+    wake: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    error: BaseException | None = None
+
+
+class GroupCommitter:
+    """Leader/follower group commit: the first check to find no commit running writes every
+    check waiting (its own included) in one transaction; checks that arrive meanwhile wait,
+    each on its own event, and the first of them leads the next commit. No thread of its own,
+    so no hand-off when the service is quiet, and no check is woken for nothing."""
+
+    def __init__(self, writer: _Writer, *, lock_path: str | None, wait_seconds: float) -> None:
+        self._writer = writer
+        self._lock_path = lock_path
+        self._wait = wait_seconds
+        self._queue: deque[_Work] = deque()
+        self._lock = threading.Lock()
+        self._busy = False
+
+    def commit(self, work: _Work) -> None:
+        """Return once the work is committed (raises CommitFailed otherwise)."""
+        with self._lock:
+            self._queue.append(work)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            if not work.wake.wait(self._wait):
+                with self._lock:
+                    if not work.wake.is_set():  # neither written nor asked to lead
+                        self._queue.remove(work)
+                        raise CommitFailed("the decision was not committed in time")
+            if not work.finished:
+                lead = True  # appointed by the previous leader
+        if lead:
+            self._lead(work)
+        if work.error is not None:
+            raise CommitFailed("the decision could not be committed") from work.error
+
+    def _lead(self, own: _Work) -> None:
+        while not own.finished:
+            with self._lock:
+                batch = self._take()
+            try:
+                self._write(batch)
+            except BaseException as exc:
+                log.exception("group commit of %d checks failed", len(batch))
+                for w in batch:
+                    w.error = exc
+            with self._lock:
+                for w in batch:
+                    w.finished = True
+                    if w is not own:
+                        w.wake.set()
+                if own.finished:
+                    if self._queue:
+                        self._queue[0].wake.set()  # the next commit's leader
+                    else:
+                        self._busy = False
+
+    def _take(self) -> list[_Work]:
+        batch: list[_Work] = []
+        rows = 0
+        while self._queue and (not batch or rows + len(self._queue[0].rows) <= MAX_GROUP_ROWS):
+            w = self._queue.popleft()
+            batch.append(w)
+            rows += len(w.rows)
+        return batch
+
+    @contextlib.contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        if self._lock_path is None:
+            yield
+            return
+        # SQLite: processes take turns on a kernel lock, woken at once, instead of polling
+        # the database lock with busy_timeout's sleeps.
+        with open(self._lock_path, "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _write(self, batch: list[_Work]) -> None:
+        entries = [e for work in batch for e in work.entries]
+        rows = [r for work in batch for r in work.rows]
+        touched = sorted({w.touch_client for w in batch if w.touch_client is not None})
+        with self._writer_lock():
+            self._writer.write(entries, rows, touched)
+
+
+_AUDIT_COLUMNS = ("chain", "seq", "at", "actor_type", "actor_id", "agency_id", "action",
+                  "subject_id", "object_type", "object_id", "details", "prev_hash", "hash")
+_DECISION_COLUMNS = ("id", "evaluated_at", "agency_id", "api_client_id", "recipient_agency_id",
+                     "purpose_id", "subject_id", "subject_ref", "categories", "decision",
+                     "basis", "reason", "result", "valid_until", "audit_id")
+_UUIDS = frozenset({"id", "subject_id"})
+_TIMES = frozenset({"at", "evaluated_at", "valid_until"})
+
+
+def _insert(table: str, columns: Sequence[str], mark: str) -> str:
+    names, marks = ", ".join(columns), ", ".join([mark] * len(columns))
+    return f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - constants only
+
+
+class _Writer:
+    """The group commit's statements, through the driver (no ORM: its fixed cost per
+    transaction was most of the cost of a small group)."""
+
+    def __init__(self, engine_: Engine, chains: int) -> None:
+        self._engine = engine_
+        self.postgresql = engine_.dialect.name == "postgresql"
+        self._chains = chains if self.postgresql else 1
+        # Statements built from constant names and the driver's placeholder only.
+        mark = "%s" if self.postgresql else "?"
+        self._mark = mark
+        self._insert_audit = _insert("audit_entries", _AUDIT_COLUMNS, mark)
+        self._insert_decision = _insert("check_decisions", _DECISION_COLUMNS, mark)
+        self._head = ("SELECT seq, hash FROM audit_entries WHERE chain = ? "
+                      "ORDER BY seq DESC LIMIT 1").replace("?", mark)
+        self._ids = ("SELECT id FROM audit_entries WHERE chain = ? AND seq > ? "
+                     "ORDER BY seq").replace("?", mark)
+
+    def _value(self, column: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if column in _TIMES:
+            naive = value.astimezone(dt.UTC).replace(tzinfo=None)
+            # SQLite keeps SQLAlchemy's text form of a DateTime.
+            return naive if self.postgresql else naive.isoformat(" ", "microseconds")
+        if column in _UUIDS and not self.postgresql:
+            return value.hex
+        return value
+
+    def _lock_chain(self, cursor: Any) -> int:
+        if not self.postgresql:
+            cursor.execute("BEGIN IMMEDIATE")
+            return 0
+        # As portal.audit does: a free chain if any, else wait for one.
+        start = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
+        for i in range(self._chains):
+            chain = (start + i) % self._chains
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (audit.PG_LOCK_BASE + chain,))
+            row = cursor.fetchone()
+            if row and row[0]:
+                return chain
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (audit.PG_LOCK_BASE + start,))
+        cursor.fetchone()
+        return start
+
+    def _commit(self, conn: Any) -> None:
+        conn.commit()
+
+    def write(self, entries: list[NewEntry], rows: list[dict[str, Any]],
+              touched: list[int]) -> None:
+        """Append the audit entries, insert the decisions linked to them, and commit."""
+        conn = self._engine.raw_connection()
+        cursor = conn.cursor()
+        try:
+            chain = self._lock_chain(cursor)
+            cursor.execute(self._head, (chain,))
+            head = cursor.fetchone()
+            seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
+            audit_rows = audit.chain_rows(chain, seq, prev, entries)
+            value = self._value
+            cursor.executemany(self._insert_audit, [
+                tuple(value(c, r[c]) for c in _AUDIT_COLUMNS) for r in audit_rows])
+            cursor.execute(self._ids, (chain, seq))
+            ids = [r[0] for r in cursor.fetchall()]
+            if len(ids) != len(rows):  # pragma: no cover - the chain lock rules it out
+                raise RuntimeError("audit entries and decisions do not pair up")
+            for row, audit_id in zip(rows, ids, strict=True):
+                row["audit_id"] = audit_id
+            cursor.executemany(self._insert_decision, [
+                tuple(value(c, r[c]) for c in _DECISION_COLUMNS) for r in rows])
+            if touched:
+                marks = ", ".join([self._mark] * len(touched))
+                cursor.execute(f"UPDATE api_clients SET last_used_at = {self._mark} "  # noqa: S608 - only placeholders are interpolated
+                               f"WHERE id IN ({marks})", (value("at", utcnow()), *touched))
+            self._commit(conn)
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            cursor.close()
+            conn.close()
+
+
+_INSERT_DECISION = insert(CheckDecision)
+
+
+# --- The service ------------------------------------------------------------------------------
+
+class CheckService:
+    """Answers checks for one application: the cache, the reader and the committer."""
+
+    def __init__(self, engine_: Engine, factory: sessionmaker[Session], *,
+                 timeout_ms: int) -> None:
+        self._factory = factory
+        self._engine = engine_
+        self._reader = _Reader(self._engine.dialect.name)
+        self._refdata: RefData | None = None
+        self._lock = threading.Lock()
+        self._touched: dict[int, dt.datetime] = {}
+        lock_path = None
+        database = self._engine.url.database
+        if self._engine.dialect.name == "sqlite" and database and database != ":memory:":
+            lock_path = f"{database}.check-writer.lock"
+        chains = (factory.kw.get("info") or {}).get(audit.SESSION_CHAINS_KEY) or audit.PG_CHAINS
+        self.committer = GroupCommitter(_Writer(engine_, int(chains)), lock_path=lock_path,
+                                        wait_seconds=COMMIT_WAIT_FACTOR * timeout_ms / 1000)
+
+    def refdata(self, generation: int | None = None, *, known: bool = False) -> RefData:
+        """The cached reference data, reloaded if the database's generation moved on."""
+        current = self._refdata
+        if current is not None and current.generation is not None and (
+                not known or generation == current.generation):
+            return current
+        with self._lock:
+            current = self._refdata
+            if current is None or current.generation is None or (
+                    known and generation != current.generation):
+                session = self._factory()
+                try:
+                    current = load_refdata(session)
+                    session.rollback()
+                finally:
+                    session.close()
+                self._refdata = current
+            return current
+
+    def authenticate(self, key: str) -> Authenticated | None:
+        """The key's identity from the cache; re-confirmed against the generation later."""
+        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+            return None
+        digest = hash_key(key)
+        fact = self.refdata().keys.get(digest)
+        if fact is None or not fact.live(utcnow()):
+            # Perhaps a key made (or renewed) since the cache was loaded: reload only if the
+            # generation moved, so unknown keys cost one small read, not a reload.
+            fact = self.refdata(self._generation(), known=True).keys.get(digest)
+            if fact is None or not fact.live(utcnow()):
+                return None
+        return Authenticated(fact.client_id, fact.agency_id, fact.scopes)
+
+    def _generation(self) -> int | None:
+        conn = self._engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT value FROM reference_generation")
+            row = cursor.fetchone()
+            cursor.close()
+            if self._reader.postgresql:
+                conn.rollback()
+        finally:
+            conn.close()
+        return int(row[0]) if row else None
+
+    def check(self, caller: Caller, questions: Sequence[Question], *, permit_ttl: dt.timedelta,
+              batch: bool = False, now: dt.datetime | None = None) -> list[CheckOutcome]:
+        """Answer each question; every decision and audit entry is committed on return."""
+        now = now or utcnow()
+        generation, by_ref, by_id = self._read(caller.agency_id, questions)
+        refs = self.refdata(generation, known=True)
+        if caller.api_client_id is not None:
+            key = refs.keys_by_client.get(caller.api_client_id)
+            if key is None or not key.live(now):
+                raise KeyRevoked("the API key is unknown, expired or revoked")
+        agencies, purposes = refs.agencies, refs.purposes
+        for i, q in enumerate(questions):
+            _known(refs, i, q, batch)
+        discloser_active = refs.agency_active.get(caller.agency_id, False)
+        outcomes: list[CheckOutcome] = []
+        rows: list[dict[str, Any]] = []
+        entries: list[NewEntry] = []
+        actor = caller.actor
+        for q in questions:
+            if q.subject.agency_ref:
+                subject_id, consents = by_ref.get(q.subject.agency_ref, (None, {}))
+            else:
+                subject_id, consents = by_id.get(q.subject.subject_id, (None, {})) \
+                    if q.subject.subject_id else (None, {})
+            to_id, recipient_active = agencies[q.recipient]
+            purpose_id = purposes[q.purpose]
+            route_agreements, route_notices = refs.route(caller.agency_id, to_id, purpose_id)
+            decision = engine.decide(engine.CheckFacts(
+                now=now, categories=q.categories, agreements=route_agreements,
+                notices=route_notices,
+                # An unknown or unlinked subject has no facts: the same answer as no consent.
+                consents=consents, discloser_active=discloser_active,
+                recipient_active=recipient_active, permit_ttl=permit_ttl))
+            outcome = CheckOutcome(new_uuid(), decision)
+            outcomes.append(outcome)
+            body = outcome.as_json()
+            rows.append({
+                "id": outcome.decision_id, "evaluated_at": now, "agency_id": caller.agency_id,
+                "api_client_id": caller.api_client_id, "recipient_agency_id": to_id,
+                "purpose_id": purpose_id, "subject_id": subject_id,
+                "subject_ref": q.subject.agency_ref or str(q.subject.subject_id),
+                "categories": json.dumps(list(q.categories)), "decision": body["decision"],
+                "basis": decision.basis, "reason": body["reason"],
+                "result": json.dumps(body["categories"], sort_keys=True),
+                "valid_until": decision.valid_until,
+            })
+            entries.append(NewEntry(
+                "consent.check", actor, subject_id=subject_id, object_type="check_decision",
+                object_id=str(outcome.decision_id), at=now,
+                details={"recipient": q.recipient, "purpose": q.purpose,
+                         "categories": list(q.categories), "decision": body["decision"],
+                         "reason": body["reason"]}))
+        self.committer.commit(_Work(entries, rows, self._touch(caller.api_client_id, now)))
+        return outcomes
+
+    def _touch(self, client_id: int | None, now: dt.datetime) -> int | None:
+        """The key to mark as used in this commit, at most once per resolution per process."""
+        if client_id is None:
+            return None
+        last = self._touched.get(client_id)
+        if last is not None and now - last <= LAST_USED_RESOLUTION:
+            return None
+        self._touched[client_id] = now
+        return client_id
+
+    def _read(self, caller: int, questions: Sequence[Question]
+              ) -> tuple[int | None, dict[str, tuple[uuid.UUID, Consents]],
+                         dict[uuid.UUID, tuple[uuid.UUID, Consents]]]:
+        refs = sorted({q.subject.agency_ref for q in questions if q.subject.agency_ref})
+        ids = sorted({q.subject.subject_id for q in questions
+                      if not q.subject.agency_ref and q.subject.subject_id})
+        lookups = ([("ref", refs)] if refs else []) + ([("id", ids)] if ids else [])
+        if not lookups:
+            lookups = [("ref", [""])]  # still read the generation
+        reader = self._reader
+        generation: int | None = None
+        # Per subject (as the driver gives it), per notice: the latest event's row.
+        latest: dict[Any, dict[int, tuple[Any, ...]]] = {}
+        keyed: list[dict[Any, Any]] = [{}, {}]
+        conn = self._engine.raw_connection()
+        postgresql = reader.postgresql
+        if postgresql:
+            # Read without a transaction block: no BEGIN and no ROLLBACK round trips.
+            conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+        try:
+            for n, (by, values) in enumerate(lookups):
+                found, rows = reader.read(conn, caller, by, values)
+                generation = found if n == 0 else generation
+                index = keyed[0 if by == "ref" else 1]
+                for row in rows:
+                    subject = row[2]
+                    if subject is None:
+                        continue
+                    index[row[1] if by == "ref" else subject] = subject
+                    per_notice = latest.setdefault(subject, {})
+                    event_id, notice_id = row[3], row[4]
+                    if event_id is None:
+                        continue
+                    # The latest event per notice is the state.
+                    seen = per_notice.get(notice_id)
+                    if seen is None or seen[3] < event_id:
+                        per_notice[notice_id] = row
+        finally:
+            if postgresql:
+                conn.driver_connection.autocommit = False  # type: ignore[union-attr]
+            conn.close()
+        subjects: dict[Any, tuple[uuid.UUID, Consents]] = {}
+        for subject, per in latest.items():
+            subjects[subject] = (reader.uuid(subject), {
+                nid: engine.ConsentFact(notice_id=nid, event_type=r[5],
+                                        event_id=reader.uuid_text(r[6]), notice_version=r[7],
+                                        valid_until=reader.when(r[8]))
+                for nid, r in per.items()})
+        by_ref = {ref: subjects[s] for ref, s in keyed[0].items()}
+        by_id = {subjects[s][0]: subjects[s] for s in keyed[1].values()}
+        return generation, by_ref, by_id
+
+
+Consents = dict[int, engine.ConsentFact]
+
+
+def _known(refs: RefData, index: int, q: Question, prefixed: bool) -> None:
+    """422 on the first slug that names nothing."""
+    prefix = f"questions[{index}]." if prefixed else ""
+    if q.recipient not in refs.agencies:
+        raise Invalid(f"{prefix}recipient: no agency {q.recipient!r}", field=prefix + "recipient")
+    if q.purpose not in refs.purposes:
+        raise Invalid(f"{prefix}purpose: no purpose {q.purpose!r}", field=prefix + "purpose")
+    for j, c in enumerate(q.categories):
+        if c not in refs.categories:
+            raise Invalid(f"{prefix}categories[{j}]: no category {c!r}",
+                          field=f"{prefix}categories[{j}]")
+

@@ -1,0 +1,184 @@
+"""The check path's per-process cache and group commit (consent/checks.py)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from consent.checks import CheckService
+from consent.models import CheckDecision, NoticeVersion, ReferenceGeneration
+from portal import audit, create_app
+from portal.database import get_database
+from portal.db import utcnow
+from portal.models import Agency, ApiClient, SharingAgreement
+from tests.conftest import bearer, make_config
+
+CHECK = "/api/v1/consent/check"
+PERMITTED = {"subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care",
+             "purpose": "victim-support-referral",
+             "categories": ["contact-details", "incident-report"]}
+
+
+@pytest.fixture
+def key(api_key: Callable[..., str]) -> str:
+    return api_key("fenshire-police", "consent:check")
+
+
+def ask(client: FlaskClient, key: str, body: Any = PERMITTED) -> Any:
+    return client.post(CHECK, json=body, headers=bearer(key))
+
+
+def generation(session: Session) -> int:
+    session.rollback()
+    value = session.scalar(select(ReferenceGeneration.value))
+    assert value is not None
+    return value
+
+
+def test_every_reference_table_bumps_the_generation(session: Session, key: str) -> None:
+    """The triggers cover each table a check caches, and not a key's last use."""
+    before = generation(session)
+    session.execute(update(Agency).where(Agency.slug == "victim-care").values(name="VC"))
+    session.commit()
+    after_agency = generation(session)
+    assert after_agency > before
+    session.execute(update(SharingAgreement).values(statutory_gateway="s.115"))
+    session.commit()
+    assert generation(session) > after_agency
+    current = generation(session)
+    session.execute(update(ApiClient).values(last_used_at=utcnow()))
+    session.commit()
+    assert generation(session) == current  # checks write this themselves
+    session.execute(update(ApiClient).values(revoked_at=utcnow()))
+    session.commit()
+    assert generation(session) > current
+    current = generation(session)
+    session.execute(update(NoticeVersion).values(requires_reconsent=False))
+    session.commit()
+    assert generation(session) > current
+
+
+def test_a_retired_agreement_denies_on_the_next_check(client: FlaskClient, key: str,
+                                                      session: Session) -> None:
+    """Given a process whose cache permits, when the agreement is retired by anyone,
+    then the very next check is refused."""
+    assert ask(client, key).get_json()["decision"] == "permit"
+    session.execute(update(SharingAgreement).values(retired_at=utcnow()))
+    session.commit()
+    body = ask(client, key).get_json()
+    assert body["decision"] == "deny"
+
+
+def test_a_revoked_key_is_refused_by_another_process(app: Flask, client: FlaskClient,
+                                                     key: str, db_url: str,
+                                                     tmp_path: Path) -> None:
+    """Two applications (two caches) on one database: a revocation through one is seen by
+    the other on its next request."""
+    other = create_app(make_config(db_url, tmp_path / "other"))
+    try:
+        other_client = other.test_client()
+        assert ask(other_client, key).status_code == 200  # its cache now holds the key
+        with get_database(app).sessionmaker() as s:
+            s.execute(update(ApiClient).values(revoked_at=utcnow()))
+            s.commit()
+        r = ask(other_client, key)
+        assert r.status_code == 401 and r.get_json()["decision"] == "deny"
+    finally:
+        get_database(other).engine.dispose()
+
+
+def test_a_key_made_after_the_cache_loaded_is_accepted(client: FlaskClient, key: str,
+                                                       api_key: Callable[..., str]) -> None:
+    assert ask(client, key).status_code == 200
+    newer = api_key("fenshire-police", "consent:check")
+    assert ask(client, newer).status_code == 200
+
+
+def test_unknown_keys_do_not_reload_the_cache(app: Flask, client: FlaskClient, key: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ask(client, key).status_code == 200
+    loads: list[int] = []
+    import consent.checks as checks
+
+    real = checks.load_refdata
+    monkeypatch.setattr(checks, "load_refdata", lambda s: loads.append(1) or real(s))
+    for _ in range(5):
+        assert ask(client, "cpk_" + "x" * 40).status_code == 401
+    assert loads == []
+
+
+def test_concurrent_checks_share_commits_and_all_are_recorded(app: Flask, key: str,
+                                                              session: Session) -> None:
+    """Given 24 checks at once, each answer's decision and audit entry are committed
+    before it is received, and the chain verifies."""
+    service: CheckService = app.extensions["consent.checks"]
+    commits: list[int] = []
+    real = service.committer._write
+
+    def counting(batch: Any) -> None:
+        commits.append(len(batch))
+        real(batch)
+
+    service.committer._write = counting  # type: ignore[method-assign]
+    answers: list[str] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(24)
+
+    def one() -> None:
+        try:
+            start.wait()
+            r = ask(app.test_client(), key)
+            assert r.status_code == 200
+            decision_id = r.get_json()["decision_id"]
+            with get_database(app).sessionmaker() as fresh:  # seen at once by anyone
+                assert fresh.get(CheckDecision, uuid.UUID(decision_id)) is not None
+            answers.append(decision_id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(answers) == 24
+    assert sum(commits) == 24
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(CheckDecision)) == 24
+    assert audit.verify(session).ok
+
+
+def test_a_failed_group_commit_answers_each_check_503_deny(app: Flask, client: FlaskClient,
+                                                           key: str, session: Session,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    service: CheckService = app.extensions["consent.checks"]
+
+    def failing(_batch: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(service.committer, "_write", failing)
+    r = ask(client, key)
+    assert r.status_code == 503 and r.get_json()["decision"] == "deny"
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(CheckDecision)) == 0
+
+
+def test_missing_generation_row_still_answers_from_fresh_facts(client: FlaskClient, key: str,
+                                                               session: Session) -> None:
+    """Without its counter the cache cannot be trusted, so every check reloads it."""
+    session.execute(text("DELETE FROM reference_generation"))
+    session.commit()
+    assert ask(client, key).get_json()["decision"] == "permit"
+    session.execute(update(SharingAgreement).values(retired_at=utcnow()))
+    session.commit()
+    assert ask(client, key).get_json()["decision"] == "deny"
