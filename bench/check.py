@@ -685,7 +685,19 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                           args.batch_threads)
         log(f"  {batch.decisions_per_s:,.0f} decisions/s ({batch.calls} calls, "
             f"{batch.errors} errors)")
-        load = {"yardstick": yardstick, "check": check, "batch": batch, "warm": warm}
+        # For reference only: the yardstick under the previous configuration (4 sync workers),
+        # which answers a trivial route faster or slower than gthread depending on the machine.
+        sync_port = free_port(taken)
+        servers.append(start_server(
+            f"{kind}-yardstick-sync", "bench.yardstick:app", sync_port,
+            {**yard_env, "PORTAL_BIND": f"127.0.0.1:{sync_port}",
+             "GUNICORN_CMD_ARGS": "--worker-class sync --workers 4 --threads 1"}))
+        run_wrk(servers[-1].base + "/", args.warmup)
+        yardstick_sync = run_wrk(servers[-1].base + "/", args.duration)
+        log(f"yardstick with 4 sync workers (reference): {yardstick_sync.rps:,.0f} req/s, "
+            f"p50 {yardstick_sync.p50_ms} ms, p99 {yardstick_sync.p99_ms} ms")
+        load = {"yardstick": yardstick, "check": check, "batch": batch, "warm": warm,
+                "yardstick_sync": yardstick_sync}
     log("servers stopped; verifying the audit chain")
     audit_result = verify_audit(url)
     check_res: WrkResult = load["check"]
@@ -711,9 +723,14 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "seeding": seeded.report.as_json(),
         "check": check_res.as_json(),
         "yardstick": yard_res.as_json(),
+        "yardstick_sync_reference": load["yardstick_sync"].as_json(),
         "ratios": {"throughput_check_over_yardstick": ratio(check_res.rps, yard_res.rps),
                    "p99_check_over_yardstick": ratio(check_res.p99_ms, yard_res.p99_ms),
-                   "p50_check_over_yardstick": ratio(check_res.p50_ms, yard_res.p50_ms)},
+                   "p50_check_over_yardstick": ratio(check_res.p50_ms, yard_res.p50_ms),
+                   "throughput_check_over_sync_yardstick": ratio(
+                       check_res.rps, load["yardstick_sync"].rps),
+                   "p99_check_over_sync_yardstick": ratio(
+                       check_res.p99_ms, load["yardstick_sync"].p99_ms)},
         "check_permit_share": round(check_res.lua.get("permits", 0) / responses, 3)
         if responses else None,
         "batch": batch_res.as_json(),
@@ -747,6 +764,7 @@ def render(s: dict[str, Any]) -> str:
     """The human summary table for one database."""
     seed_r, c, y, b, a, r = (s["seeding"], s["check"], s["yardstick"], s["batch"], s["audit"],
                              s["ratios"])
+    ys = s["yardstick_sync_reference"]
     t = s["targets"]
 
     def ok(name: str) -> str:
@@ -769,6 +787,9 @@ def render(s: dict[str, Any]) -> str:
                           f"socket errors: {c['socket_errors'] or 'none'})"),
         ("check permit share", f"{s['check_permit_share']}"),
         ("yardstick", f"{y['rps']:,.0f} req/s, p50 {y['p50_ms']} ms, p99 {y['p99_ms']} ms"),
+        ("sync yardstick", f"{ys['rps']:,.0f} req/s, p99 {ys['p99_ms']} ms (reference: "
+                           f"ratios {r['throughput_check_over_sync_yardstick']} and "
+                           f"{r['p99_check_over_sync_yardstick']})"),
         ("throughput ratio", f"{r['throughput_check_over_yardstick']} "
                              f"(target >= {TARGET_THROUGHPUT_RATIO}: {ok('throughput_ratio')})"),
         ("p99 ratio", f"{r['p99_check_over_yardstick']} "

@@ -547,6 +547,13 @@ class CheckService:
                 return None
         return Authenticated(fact.client_id, fact.agency_id, fact.scopes)
 
+    def confirm_key(self, client_id: int) -> None:
+        """Raise KeyRevoked if the key is no longer live by the database's current generation
+        (for answers given before the check's own read, such as a malformed body)."""
+        key = self.refdata(self._generation(), known=True).keys_by_client.get(client_id)
+        if key is None or not key.live(utcnow()):
+            raise KeyRevoked("the API key is unknown, expired or revoked")
+
     def _generation(self) -> int | None:
         conn = self._engine.raw_connection()
         try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Blueprint, Response, current_app, jsonify
 
@@ -29,6 +31,17 @@ def _caller() -> Caller:
     return Caller(agency_id=auth.agency_id, api_client_id=auth.client_id)
 
 
+@contextmanager
+def _key_confirmed() -> Iterator[None]:
+    # The key was authenticated from the process's cache; a refusal of the body must not
+    # be what a revoked key hears, so confirm the key before letting the error through.
+    try:
+        yield
+    except Exception:
+        _service().confirm_key(caller().client_id)
+        raise
+
+
 def _ttl() -> dt.timedelta:
     return dt.timedelta(seconds=current_app.config["PORTAL"].permit_ttl_seconds)
 
@@ -37,7 +50,8 @@ def _ttl() -> dt.timedelta:
 @require_scope("consent:check", authenticate=_authenticate)
 def check() -> Response:
     """May the caller share these categories about this person with that agency, now?"""
-    question = schemas.parse_question(json_body())
+    with _key_confirmed():
+        question = schemas.parse_question(json_body())
     # The decision and its audit entry are committed when this returns, before sending.
     [outcome] = _service().check(_caller(), [question], permit_ttl=_ttl())
     return jsonify(outcome.as_json())
@@ -47,6 +61,7 @@ def check() -> Response:
 @require_scope("consent:check", authenticate=_authenticate)
 def check_batch() -> Response:
     """Answer up to 1,000 questions in one call, each logged as its own check."""
-    questions = schemas.parse_batch(json_body())
+    with _key_confirmed():
+        questions = schemas.parse_batch(json_body())
     outcomes = _service().check(_caller(), questions, permit_ttl=_ttl(), batch=True)
     return jsonify({"results": [o.as_json() for o in outcomes]})
