@@ -177,7 +177,9 @@ def _security_headers(response: Response, config: Config) -> None:
     ]
     if config.is_production:
         wanted.append(("Strict-Transport-Security", "max-age=63072000; includeSubDomains"))
-    if request.path.startswith("/api/"):
+    if request.endpoint != "static":
+        # No-store unless a view chose otherwise (the receipt-signing key): on a shared or
+        # seized phone even a cached information page says what its owner was reading.
         wanted.append(("Cache-Control", "no-store"))
     # One pass over the headers already set (a view may set its own), then plain appends.
     for key, value in wanted:

@@ -192,7 +192,7 @@ _PATHS: dict[str, Any] = {
             "summary": "Record that the calling agency no longer holds these records",
             "security": [{"apiKey": ["holdings:write"]}],
             "responses": {"204": {"description": "Ended"},
-                          **_errors(401, 403, 404, 503)},
+                          **_errors(401, 403, 404, 422, 503)},
         },
     },
     "/api/v1/openapi.json": {"get": {

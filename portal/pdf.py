@@ -58,10 +58,17 @@ def static_url(relative: str) -> str:
 
 
 def render_pdf(html: str, *, pdf_variant: str | None = None) -> bytes:
-    """Render HTML to PDF bytes in this process, fetching only our static assets."""
+    """Render HTML to PDF bytes in this process, fetching only our static assets and
+    embedding no file."""
     fetcher = StaticOnlyFetcher()
-    pdf: bytes = HTML(string=html, base_url=STATIC_PREFIX, url_fetcher=fetcher).write_pdf(
-        pdf_variant=pdf_variant, uncompressed_pdf=False)
+    document = HTML(string=html, base_url=STATIC_PREFIX, url_fetcher=fetcher).render(
+        pdf_variant=pdf_variant)
+    # <link rel="attachment"> and <a rel="attachment"> would embed what they name (even one
+    # of our own files) in the PDF: a PDF we make carries its pages and nothing else.
+    document.metadata.attachments = []
+    for page in document.pages:
+        page.links = [link for link in page.links if link[0] != "attachment"]
+    pdf: bytes = document.write_pdf(pdf_variant=pdf_variant, uncompressed_pdf=False)
     if fetcher.refused:
         log.warning("pdf rendering refused fetches", extra={"refused": fetcher.refused[:10]})
     return pdf

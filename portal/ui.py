@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -39,11 +39,16 @@ bp = Blueprint("ui", __name__)
 
 def safe_next(target: str | None, fallback: str = "/") -> str:
     """A redirect target on this site only: a path, never a scheme, host or backslash trick."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    if not target:
         return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in target):
-        return fallback
+    # Judge the target decoded as well: a proxy or an old browser that decodes %5C or %2F
+    # would turn /%5Cevil.example into /\evil.example, which some read as another host.
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//") or "\\" in form:
+            return fallback
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc or any(ord(c) < 32 or ord(c) == 127 for c in form):
+            return fallback
     return target
 
 

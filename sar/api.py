@@ -117,8 +117,15 @@ def parse_records(body: Any) -> list[ops.NewRecord]:
 @require_scope("sar:supply")
 def list_tasks() -> Response:
     """The calling agency's SAR tasks (open ones unless ?all=1)."""
+    unknown = sorted(set(request.args) - {"all"})
+    if unknown:
+        # A misspelt filter silently ignored would answer a different question.
+        raise Invalid(f"{unknown[0][:40]} is not a known query parameter", field=unknown[0][:40])
+    everything = request.args.get("all")
+    if everything not in (None, "1"):
+        raise Invalid("all must be 1, or left out", field="all")
     tasks = ops.tasks_for_agency(database.session(), caller().agency_id,
-                                 open_only=request.args.get("all") != "1")
+                                 open_only=everything is None)
     return jsonify({"tasks": [_task_json(t) for t in tasks]})
 
 

@@ -11,7 +11,8 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 _ERRORS = {"401": _problem("Missing, unknown, expired or revoked key"),
-           "403": _problem("The key lacks the sar:supply scope")}
+           "403": _problem("The key lacks the sar:supply scope"),
+           "503": _problem("The service could not answer; try again later")}
 _TASK_ID = {"name": "task_id", "in": "path", "required": True,
             "schema": {"type": "string", "format": "uuid"}}
 _SECURITY: list[dict[str, list[str]]] = [{"apiKey": []}]
@@ -34,7 +35,7 @@ PATHS: dict[str, Any] = {
             "schema": {"type": "object", "required": ["tasks"], "properties": {
                 "tasks": {"type": "array",
                           "items": {"$ref": "#/components/schemas/SarTask"}}}}}}},
-            **_ERRORS},
+            "422": _problem("A query parameter is invalid (see `field`)"), **_ERRORS},
     }},
     "/api/v1/sar/tasks/{task_id}": {"get": {
         "summary": "One of the calling agency's SAR tasks",

@@ -104,3 +104,12 @@ def test_html_in_names_is_stored_verbatim_not_interpreted(client: FlaskClient, k
     r = client.put(URL + "FP-X", json=new_holding(given_name=name), headers=bearer(key))
     subject = session.get(Subject, uuid.UUID(r.get_json()["subject_id"]))
     assert subject is not None and subject.given_name == name
+
+
+def test_ending_an_overlong_reference_is_a_documented_422(client: FlaskClient, key: str) -> None:
+    # Found by tests/portal/test_api_fuzz.py: the answer was right but the document did not
+    # list 422 for DELETE, so a client written from it could not expect it.
+    r = client.delete(URL + "x" * 101, headers=bearer(key))
+    assert r.status_code == 422 and r.mimetype == "application/problem+json"
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert "422" in doc["paths"]["/api/v1/holdings/{agency_ref}"]["delete"]["responses"]

@@ -66,6 +66,18 @@ def test_supply_records_with_files(client: FlaskClient, session: Session,
                           headers=bearer(police)).get_json()["tasks"]) == 1
 
 
+def test_task_list_refuses_query_parameters_it_does_not_know(
+        client: FlaskClient, api_key: Callable[..., str]) -> None:
+    # Found by tests/portal/test_api_fuzz.py: ?all=yes and ?status=open answered 200 with
+    # the open tasks, as if the caller's filter had been applied.
+    police = api_key("fenshire-police", "sar:supply")
+    for query, field in (("all=yes", "all"), ("all=0", "all"), ("status=open", "status")):
+        r = client.get(f"/api/v1/sar/tasks?{query}", headers=bearer(police))
+        assert r.status_code == 422, query
+        assert r.mimetype == "application/problem+json"
+        assert r.get_json()["field"] == field
+
+
 def test_nothing_held(client: FlaskClient, api_key: Callable[..., str],
                       filed: Callable[..., SarRequest]) -> None:
     sar = filed()
