@@ -49,15 +49,8 @@ def text(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
 def past_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
               required: bool = False, today: dt.date | None = None) -> dt.date | None:
     """A date in the past written as YYYY-MM-DD (what a date field sends)."""
-    value = (form.get(field) or "").strip()
-    if not value:
-        if required:
-            add(errors, field, _l("Enter %(label)s", label=label))
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        add(errors, field, _l("%(label)s must be a real date", label=label))
+    day = _parse_date(form, field, errors, label=label, required=required)
+    if day is None:
         return None
     if day > (today or dt.date.today()):
         add(errors, field, _l("%(label)s must be today or in the past", label=label))
@@ -66,6 +59,20 @@ def past_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any
         add(errors, field, _l("%(label)s must be after 1900", label=label))
         return None
     return day
+
+
+def _parse_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
+                required: bool) -> dt.date | None:
+    value = (form.get(field) or "").strip()
+    if not value:
+        if required:
+            add(errors, field, _l("Enter %(label)s", label=label))
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        add(errors, field, _l("%(label)s must be a real date", label=label))
+        return None
 
 
 def choice(form: Mapping[str, str], field: str, errors: Errors, allowed: set[str], *,
@@ -80,15 +87,8 @@ def choice(form: Mapping[str, str], field: str, errors: Errors, allowed: set[str
 def any_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
              required: bool = False) -> dt.date | None:
     """A date, past or future, written as YYYY-MM-DD (what a date field sends)."""
-    value = (form.get(field) or "").strip()
-    if not value:
-        if required:
-            add(errors, field, _l("Enter %(label)s", label=label))
-        return None
-    try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        add(errors, field, _l("%(label)s must be a real date", label=label))
+    day = _parse_date(form, field, errors, label=label, required=required)
+    if day is None:
         return None
     if not 1900 <= day.year <= 2200:
         add(errors, field, _l("%(label)s must be between 1900 and 2200", label=label))
