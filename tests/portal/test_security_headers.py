@@ -105,7 +105,8 @@ def walkers(app: Flask, session: Session, demo: Any,
               "client_id": 1, "holding_id": 1, "record_id": 1, "kind": "agencies",
               "reference": "SAR-AAAA-BBBB", "filename": "build/portal.css",
               "subject_id": subject_id, "bundle_id": uuid.uuid4(), "receipt_id": uuid.uuid4(),
-              "task_id": uuid.uuid4(), "staff_id": staff.id, "language": "cy", "number": 1}
+              "task_id": uuid.uuid4(), "staff_id": staff.id, "language": "cy", "number": 1,
+              "item_id": 1, "agreement_id": 1}
     return {"account": person, "staff": officer, "key": key, "values": values}
 
 
