@@ -32,3 +32,11 @@ def on_starting(server: Any) -> None:
         raise SystemExit(
             f"refusing to start: {server.cfg.workers} workers would each count rate limits in "
             "their own memory; set PORTAL_REDIS_URL (or PORTAL_WORKERS=1)")
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Print every thread's Python stack to the error log if a worker crashes hard (a
+    segfault in a C extension), so that the crash can be traced."""
+    import faulthandler
+
+    faulthandler.enable(all_threads=True)

@@ -670,9 +670,12 @@ class CheckService:
                     if seen is None or seen[3] < event_id:
                         per_notice[notice_id] = row
         finally:
-            if postgresql:
-                conn.driver_connection.autocommit = False  # type: ignore[union-attr]
-            conn.close()
+            try:
+                if postgresql:
+                    conn.driver_connection.autocommit = False  # type: ignore[union-attr]
+            finally:
+                # Back to the pool even if the connection broke (it is then discarded there).
+                conn.close()
         subjects: dict[Any, tuple[uuid.UUID, Consents]] = {}
         for subject, per in latest.items():
             subjects[subject] = (reader.uuid(subject), {
