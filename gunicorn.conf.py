@@ -5,12 +5,14 @@ import os
 from typing import Any
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
-# One process per core, each with threads: a consent check waits on the group commit (its
-# decision is committed together with the other checks waiting, see consent/checks.py), and
-# threads are what lets those checks wait together instead of one commit each.
-workers = int(os.environ.get("PORTAL_WORKERS", multiprocessing.cpu_count()))
-worker_class = "gthread"
-threads = int(os.environ.get("PORTAL_THREADS", 16))
+# Sync workers, 2 per core: each request is handled by one process, one at a time. Threads
+# (gthread) let consent checks share group commits (consent/checks.py) and measured faster,
+# but a gthread worker segfaulted three times in the PostgreSQL soak, inside C extensions
+# (psycopg, then SQLAlchemy), so they are not the default until that is understood
+# (docs/performance.md). PORTAL_THREADS above 1 selects gthread.
+workers = int(os.environ.get("PORTAL_WORKERS", multiprocessing.cpu_count() * 2))
+threads = int(os.environ.get("PORTAL_THREADS", 1))
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
