@@ -28,6 +28,8 @@ from typing import Any
 
 import pytest
 
+from bench.check import stop_group
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_PATH = "/api/v1/consent/check"
 PERMIT_QUESTION = {"subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care",
@@ -195,16 +197,7 @@ class Gunicorn:
 
     def stop(self) -> None:
         """SIGTERM the group, then SIGKILL it if it lingers."""
-        if self.proc.poll() is not None:
-            return
-        with suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        stop_group(self.proc)
 
 
 @contextmanager
