@@ -138,6 +138,9 @@ def sign_in_browser(page: Page, live: LiveServer, principal: Any, *, mfa: bool =
     from portal.db import utcnow
     from portal.identity.models import Account
 
+    # A response still in flight (a page's CSS or script) refreshes the old session's cookie
+    # when it lands, and would overwrite the one set here: let the page go quiet first.
+    page.wait_for_load_state("networkidle")
     kind = "account" if isinstance(principal, Account) else "staff"
     now = utcnow().timestamp()
     data = {"_user_id": f"{kind}:{principal.id}:{principal.session_epoch}", "_fresh": True,
