@@ -659,6 +659,10 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     app_env = clean_env({**common, **portal_env, **secrets_env, "PORTAL_DATABASE_URL": app_url,
                          "PORTAL_BIND": f"127.0.0.1:{app_port}"})
     yard_env = clean_env({**common, "PORTAL_BIND": f"127.0.0.1:{yard_port}"})
+    # The same gunicorn configuration for both servers (DESIGN §7), whatever it is.
+    for name, value in (("PORTAL_WORKERS", args.workers), ("PORTAL_THREADS", args.threads)):
+        if value:
+            app_env[name] = yard_env[name] = str(value)
     check_args = [seeded.key, str(args.subjects)]
     load: dict[str, Any] = {}
     with serving() as servers:
@@ -667,7 +671,8 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         servers.append(start_server(f"{kind}-portal", "portal.wsgi:app", app_port, app_env))
         yard, portal_srv = servers
         log(f"serving: portal on :{app_port}, yardstick on :{yard_port} "
-            f"(gunicorn.conf.py, workers as its default)")
+            f"(gunicorn.conf.py, workers {args.workers or 'as its default'}, "
+            f"threads {args.threads or 'as its default'})")
         smoke(app_port, seeded.key)
         warm: dict[str, WrkResult] = {}
         log(f"yardstick: {args.warmup} s warm-up, {args.duration} s measured")
@@ -723,6 +728,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "events": args.events,
         "duration_s": args.duration,
         "app_env": portal_env,
+        "gunicorn": {"workers": args.workers or "default", "threads": args.threads or "default"},
         "durability": settings,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_avg_at_end": os.getloadavg()},
@@ -828,6 +834,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-duration", type=float, default=10.0)
     parser.add_argument("--batch-threads", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="gunicorn workers for the portal and the yardstick alike "
+                             "(default: gunicorn.conf.py's)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads per worker for both (above 1 selects gthread)")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the database the last run seeded at the same scale "
                              "(upgraded to the current schema) instead of seeding afresh")
