@@ -245,7 +245,10 @@ def free_port(taken: set[int]) -> int:
 
 
 def gunicorn_bin() -> str:
-    """The project's gunicorn."""
+    """The project's gunicorn, or the one in ``BENCH_VENV`` (to serve under another Python)."""
+    venv = os.environ.get("BENCH_VENV")
+    if venv:
+        return str(Path(venv) / "bin" / "gunicorn")
     local = ROOT / ".venv" / "bin" / "gunicorn"
     if local.exists():
         return str(local)
