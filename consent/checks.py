@@ -31,7 +31,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, FromClause, String, insert, select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from consent import engine
@@ -49,6 +50,7 @@ from portal.errors import DomainError, Invalid
 from portal.models import (
     Agency,
     ApiClient,
+    AuditEntry,
     DataCategory,
     Purpose,
     SharingAgreement,
@@ -402,34 +404,31 @@ _UUIDS = frozenset({"id", "subject_id"})
 _TIMES = frozenset({"at", "evaluated_at", "valid_until"})
 
 
-# PostgreSQL array types of the columns written by a group commit (see the models).
-_PG_TYPES = {
-    "seq": "bigint", "at": "timestamp", "actor_type": "text", "actor_id": "text",
-    "agency_id": "integer", "action": "text", "subject_id": "uuid", "object_type": "text",
-    "object_id": "text", "details": "text", "prev_hash": "text", "hash": "text",
-    "id": "uuid", "evaluated_at": "timestamp", "api_client_id": "integer",
-    "recipient_agency_id": "integer", "purpose_id": "integer", "subject_ref": "text",
-    "categories": "text", "decision": "text", "basis": "text", "reason": "text",
-    "result": "text", "valid_until": "timestamp", "audit_id": "bigint",
-}
+def _pg_cast_type(table: FromClause, column: str, dialect: Dialect) -> str:
+    """The column's PostgreSQL type for a cast, from the model (strings as ``text``:
+    a cast to ``varchar(n)`` would silently cut a value the column itself would refuse)."""
+    type_ = table.c[column].type
+    return "text" if isinstance(type_, String) else type_.compile(dialect=dialect)
 
 
-def _pg_insert_both() -> str:
+def _pg_insert_both(dialect: Dialect) -> str:
     """Audit entries and their decisions in one statement; a decision's ``audit_id``
     parameter carries its entry's sequence number, swapped for the entry's id by the join."""
-    audit_cols = _AUDIT_COLUMNS[1:]  # the chain is one value for the whole group
-    unnest_audit = ", ".join(f"%s::{_PG_TYPES[c]}[]" for c in audit_cols)
-    decision_cols = _DECISION_COLUMNS
-    unnest_decisions = ", ".join(f"%s::{_PG_TYPES[c]}[]" for c in decision_cols)
-    aliases = ", ".join(f"d_{c}" for c in decision_cols)
-    chosen = ", ".join(f"d.d_{c}" if c != "audit_id" else "a.id" for c in decision_cols)
+    audits, decisions = AuditEntry.__table__, CheckDecision.__table__
+    unnest_audit = ", ".join(f"%s::{_pg_cast_type(audits, c, dialect)}[]"
+                             for c in _AUDIT_COLUMNS[1:])
+    unnest_decisions = ", ".join(f"%s::{_pg_cast_type(decisions, c, dialect)}[]"
+                                 for c in _DECISION_COLUMNS)
+    aliases = ", ".join(f"d_{c}" for c in _DECISION_COLUMNS)
+    chosen = ", ".join(f"d.d_{c}" if c != "audit_id" else "a.id" for c in _DECISION_COLUMNS)
+    chain_type = _pg_cast_type(audits, "chain", dialect)
     # Constant names and the driver's placeholders only.
     return (
-        "WITH given AS (SELECT %s::smallint AS chain), "  # noqa: S608
-        f"a AS (INSERT INTO audit_entries (chain, {', '.join(audit_cols)}) "
+        f"WITH given AS (SELECT %s::{chain_type} AS chain), "  # noqa: S608
+        f"a AS (INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "
         f"SELECT given.chain, u.* FROM given, unnest({unnest_audit}) AS u "
         "RETURNING id, seq) "
-        f"INSERT INTO check_decisions ({', '.join(decision_cols)}) "
+        f"INSERT INTO check_decisions ({', '.join(_DECISION_COLUMNS)}) "
         f"SELECT {chosen} FROM unnest({unnest_decisions}) AS d({aliases}) "
         "JOIN a ON a.seq = d.d_audit_id")
 
@@ -456,7 +455,7 @@ class _Writer:
                       "ORDER BY seq DESC LIMIT 1").replace("?", mark)
         self._ids = ("SELECT id FROM audit_entries WHERE chain = ? AND seq > ? "
                      "ORDER BY seq").replace("?", mark)
-        self._insert_both = _pg_insert_both()
+        self._insert_both = _pg_insert_both(engine_.dialect) if self.postgresql else ""
 
     def _value(self, column: str, value: Any) -> Any:
         if value is None:
