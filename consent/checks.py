@@ -10,10 +10,13 @@ Why it is built this way (docs/performance.md has the measurements):
   republished notice takes effect on the very next check, in every process.
 - The person's facts come from one read, outside any write transaction (SQLite readers then
   do not queue behind the writer; PostgreSQL reads without a transaction block).
-- Decisions and their audit entries are written by one committer thread per process, which
-  commits every check waiting at that moment in one transaction (group commit). A check is
-  answered only after the transaction holding its decision has committed (invariant 3); if
-  the commit fails, every check in it answers 503 deny (invariant 2).
+- Decisions and their audit entries are committed together with the other checks of the
+  process waiting at that moment, in one transaction (group commit, leader and followers). A
+  check is answered only after the transaction holding its decision has committed
+  (invariant 3); if the commit fails, every check in it answers 503 deny (invariant 2).
+- On SQLite, copying the write-ahead log back into the database (a checkpoint) is done after
+  an answer has been sent, outside the writers' lock, instead of inside whichever commit
+  crossed SQLite's threshold while every other process waited for it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import datetime as dt
 import fcntl
 import json
 import logging
+import operator
 import random
 import threading
+import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +69,9 @@ log = logging.getLogger("consent.checks")
 COMMIT_WAIT_FACTOR = 3
 # Decisions per group commit; a batch call of 1,000 questions is one unit of work.
 MAX_GROUP_ROWS = 4000
+# SQLite: each process copies the write-ahead log into the database at most this often
+# (seconds), after answering; SQLite's own threshold (1,000 pages) stays as the safety net.
+CHECKPOINT_INTERVAL = 0.2
 
 
 class KeyRevoked(DomainError):
@@ -433,6 +441,15 @@ def _pg_insert_both(dialect: Dialect) -> str:
         "JOIN a ON a.seq = d.d_audit_id")
 
 
+def _hex(value: uuid.UUID) -> str:
+    return value.hex
+
+
+def _by_column(rows: list[list[Any]], width: int) -> list[list[Any]]:
+    """Row lists turned into column lists (PostgreSQL's arrays)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
 def _insert(table: str, columns: Sequence[str], mark: str) -> str:
     names, marks = ", ".join(columns), ", ".join([mark] * len(columns))
     return f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - constants only
@@ -457,16 +474,36 @@ class _Writer:
                      "ORDER BY seq").replace("?", mark)
         self._insert_both = _pg_insert_both(engine_.dialect) if self.postgresql else ""
 
-    def _value(self, column: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if column in _TIMES:
-            naive = value.astimezone(dt.UTC).replace(tzinfo=None)
-            # SQLite keeps SQLAlchemy's text form of a DateTime.
-            return naive if self.postgresql else naive.isoformat(" ", "microseconds")
-        if column in _UUIDS and not self.postgresql:
-            return value.hex
-        return value
+    def _when(self, value: dt.datetime) -> Any:
+        naive = value.astimezone(dt.UTC).replace(tzinfo=None)
+        # SQLite keeps SQLAlchemy's text form of a DateTime.
+        return naive if self.postgresql else naive.isoformat(" ", "microseconds")
+
+    def _rows(self, rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[list[Any]]:
+        """Each row's values in column order, in the driver's form. Only the few time and
+        UUID columns are converted, and each distinct time once: a batch's thousand rows
+        share their ``at`` and mostly their ``valid_until``."""
+        times: dict[dt.datetime, Any] = {}
+
+        def when(value: dt.datetime) -> Any:
+            found = times.get(value)
+            if found is None:
+                found = times[value] = self._when(value)
+            return found
+
+        converters: list[tuple[int, Callable[[Any], Any]]] = [
+            (i, when) for i, c in enumerate(columns) if c in _TIMES]
+        if not self.postgresql:
+            converters += [(i, _hex) for i, c in enumerate(columns) if c in _UUIDS]
+        pick = operator.itemgetter(*columns)
+        out: list[list[Any]] = []
+        for row in rows:
+            values = list(pick(row))
+            for i, convert in converters:
+                if values[i] is not None:
+                    values[i] = convert(values[i])
+            out.append(values)
+        return out
 
     def _lock_chain(self, cursor: Any) -> int:
         if not self.postgresql:
@@ -498,7 +535,6 @@ class _Writer:
             head = cursor.fetchone()
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
             audit_rows = audit.chain_rows(chain, seq, prev, entries)
-            value = self._value
             if self.postgresql:
                 # One statement, the same text whatever the group's size (so the server
                 # prepares it once): both tables from column arrays, each decision joined to
@@ -507,25 +543,24 @@ class _Writer:
                 for row, entry in zip(rows, audit_rows, strict=True):
                     row["audit_id"] = entry["seq"]  # resolved to the id by the statement
                 cursor.execute(self._insert_both, (
-                    chain, *([value(c, r[c]) for r in audit_rows] for c in _AUDIT_COLUMNS[1:]),
-                    *([value(c, r[c]) for r in rows] for c in _DECISION_COLUMNS)))
+                    chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
+                                       len(_AUDIT_COLUMNS) - 1),
+                    *_by_column(self._rows(rows, _DECISION_COLUMNS), len(_DECISION_COLUMNS))))
                 if cursor.rowcount != len(rows):  # pragma: no cover - the chain lock rules it out
                     raise RuntimeError("audit entries and decisions do not pair up")
             else:
-                cursor.executemany(self._insert_audit, [
-                    tuple(value(c, r[c]) for c in _AUDIT_COLUMNS) for r in audit_rows])
+                cursor.executemany(self._insert_audit, self._rows(audit_rows, _AUDIT_COLUMNS))
                 cursor.execute(self._ids, (chain, seq))
                 ids = [r[0] for r in cursor.fetchall()]
                 if len(ids) != len(rows):  # pragma: no cover - the chain lock rules it out
                     raise RuntimeError("audit entries and decisions do not pair up")
                 for row, audit_id in zip(rows, ids, strict=True):
                     row["audit_id"] = audit_id
-                cursor.executemany(self._insert_decision, [
-                    tuple(value(c, r[c]) for c in _DECISION_COLUMNS) for r in rows])
+                cursor.executemany(self._insert_decision, self._rows(rows, _DECISION_COLUMNS))
             if touched:
                 marks = ", ".join([self._mark] * len(touched))
                 cursor.execute(f"UPDATE api_clients SET last_used_at = {self._mark} "  # noqa: S608 - only placeholders are interpolated
-                               f"WHERE id IN ({marks})", (value("at", utcnow()), *touched))
+                               f"WHERE id IN ({marks})", (self._when(utcnow()), *touched))
             self._commit(conn)
         except BaseException:
             conn.rollback()
@@ -555,6 +590,8 @@ class CheckService:
         database = self._engine.url.database
         if self._engine.dialect.name == "sqlite" and database and database != ":memory:":
             lock_path = f"{database}.check-writer.lock"
+        self._wal = lock_path is not None
+        self._last_checkpoint = time.monotonic()
         chains = (factory.kw.get("info") or {}).get(audit.SESSION_CHAINS_KEY) or audit.PG_CHAINS
         self.committer = GroupCommitter(_Writer(engine_, int(chains)), lock_path=lock_path,
                                         wait_seconds=COMMIT_WAIT_FACTOR * timeout_ms / 1000)
@@ -577,6 +614,29 @@ class CheckService:
                     session.close()
                 self._refdata = current
             return current
+
+    def checkpoint_due(self) -> bool:
+        """True when this process should checkpoint SQLite's write-ahead log after answering."""
+        return self._wal and time.monotonic() - self._last_checkpoint >= CHECKPOINT_INTERVAL
+
+    def checkpoint(self) -> tuple[int, int, int] | None:
+        """Copy committed log pages into the SQLite database without blocking writers or
+        readers (a PASSIVE checkpoint) and return SQLite's (busy, pages in log, pages copied);
+        None if it failed, which is only logged: the answer has already been sent."""
+        self._last_checkpoint = time.monotonic()
+        try:
+            conn = self._engine.raw_connection()
+            try:
+                cursor = conn.cursor()
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                row = cursor.fetchone()
+                cursor.close()
+            finally:
+                conn.close()
+        except Exception:
+            log.warning("write-ahead log checkpoint failed", exc_info=True)
+            return None
+        return (int(row[0]), int(row[1]), int(row[2])) if row else None
 
     def authenticate(self, key: str) -> Authenticated | None:
         """The key's identity from the cache; re-confirmed against the generation later."""

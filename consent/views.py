@@ -54,7 +54,7 @@ def check() -> Response:
         question = schemas.parse_question(json_body())
     # The decision and its audit entry are committed when this returns, before sending.
     [outcome] = _service().check(_caller(), [question], permit_ttl=_ttl())
-    return jsonify(outcome.as_json())
+    return _after_sending(jsonify(outcome.as_json()))
 
 
 @api.post("/check/batch")
@@ -64,4 +64,12 @@ def check_batch() -> Response:
     with _key_confirmed():
         questions = schemas.parse_batch(json_body())
     outcomes = _service().check(_caller(), questions, permit_ttl=_ttl(), batch=True)
-    return jsonify({"results": [o.as_json() for o in outcomes]})
+    return _after_sending(jsonify({"results": [o.as_json() for o in outcomes]}))
+
+
+def _after_sending(response: Response) -> Response:
+    # The log checkpoint runs once the answer is on its way, not inside some check's commit.
+    service = _service()
+    if service.checkpoint_due():
+        response.call_on_close(service.checkpoint)
+    return response

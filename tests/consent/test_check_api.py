@@ -385,3 +385,38 @@ def test_holding_reference_lookup_is_per_agency(session: Session, client: FlaskC
     assert body["decision"] == "permit"  # statutory: no consent consulted, no subject needed
     held = session.scalars(select(Holding).where(Holding.agency_ref == "FP-DEMO-0001")).all()
     assert len(held) == 1
+
+
+def test_sqlite_log_checkpoint_runs_after_the_answer_is_sent(
+        app: Flask, client: FlaskClient, key: str, backend: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a checkpoint is due, when a check is answered, then SQLite's write-ahead log is
+    copied into the database once the response is closed, not before; PostgreSQL has none."""
+    service = app.extensions["consent.checks"]
+    seen: list[tuple[int, int, int] | None] = []
+    real = service.checkpoint
+    monkeypatch.setattr(service, "checkpoint", lambda: seen.append(real()))
+    monkeypatch.setattr(checks, "CHECKPOINT_INTERVAL", 0.0)
+
+    response = client.post(CHECK, json=question(), headers=bearer(key))
+    assert response.status_code == 200
+    assert seen == []  # the answer is complete before any housekeeping
+    response.close()
+
+    if backend == "sqlite":
+        [(busy, pages, copied)] = seen
+        assert busy == 0 and pages > 0 and copied == pages
+    else:
+        assert seen == []
+
+
+def test_a_failed_checkpoint_is_only_logged(app: Flask, monkeypatch: pytest.MonkeyPatch,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    service = app.extensions["consent.checks"]
+
+    def unreachable() -> Any:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(service._engine, "raw_connection", unreachable)
+    assert service.checkpoint() is None
+    assert "checkpoint failed" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import runpy
 from pathlib import Path
@@ -114,9 +115,9 @@ def test_redis_url_puts_rate_limits_in_redis(tmp_path: Path) -> None:
     assert explicit.rate_limit_storage() == "redis://other:6379/2"
 
 
-def _gunicorn_hook() -> Any:
+def _gunicorn_hook(name: str = "on_starting") -> Any:
     conf = runpy.run_path(str(Path(__file__).resolve().parents[2] / "gunicorn.conf.py"))
-    return conf["on_starting"]
+    return conf[name]
 
 
 def _server(workers: int) -> Any:
@@ -137,3 +138,15 @@ def test_gunicorn_refuses_memory_rate_limits_with_several_workers(
     monkeypatch.setenv("PORTAL_ENV", "development")
     monkeypatch.delenv("PORTAL_REDIS_URL")
     on_starting(_server(4))  # development keeps its in-memory default
+
+
+def test_gunicorn_freezes_what_a_worker_built_at_start_up() -> None:
+    """Long-lived start-up objects are kept out of every later collection."""
+    post_worker_init = _gunicorn_hook("post_worker_init")
+    try:
+        gc.unfreeze()
+        before = gc.get_freeze_count()
+        post_worker_init(SimpleNamespace())
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
