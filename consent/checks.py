@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, FromClause, String, insert, select
+from sqlalchemy import Engine, FromClause, String, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -258,7 +258,8 @@ class _Reader:
         if sql is None:
             column = "h.agency_ref" if by == "ref" else "h.subject_id"
             if self.postgresql:
-                mark, match = "%s", f"{column} = ANY(%s)"
+                # A single value as a plain parameter: the driver converts lists in Python.
+                mark, match = "%s", f"{column} = ANY(%s)" if count > 1 else f"{column} = %s"
             else:
                 mark, match = "?", f"{column} IN ({', '.join('?' * count)})"
             source = "reference_generation AS g" if with_generation else \
@@ -273,7 +274,8 @@ class _Reader:
         """(generation, rows) for the caller's holdings matching the references or ids."""
         if by == "id" and not self.postgresql:
             values = [v.hex for v in values]
-        params: list[Any] = [caller, values] if self.postgresql else [caller, *values]
+        params: list[Any] = [caller, *values] if not self.postgresql or len(values) == 1 \
+            else [caller, values]
         cursor = conn.cursor()
         try:
             cursor.execute(self._statement(by, len(values), True), params)
@@ -438,7 +440,26 @@ def _pg_insert_both(dialect: Dialect) -> str:
         "RETURNING id, seq) "
         f"INSERT INTO check_decisions ({', '.join(_DECISION_COLUMNS)}) "
         f"SELECT {chosen} FROM unnest({unnest_decisions}) AS d({aliases}) "
-        "JOIN a ON a.seq = d.d_audit_id")
+        # A LEFT JOIN: a decision without its entry would get a NULL audit_id, which the
+        # column refuses, so the statement fails and nothing is committed.
+        "LEFT JOIN a ON a.seq = d.d_audit_id")
+
+
+def _pg_insert_one(dialect: Dialect) -> str:
+    """One audit entry and its decision in one statement, from plain parameters: a group of
+    one (every check under sync workers) then costs no array conversion in the driver."""
+    decisions = CheckDecision.__table__
+    chosen = ", ".join(f"%s::{_pg_cast_type(decisions, c, dialect)}" if c != "audit_id"
+                       else "a.id" for c in _DECISION_COLUMNS)
+    # Constant names and the driver's placeholders only.
+    return (
+        f"WITH a AS (INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(_AUDIT_COLUMNS))}) RETURNING id) "
+        f"INSERT INTO check_decisions ({', '.join(_DECISION_COLUMNS)}) "
+        f"SELECT {chosen} FROM a")
+
+
+_PG_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
 
 
 def _hex(value: uuid.UUID) -> str:
@@ -473,6 +494,7 @@ class _Writer:
         self._ids = ("SELECT id FROM audit_entries WHERE chain = ? AND seq > ? "
                      "ORDER BY seq").replace("?", mark)
         self._insert_both = _pg_insert_both(engine_.dialect) if self.postgresql else ""
+        self._insert_one = _pg_insert_one(engine_.dialect) if self.postgresql else ""
 
     def _when(self, value: dt.datetime) -> Any:
         naive = value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -505,24 +527,50 @@ class _Writer:
             out.append(values)
         return out
 
-    def _lock_chain(self, cursor: Any) -> int:
+    def _lock_chain(self, conn: Any, cursor: Any) -> tuple[int, Any]:
+        """Begin, take a chain's append lock and read its head: (chain, head row or None)."""
         if not self.postgresql:
             cursor.execute("BEGIN IMMEDIATE")
-            return 0
-        # As portal.audit does: a free chain if any, else wait for one.
+            cursor.execute(self._head, (0,))
+            return 0, cursor.fetchone()
+        # As portal.audit does: a free chain if any, else wait for one. The first try goes in
+        # one round trip with BEGIN and the head read, which is its own statement so that
+        # its snapshot is taken once the lock is held (READ COMMITTED); the head is used only
+        # if the lock was granted.
         start = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
-        for i in range(self._chains):
-            chain = (start + i) % self._chains
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", (audit.PG_LOCK_BASE + chain,))
+        driver = conn.driver_connection
+        head_cursor = driver.cursor()
+        try:
+            with driver.pipeline():
+                cursor.execute(_PG_TRY_LOCK, (audit.PG_LOCK_BASE + start,))
+                head_cursor.execute(self._head, (start,))
+            locked = cursor.fetchone()
+            if locked and locked[0]:
+                return start, head_cursor.fetchone()
+        finally:
+            head_cursor.close()
+        chain = start
+        for i in range(1, self._chains):
+            candidate = (start + i) % self._chains
+            cursor.execute(_PG_TRY_LOCK, (audit.PG_LOCK_BASE + candidate,))
             row = cursor.fetchone()
             if row and row[0]:
-                return chain
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (audit.PG_LOCK_BASE + start,))
-        cursor.fetchone()
-        return start
+                chain = candidate
+                break
+        else:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (audit.PG_LOCK_BASE + start,))
+            cursor.fetchone()
+        cursor.execute(self._head, (chain,))
+        return chain, cursor.fetchone()
 
     def _commit(self, conn: Any) -> None:
         conn.commit()
+
+    def _touch(self, cursor: Any, touched: list[int]) -> None:
+        if touched:
+            marks = ", ".join([self._mark] * len(touched))
+            cursor.execute(f"UPDATE api_clients SET last_used_at = {self._mark} "  # noqa: S608 - only placeholders are interpolated
+                           f"WHERE id IN ({marks})", (self._when(utcnow()), *touched))
 
     def write(self, entries: list[NewEntry], rows: list[dict[str, Any]],
               touched: list[int]) -> None:
@@ -530,37 +578,41 @@ class _Writer:
         conn = self._engine.raw_connection()
         cursor = conn.cursor()
         try:
-            chain = self._lock_chain(cursor)
-            cursor.execute(self._head, (chain,))
-            head = cursor.fetchone()
+            chain, head = self._lock_chain(conn, cursor)
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
             audit_rows = audit.chain_rows(chain, seq, prev, entries)
             if self.postgresql:
                 # One statement, the same text whatever the group's size (so the server
                 # prepares it once): both tables from column arrays, each decision joined to
-                # its audit entry by sequence number. One round trip where two executemany
-                # calls and the id lookup between them took three.
+                # its audit entry by sequence number. It goes in one round trip with the
+                # COMMIT (and the key's last use, when due).
                 for row, entry in zip(rows, audit_rows, strict=True):
                     row["audit_id"] = entry["seq"]  # resolved to the id by the statement
-                cursor.execute(self._insert_both, (
-                    chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
-                                       len(_AUDIT_COLUMNS) - 1),
-                    *_by_column(self._rows(rows, _DECISION_COLUMNS), len(_DECISION_COLUMNS))))
-                if cursor.rowcount != len(rows):  # pragma: no cover - the chain lock rules it out
-                    raise RuntimeError("audit entries and decisions do not pair up")
-            else:
-                cursor.executemany(self._insert_audit, self._rows(audit_rows, _AUDIT_COLUMNS))
-                cursor.execute(self._ids, (chain, seq))
-                ids = [r[0] for r in cursor.fetchall()]
-                if len(ids) != len(rows):  # pragma: no cover - the chain lock rules it out
-                    raise RuntimeError("audit entries and decisions do not pair up")
-                for row, audit_id in zip(rows, ids, strict=True):
-                    row["audit_id"] = audit_id
-                cursor.executemany(self._insert_decision, self._rows(rows, _DECISION_COLUMNS))
-            if touched:
-                marks = ", ".join([self._mark] * len(touched))
-                cursor.execute(f"UPDATE api_clients SET last_used_at = {self._mark} "  # noqa: S608 - only placeholders are interpolated
-                               f"WHERE id IN ({marks})", (self._when(utcnow()), *touched))
+                driver: Any = conn.driver_connection
+                with driver.pipeline():
+                    if len(rows) == 1:
+                        [decision] = self._rows(rows, _DECISION_COLUMNS)
+                        decision.pop(_DECISION_COLUMNS.index("audit_id"))
+                        cursor.execute(self._insert_one, (
+                            *self._rows(audit_rows, _AUDIT_COLUMNS)[0], *decision))
+                    else:
+                        cursor.execute(self._insert_both, (
+                            chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
+                                               len(_AUDIT_COLUMNS) - 1),
+                            *_by_column(self._rows(rows, _DECISION_COLUMNS),
+                                        len(_DECISION_COLUMNS))))
+                    self._touch(cursor, touched)
+                    self._commit(conn)
+                return
+            cursor.executemany(self._insert_audit, self._rows(audit_rows, _AUDIT_COLUMNS))
+            cursor.execute(self._ids, (chain, seq))
+            ids = [r[0] for r in cursor.fetchall()]
+            if len(ids) != len(rows):  # pragma: no cover - the chain lock rules it out
+                raise RuntimeError("audit entries and decisions do not pair up")
+            for row, audit_id in zip(rows, ids, strict=True):
+                row["audit_id"] = audit_id
+            cursor.executemany(self._insert_decision, self._rows(rows, _DECISION_COLUMNS))
+            self._touch(cursor, touched)
             self._commit(conn)
         except BaseException:
             conn.rollback()
@@ -568,9 +620,6 @@ class _Writer:
         finally:
             cursor.close()
             conn.close()
-
-
-_INSERT_DECISION = insert(CheckDecision)
 
 
 # --- The service ------------------------------------------------------------------------------

@@ -14,12 +14,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from consent import checks
 from consent.checks import CheckService
 from consent.models import CheckDecision, NoticeVersion, ReferenceGeneration
 from portal import audit, create_app
 from portal.database import get_database
 from portal.db import utcnow
-from portal.models import Agency, ApiClient, SharingAgreement
+from portal.models import Agency, ApiClient, AuditEntry, SharingAgreement
 from tests.conftest import bearer, make_config
 
 CHECK = "/api/v1/consent/check"
@@ -182,3 +183,81 @@ def test_missing_generation_row_still_answers_from_fresh_facts(client: FlaskClie
     session.execute(update(SharingAgreement).values(retired_at=utcnow()))
     session.commit()
     assert ask(client, key).get_json()["decision"] == "deny"
+
+
+def _batch(size: int) -> dict[str, Any]:
+    return {"questions": [PERMITTED] * size}
+
+
+def test_a_decision_that_lost_its_audit_entry_commits_nothing(
+        app: Flask, client: FlaskClient, key: str, session: Session, backend: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given decisions that cannot be paired with their audit entries, nothing is committed
+    and the batch answers 503 deny: on PostgreSQL the database refuses the statement (the
+    unpaired decision's audit_id would be NULL); on SQLite the writer refuses when the entry
+    ids it reads back do not pair up."""
+    if backend == "postgresql":
+        real = checks._Writer._rows
+        link = checks._DECISION_COLUMNS.index("audit_id")
+
+        def unlinked(self: Any, rows: Any, columns: Any) -> list[list[Any]]:
+            out = real(self, rows, columns)
+            if columns == checks._DECISION_COLUMNS:
+                for values in out:
+                    values[link] += 1_000_000  # a sequence number no entry has
+            return out
+
+        monkeypatch.setattr(checks._Writer, "_rows", unlinked)
+    else:
+        writer = app.extensions["consent.checks"].committer._writer
+        monkeypatch.setattr(writer, "_ids", writer._ids.replace("ORDER BY", "AND 0 ORDER BY"))
+    r = client.post("/api/v1/consent/check/batch", json=_batch(3), headers=bearer(key))
+    assert r.status_code == 503 and r.get_json()["decision"] == "deny"
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(CheckDecision)) == 0
+    assert session.scalar(select(func.count()).select_from(AuditEntry)
+                          .where(AuditEntry.action == "consent.check")) == 0
+
+
+def test_checks_append_to_a_free_chain_or_wait_for_one(
+        app: Flask, client: FlaskClient, key: str, session: Session, backend: str) -> None:
+    """Given other transactions holding every audit chain's lock but one, a check's entry goes
+    on the free chain; with every chain held, the check waits and is answered once one is
+    released. (SQLite has one chain and one writer at a time.)"""
+    if backend == "sqlite":
+        assert ask(client, key).status_code == 200
+        return
+    chains = audit.PG_CHAINS
+    holder = get_database(app).engine.connect()
+    try:
+        for free in (0, chains - 1):
+            tx = holder.begin()
+            for chain in range(chains):
+                if chain != free:
+                    holder.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                   {"k": audit.PG_LOCK_BASE + chain})
+            for _ in range(3):  # whichever chain a check tries first
+                decision_id = ask(client, key).get_json()["decision_id"]
+                session.rollback()
+                row = session.get(CheckDecision, uuid.UUID(decision_id))
+                assert row is not None
+                entry = session.get(AuditEntry, row.audit_id)
+                assert entry is not None and entry.chain == free
+            tx.rollback()
+
+        tx = holder.begin()
+        for chain in range(chains):
+            holder.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                           {"k": audit.PG_LOCK_BASE + chain})
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(ask(client, key).status_code))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and not answers  # no chain free: it waits, unanswered
+        tx.rollback()
+        waiting.join(10)
+        assert answers == [200]
+    finally:
+        holder.close()
+    session.rollback()
+    assert audit.verify(session).ok
