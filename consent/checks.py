@@ -409,7 +409,7 @@ _AUDIT_COLUMNS = ("chain", "seq", "at", "actor_type", "actor_id", "agency_id", "
                   "subject_id", "object_type", "object_id", "details", "prev_hash", "hash")
 _DECISION_COLUMNS = ("id", "evaluated_at", "agency_id", "api_client_id", "recipient_agency_id",
                      "purpose_id", "subject_id", "subject_ref", "categories", "decision",
-                     "basis", "reason", "result", "valid_until", "audit_id")
+                     "basis", "reason", "result", "valid_until", "audit_id")  # audit_id last
 _UUIDS = frozenset({"id", "subject_id"})
 _TIMES = frozenset({"at", "evaluated_at", "valid_until"})
 
@@ -449,17 +449,15 @@ def _pg_insert_one(dialect: Dialect) -> str:
     """One audit entry and its decision in one statement, from plain parameters: a group of
     one (every check under sync workers) then costs no array conversion in the driver."""
     decisions = CheckDecision.__table__
-    chosen = ", ".join(f"%s::{_pg_cast_type(decisions, c, dialect)}" if c != "audit_id"
-                       else "a.id" for c in _DECISION_COLUMNS)
+    # audit_id is the last decision column: the new entry's id, not a parameter.
+    chosen = ", ".join([*(f"%s::{_pg_cast_type(decisions, c, dialect)}"
+                          for c in _DECISION_COLUMNS[:-1]), "a.id"])
     # Constant names and the driver's placeholders only.
     return (
         f"WITH a AS (INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(_AUDIT_COLUMNS))}) RETURNING id) "
         f"INSERT INTO check_decisions ({', '.join(_DECISION_COLUMNS)}) "
         f"SELECT {chosen} FROM a")
-
-
-_PG_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
 
 
 def _hex(value: uuid.UUID) -> str:
@@ -527,44 +525,26 @@ class _Writer:
             out.append(values)
         return out
 
-    def _lock_chain(self, conn: Any, cursor: Any) -> tuple[int, Any]:
+    def _lock_chain(self, cursor: Any) -> tuple[int, Any]:
         """Begin, take a chain's append lock and read its head: (chain, head row or None)."""
         if not self.postgresql:
             cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(self._head, (0,))
             return 0, cursor.fetchone()
-        # As portal.audit does: a free chain if any, else wait for one. The first try goes in
-        # one round trip with BEGIN and the head read, which is its own statement so that
-        # its snapshot is taken once the lock is held (READ COMMITTED); the head is used only
-        # if the lock was granted.
-        start = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
-        driver = conn.driver_connection
-        head_cursor = driver.cursor()
-        try:
-            with driver.pipeline():
-                cursor.execute(_PG_TRY_LOCK, (audit.PG_LOCK_BASE + start,))
-                head_cursor.execute(self._head, (start,))
-            locked = cursor.fetchone()
-            if locked and locked[0]:
-                return start, head_cursor.fetchone()
-        finally:
-            head_cursor.close()
-        chain = start
-        for i in range(1, self._chains):
-            candidate = (start + i) % self._chains
-            cursor.execute(_PG_TRY_LOCK, (audit.PG_LOCK_BASE + candidate,))
-            row = cursor.fetchone()
-            if row and row[0]:
-                chain = candidate
-                break
-        else:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (audit.PG_LOCK_BASE + start,))
-            cursor.fetchone()
-        cursor.execute(self._head, (chain,))
-        return chain, cursor.fetchone()
+        # As portal.audit does: a free chain if any, else wait for one; BEGIN and the claim
+        # (migration 0009) in one round trip. Only integers of our own are interpolated.
+        first = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
+        cursor.execute(f"BEGIN; SELECT * FROM portal_claim_audit_chain("  # noqa: S608
+                       f"{int(first)}, {int(self._chains)}, {int(audit.PG_LOCK_BASE)})")
+        cursor.nextset()
+        chain, seq, hash_ = cursor.fetchone()
+        return int(chain), (None if seq is None else (seq, hash_))
 
     def _commit(self, conn: Any) -> None:
-        conn.commit()
+        if self.postgresql:
+            conn.cursor().execute("COMMIT")  # the transaction opened by _lock_chain
+        else:
+            conn.commit()
 
     def _touch(self, cursor: Any, touched: list[int]) -> None:
         if touched:
@@ -576,33 +556,34 @@ class _Writer:
               touched: list[int]) -> None:
         """Append the audit entries, insert the decisions linked to them, and commit."""
         conn = self._engine.raw_connection()
+        driver: Any = conn.driver_connection
+        if self.postgresql:
+            # The transaction is ours to open, so that BEGIN travels with the chain claim.
+            driver.autocommit = True
         cursor = conn.cursor()
         try:
-            chain, head = self._lock_chain(conn, cursor)
+            chain, head = self._lock_chain(cursor)
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
             audit_rows = audit.chain_rows(chain, seq, prev, entries)
             if self.postgresql:
                 # One statement, the same text whatever the group's size (so the server
                 # prepares it once): both tables from column arrays, each decision joined to
-                # its audit entry by sequence number. It goes in one round trip with the
-                # COMMIT (and the key's last use, when due).
-                for row, entry in zip(rows, audit_rows, strict=True):
-                    row["audit_id"] = entry["seq"]  # resolved to the id by the statement
-                driver: Any = conn.driver_connection
-                with driver.pipeline():
-                    if len(rows) == 1:
-                        [decision] = self._rows(rows, _DECISION_COLUMNS)
-                        decision.pop(_DECISION_COLUMNS.index("audit_id"))
-                        cursor.execute(self._insert_one, (
-                            *self._rows(audit_rows, _AUDIT_COLUMNS)[0], *decision))
-                    else:
-                        cursor.execute(self._insert_both, (
-                            chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
-                                               len(_AUDIT_COLUMNS) - 1),
-                            *_by_column(self._rows(rows, _DECISION_COLUMNS),
-                                        len(_DECISION_COLUMNS))))
-                    self._touch(cursor, touched)
-                    self._commit(conn)
+                # its audit entry by sequence number; a group of one (every check under
+                # sync workers) from plain parameters, which the driver converts in C.
+                if len(rows) == 1:
+                    cursor.execute(self._insert_one, (
+                        *self._rows(audit_rows, _AUDIT_COLUMNS)[0],
+                        *self._rows(rows, _DECISION_COLUMNS[:-1])[0]))
+                else:
+                    for row, entry in zip(rows, audit_rows, strict=True):
+                        row["audit_id"] = entry["seq"]  # resolved to the id by the statement
+                    cursor.execute(self._insert_both, (
+                        chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
+                                           len(_AUDIT_COLUMNS) - 1),
+                        *_by_column(self._rows(rows, _DECISION_COLUMNS),
+                                    len(_DECISION_COLUMNS))))
+                self._touch(cursor, touched)
+                self._commit(conn)
                 return
             cursor.executemany(self._insert_audit, self._rows(audit_rows, _AUDIT_COLUMNS))
             cursor.execute(self._ids, (chain, seq))
@@ -615,10 +596,13 @@ class _Writer:
             self._touch(cursor, touched)
             self._commit(conn)
         except BaseException:
-            conn.rollback()
+            conn.rollback()  # sends ROLLBACK in autocommit mode too, if a transaction is open
             raise
         finally:
             cursor.close()
+            if self.postgresql and not driver.closed and driver.autocommit:
+                with contextlib.suppress(Exception):
+                    driver.autocommit = False
             conn.close()
 
 
