@@ -27,10 +27,12 @@ import fcntl
 import json
 import logging
 import operator
+import os
 import random
 import threading
 import time
 import uuid
+import weakref
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -329,6 +331,8 @@ class GroupCommitter:
     def __init__(self, writer: _Writer, *, lock_path: str | None, wait_seconds: float) -> None:
         self._writer = writer
         self._lock_path = lock_path
+        self._lock_fd: int | None = None
+        self._lock_pid = 0
         self._wait = wait_seconds
         self._queue: deque[_Work] = deque()
         self._lock = threading.Lock()
@@ -390,12 +394,22 @@ class GroupCommitter:
             return
         # SQLite: processes take turns on a kernel lock, woken at once, instead of polling
         # the database lock with busy_timeout's sleeps.
-        with open(self._lock_path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        handle = self._lock_file(self._lock_path)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _lock_file(self, path: str) -> int:
+        # Opened once per process (not per commit). A descriptor inherited across a fork
+        # would share its lock with the parent's, so a child opens its own.
+        pid = os.getpid()
+        if self._lock_fd is None or self._lock_pid != pid:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            weakref.finalize(self, os.close, fd)
+            self._lock_fd, self._lock_pid = fd, pid
+        return self._lock_fd
 
     def _write(self, batch: list[_Work]) -> None:
         entries = [e for work in batch for e in work.entries]
@@ -585,9 +599,14 @@ class _Writer:
                 self._touch(cursor, touched)
                 self._commit(conn)
                 return
-            cursor.executemany(self._insert_audit, self._rows(audit_rows, _AUDIT_COLUMNS))
-            cursor.execute(self._ids, (chain, seq))
-            ids = [r[0] for r in cursor.fetchall()]
+            if len(rows) == 1:  # every check under sync workers: one statement fewer
+                cursor.execute(self._insert_audit + " RETURNING id",
+                               self._rows(audit_rows, _AUDIT_COLUMNS)[0])
+                ids = [r[0] for r in cursor.fetchall()]
+            else:
+                cursor.executemany(self._insert_audit, self._rows(audit_rows, _AUDIT_COLUMNS))
+                cursor.execute(self._ids, (chain, seq))
+                ids = [r[0] for r in cursor.fetchall()]
             if len(ids) != len(rows):  # pragma: no cover - the chain lock rules it out
                 raise RuntimeError("audit entries and decisions do not pair up")
             for row, audit_id in zip(rows, ids, strict=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 import uuid
 from collections.abc import Callable
@@ -261,3 +263,35 @@ def test_checks_append_to_a_free_chain_or_wait_for_one(
         holder.close()
     session.rollback()
     assert audit.verify(session).ok
+
+
+def test_sqlite_writers_take_turns_on_one_lock_per_process(
+        app: Flask, client: FlaskClient, key: str, backend: str) -> None:
+    """Given another process holding the SQLite writers' lock, a check waits for it; the
+    lock file is opened once per process, and again in a forked child."""
+    committer = app.extensions["consent.checks"].committer
+    if backend == "postgresql":
+        assert committer._lock_path is None  # chain locks in the database instead
+        assert ask(client, key).status_code == 200
+        return
+    assert ask(client, key).status_code == 200
+    first = committer._lock_fd
+    assert ask(client, key).status_code == 200
+    assert committer._lock_fd == first
+    committer._lock_pid = -1  # as a forked child sees it
+    assert ask(client, key).status_code == 200
+    assert committer._lock_fd != first
+
+    other = os.open(committer._lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        answers: list[int] = []
+        waiting = threading.Thread(target=lambda: answers.append(ask(client, key).status_code))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and not answers
+        fcntl.flock(other, fcntl.LOCK_UN)
+        waiting.join(10)
+        assert answers == [200]
+    finally:
+        os.close(other)
