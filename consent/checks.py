@@ -556,7 +556,8 @@ class _Writer:
 
     def _commit(self, conn: Any) -> None:
         if self.postgresql:
-            conn.cursor().execute("COMMIT")  # the transaction opened by _lock_chain
+            with conn.cursor() as cursor:
+                cursor.execute("COMMIT")  # the transaction opened by _lock_chain
         else:
             conn.commit()
 
@@ -580,10 +581,10 @@ class _Writer:
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
             audit_rows = audit.chain_rows(chain, seq, prev, entries)
             if self.postgresql:
-                # One statement, the same text whatever the group's size (so the server
-                # prepares it once): both tables from column arrays, each decision joined to
-                # its audit entry by sequence number; a group of one (every check under
-                # sync workers) from plain parameters, which the driver converts in C.
+                # Both tables in one statement. A group of one (every check under sync
+                # workers) from plain parameters, which the driver converts in C; a larger
+                # group from column arrays (the same text whatever its size, so the server
+                # prepares it once), each decision joined to its entry by sequence number.
                 if len(rows) == 1:
                     cursor.execute(self._insert_one, (
                         *self._rows(audit_rows, _AUDIT_COLUMNS)[0],
@@ -619,9 +620,12 @@ class _Writer:
             raise
         finally:
             cursor.close()
-            if self.postgresql and not driver.closed and driver.autocommit:
-                with contextlib.suppress(Exception):
+            if self.postgresql:
+                try:
                     driver.autocommit = False
+                except Exception:  # noqa: BLE001 - broken, or a transaction still open
+                    # Never hand the pool a connection left in autocommit mode.
+                    conn.invalidate()
             conn.close()
 
 
