@@ -345,8 +345,8 @@ def test_unreachable_database_answers_503_deny(key: str, db_url: str, tmp_path: 
 
 
 def test_commit_failure_means_no_answer(app: Flask, client: FlaskClient, key: str,
-                                        session: Session, monkeypatch: pytest.MonkeyPatch
-                                        ) -> None:
+                                        session: Session, monkeypatch: pytest.MonkeyPatch,
+                                        db_url: str) -> None:
     """Invariant 3: if the decision's record cannot be committed, the answer is 503 deny."""
     before = session.scalar(select(func.count()).select_from(CheckDecision))
 
@@ -360,6 +360,23 @@ def test_commit_failure_means_no_answer(app: Flask, client: FlaskClient, key: st
     monkeypatch.undo()
     session.rollback()
     assert session.scalar(select(func.count()).select_from(CheckDecision)) == before
+    # The writer's connection went back to the pool as it came: no transaction, no autocommit.
+    from portal.database import get_database
+
+    engine = get_database(app).engine
+    pooled = [engine.raw_connection() for _ in range(engine.pool.checkedin())]  # type: ignore[attr-defined]
+    try:
+        assert pooled
+        for connection in pooled:
+            driver: Any = connection.driver_connection
+            if db_url.startswith("postgresql"):
+                assert driver.autocommit is False
+                assert driver.pgconn.transaction_status == 0  # idle
+            else:
+                assert not driver.in_transaction
+    finally:
+        for connection in pooled:
+            connection.close()
 
 
 def test_every_answer_is_already_committed_when_received(app: Flask, client: FlaskClient,
