@@ -681,14 +681,7 @@ class CheckService:
         None if it failed, which is only logged: the answer has already been sent."""
         self._last_checkpoint = time.monotonic()
         try:
-            conn = self._engine.raw_connection()
-            try:
-                cursor = conn.cursor()
-                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                row = cursor.fetchone()
-                cursor.close()
-            finally:
-                conn.close()
+            row = self._fetch_one("PRAGMA wal_checkpoint(PASSIVE)")
         except Exception:
             log.warning("write-ahead log checkpoint failed", exc_info=True)
             return None
@@ -716,17 +709,22 @@ class CheckService:
             raise KeyRevoked("the API key is unknown, expired or revoked")
 
     def _generation(self) -> int | None:
+        row = self._fetch_one("SELECT value FROM reference_generation")
+        return int(row[0]) if row else None
+
+    def _fetch_one(self, sql: str) -> Any:
+        """The first row of one statement through a pooled driver connection, no ORM."""
         conn = self._engine.raw_connection()
         try:
             cursor = conn.cursor()
-            cursor.execute("SELECT value FROM reference_generation")
+            cursor.execute(sql)
             row = cursor.fetchone()
             cursor.close()
             if self._reader.postgresql:
                 conn.rollback()
         finally:
             conn.close()
-        return int(row[0]) if row else None
+        return row
 
     def check(self, caller: Caller, questions: Sequence[Question], *, permit_ttl: dt.timedelta,
               batch: bool = False, now: dt.datetime | None = None) -> list[CheckOutcome]:
