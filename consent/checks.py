@@ -545,8 +545,9 @@ class _Writer:
             cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(self._head, (0,))
             return 0, cursor.fetchone()
-        # As portal.audit does: a free chain if any, else wait for one; BEGIN and the claim
-        # (migration 0009) in one round trip. Only integers of our own are interpolated.
+        # The claim portal.audit makes too (migration 0009): a free chain if any, else wait
+        # for one; here BEGIN travels with it in one round trip. Only integers of our own
+        # are interpolated.
         first = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
         cursor.execute(f"BEGIN; SELECT * FROM portal_claim_audit_chain("  # noqa: S608
                        f"{int(first)}, {int(self._chains)}, {int(audit.PG_LOCK_BASE)})")

@@ -87,27 +87,23 @@ def chain_count(session: Session) -> int:
 
 def _lock_chain(session: Session) -> tuple[int, int, str]:
     """Take one chain's append lock (a free one if any) and return (chain, seq, hash)."""
-    chains = chain_count(session)
-    chain = 0
     if session.get_bind().dialect.name == "postgresql":
+        # One round trip: a free chain if any, else wait for the first choice, then its head
+        # read after the lock is held (migration 0009; the check service calls it too).
+        chains = chain_count(session)
         start = random.randrange(chains)  # noqa: S311 - spreading load, not security
-        order = [(start + i) % chains for i in range(chains)]
-        for candidate in order:
-            if session.connection().execute(_TRY_LOCK, {"k": PG_LOCK_BASE + candidate}
-                                            ).scalar():
-                chain = candidate
-                break
-        else:
-            chain = start
-            session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                            {"k": PG_LOCK_BASE + chain})
+        chain, seq, digest = session.connection().execute(_CLAIM, {
+            "first": start, "chains": chains, "base": PG_LOCK_BASE}).one()
+        if seq is None:
+            return int(chain), 0, GENESIS
+        return int(chain), int(seq), str(digest)
     # On SQLite every transaction began with BEGIN IMMEDIATE, which already serialises writers.
-    row = session.connection().execute(_HEAD, {"chain": chain}).first()
-    return (chain, row[0], row[1]) if row else (chain, 0, GENESIS)
+    row = session.connection().execute(_HEAD, {"chain": 0}).first()
+    return (0, row[0], row[1]) if row else (0, 0, GENESIS)
 
 
 # Built once: appends are on every request's path.
-_TRY_LOCK = select(func.pg_try_advisory_xact_lock(bindparam("k")))
+_CLAIM = text("SELECT * FROM portal_claim_audit_chain(:first, :chains, :base)")
 _HEAD = (select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == bindparam("chain"))
          .order_by(AuditEntry.seq.desc()).limit(1))
 _INSERT = insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True)

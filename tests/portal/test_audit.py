@@ -154,3 +154,61 @@ def test_concurrent_appends_keep_one_chain(app: Flask) -> None:
     assert result.ok and result.count == 60
     if app.config["PORTAL"].database_url.startswith("postgresql"):
         assert len(result.heads) > 1, "appends should spread over several chains"
+
+
+def test_an_append_takes_a_free_chain_or_waits_for_one(app: Flask, backend: str) -> None:
+    """Given other transactions holding every chain's lock but one, an append goes on the free
+    chain after its head; with every chain held, it waits and appends once one is released.
+    (SQLite has one chain, and BEGIN IMMEDIATE already makes writers take turns.)"""
+    import threading
+
+    from portal.database import get_database
+
+    db = get_database(app)
+    if backend == "sqlite":
+        with db.sessionmaker() as s:
+            entry = s.get(AuditEntry, audit.record(s, "test.free", ACTOR))
+            assert entry is not None and entry.chain == 0
+        return
+    holder = db.engine.connect()
+    try:
+        for free in (0, audit.PG_CHAINS - 1):
+            tx = holder.begin()
+            for held in range(audit.PG_CHAINS):
+                if held != free:
+                    holder.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                   {"k": audit.PG_LOCK_BASE + held})
+            for i in range(3):  # whichever chain the append tries first
+                with db.sessionmaker() as s:
+                    # A wrong choice then fails the test instead of hanging it.
+                    s.execute(text("SET LOCAL lock_timeout = '5s'"))
+                    before = audit.head(s).get(free, (0, audit.GENESIS))
+                    entry_id = audit.record(s, "test.free", ACTOR, object_id=f"{free}-{i}")
+                    s.commit()
+                    entry = s.get(AuditEntry, entry_id)
+                    assert entry is not None and entry.chain == free
+                    assert (entry.seq, entry.prev_hash) == (before[0] + 1, before[1])
+            tx.rollback()
+
+        tx = holder.begin()
+        for held in range(audit.PG_CHAINS):
+            holder.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                           {"k": audit.PG_LOCK_BASE + held})
+        done: list[int] = []
+
+        def append() -> None:
+            with db.sessionmaker() as s:
+                done.append(audit.record(s, "test.wait", ACTOR))
+                s.commit()
+
+        waiting = threading.Thread(target=append)
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive() and not done, "an append must wait while every chain is held"
+        tx.rollback()
+        waiting.join(10)
+        assert len(done) == 1
+    finally:
+        holder.close()
+    with db.sessionmaker() as s:
+        assert audit.verify(s).ok
