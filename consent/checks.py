@@ -459,17 +459,30 @@ def _pg_insert_both(dialect: Dialect) -> str:
         "LEFT JOIN a ON a.seq = d.d_audit_id")
 
 
-def _pg_insert_one(dialect: Dialect) -> str:
-    """One audit entry and its decision in one statement, from plain parameters: a group of
-    one (every check under sync workers) then costs no array conversion in the driver."""
-    decisions = CheckDecision.__table__
+def _pg_append_one(dialect: Dialect, *, touch: bool) -> str:
+    """A group of one (every check under sync workers) as one autocommit statement: claim a
+    chain and read its head (migration 0009), append the entry with its hash computed in the
+    database, insert the decision linked to it, and, with ``touch``, mark the key as used.
+    Plain parameters, which the driver converts in C; one round trip for the whole write."""
+    audits, decisions = AuditEntry.__table__, CheckDecision.__table__
+    own = _AUDIT_COLUMNS[2:-2]  # the entry's own values, between (chain, seq) and the hashes
+    values = ", ".join(f"%s::{_pg_cast_type(audits, c, dialect)}" for c in own)
+    digest = audit.PG_LINK_HASH.format(prev="c.prev", chain="c.chain", seq="c.seq",
+                                       tail="%s::text")
     # audit_id is the last decision column: the new entry's id, not a parameter.
     chosen = ", ".join([*(f"%s::{_pg_cast_type(decisions, c, dialect)}"
                           for c in _DECISION_COLUMNS[:-1]), "a.id"])
+    used = _pg_cast_type(ApiClient.__table__, "last_used_at", dialect)
+    # A data-modifying WITH clause runs whether or not it is referenced.
+    touched = (f"t AS (UPDATE api_clients SET last_used_at = %s::{used} "  # noqa: S608
+               "WHERE id = %s), " if touch else "")
     # Constant names and the driver's placeholders only.
     return (
-        f"WITH a AS (INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(_AUDIT_COLUMNS))}) RETURNING id) "
+        f"WITH {touched}c AS (SELECT claimed_chain AS chain, "  # noqa: S608
+        "coalesce(head_seq, 0) + 1 AS seq, coalesce(head_hash, %s) AS prev "
+        "FROM portal_claim_audit_chain(%s, %s, %s)), "
+        f"a AS (INSERT INTO audit_entries ({', '.join(_AUDIT_COLUMNS)}) "
+        f"SELECT c.chain, c.seq, {values}, c.prev, {digest} FROM c RETURNING id) "
         f"INSERT INTO check_decisions ({', '.join(_DECISION_COLUMNS)}) "
         f"SELECT {chosen} FROM a")
 
@@ -506,7 +519,8 @@ class _Writer:
         self._ids = ("SELECT id FROM audit_entries WHERE chain = ? AND seq > ? "
                      "ORDER BY seq").replace("?", mark)
         self._insert_both = _pg_insert_both(engine_.dialect) if self.postgresql else ""
-        self._insert_one = _pg_insert_one(engine_.dialect) if self.postgresql else ""
+        self._append_one = {touch: _pg_append_one(engine_.dialect, touch=touch)
+                            for touch in (False, True)} if self.postgresql else {}
 
     def _when(self, value: dt.datetime) -> Any:
         naive = value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -568,36 +582,45 @@ class _Writer:
             cursor.execute(f"UPDATE api_clients SET last_used_at = {self._mark} "  # noqa: S608 - only placeholders are interpolated
                            f"WHERE id IN ({marks})", (self._when(utcnow()), *touched))
 
+    def _append(self, cursor: Any, entry: NewEntry, row: dict[str, Any],
+                touched: list[int]) -> None:
+        """One check's whole write in one autocommit statement (PostgreSQL): committed when
+        it returns, nothing of it committed if it fails."""
+        [own] = audit.entry_rows([entry])
+        first = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
+        touch = (self._when(utcnow()), touched[0]) if touched else ()
+        cursor.execute(self._append_one[bool(touched)], (
+            *touch, audit.GENESIS, first, self._chains, audit.PG_LOCK_BASE,
+            *self._rows([own], _AUDIT_COLUMNS[2:-2])[0], own["tail"],
+            *self._rows([row], _DECISION_COLUMNS[:-1])[0]))
+
     def write(self, entries: list[NewEntry], rows: list[dict[str, Any]],
               touched: list[int]) -> None:
         """Append the audit entries, insert the decisions linked to them, and commit."""
         conn = self._engine.raw_connection()
         driver: Any = conn.driver_connection
         if self.postgresql:
-            # The transaction is ours to open, so that BEGIN travels with the chain claim.
+            # A check's write is one statement; a group's transaction is ours to open, so
+            # that BEGIN travels with the chain claim.
             driver.autocommit = True
         cursor = conn.cursor()
         try:
+            if self.postgresql and len(rows) == 1:
+                self._append(cursor, entries[0], rows[0], touched)
+                return
             chain, head = self._lock_chain(cursor)
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
             audit_rows = audit.chain_rows(chain, seq, prev, entries)
             if self.postgresql:
-                # Both tables in one statement. A group of one (every check under sync
-                # workers) from plain parameters, which the driver converts in C; a larger
-                # group from column arrays (the same text whatever its size, so the server
-                # prepares it once), each decision joined to its entry by sequence number.
-                if len(rows) == 1:
-                    cursor.execute(self._insert_one, (
-                        *self._rows(audit_rows, _AUDIT_COLUMNS)[0],
-                        *self._rows(rows, _DECISION_COLUMNS[:-1])[0]))
-                else:
-                    for row, entry in zip(rows, audit_rows, strict=True):
-                        row["audit_id"] = entry["seq"]  # resolved to the id by the statement
-                    cursor.execute(self._insert_both, (
-                        chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
-                                           len(_AUDIT_COLUMNS) - 1),
-                        *_by_column(self._rows(rows, _DECISION_COLUMNS),
-                                    len(_DECISION_COLUMNS))))
+                # Both tables in one statement, from column arrays (the same text whatever
+                # the group's size, so the server prepares it once), each decision joined to
+                # its entry by sequence number.
+                for row, entry in zip(rows, audit_rows, strict=True):
+                    row["audit_id"] = entry["seq"]  # resolved to the id by the statement
+                cursor.execute(self._insert_both, (
+                    chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
+                                       len(_AUDIT_COLUMNS) - 1),
+                    *_by_column(self._rows(rows, _DECISION_COLUMNS), len(_DECISION_COLUMNS))))
                 self._touch(cursor, touched)
                 self._commit(conn)
                 return

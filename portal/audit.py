@@ -67,15 +67,36 @@ def _stamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def entry_tail(at: dt.datetime, actor_type: str, actor_id: str, agency_id: int | None,
+               action: str, subject_id: uuid.UUID | None, object_type: str, object_id: str,
+               details: str) -> str:
+    """The hashed body of an entry after its chain and sequence number."""
+    # canonical_json of the whole list is "[chain,seq," followed by this, so the database can
+    # finish the body once it knows the chain and the next sequence number (PG_LINK_HASH).
+    return canonical_json([_stamp(at), actor_type, actor_id, agency_id, action,
+                           str(subject_id) if subject_id else None, object_type, object_id,
+                           details])[1:]
+
+
+def link_hash(prev_hash: str, chain: int, seq: int, tail: str) -> str:
+    """The SHA-256 that links an entry to the one before it on its chain."""
+    return hashlib.sha256(f"{prev_hash}[{chain},{seq},{tail}".encode()).hexdigest()
+
+
+# link_hash in SQL, for appends whose chain head is only known inside the statement; fill
+# with SQL expressions. An integer's text form in PostgreSQL is its JSON form.
+PG_LINK_HASH = ("encode(sha256(convert_to({prev} || '[' || {chain}::text || ',' || "
+                "{seq}::text || ',' || {tail}, 'UTF8')), 'hex')")
+
+
 def entry_hash(prev_hash: str, chain: int, seq: int, at: dt.datetime, actor_type: str,
                actor_id: str, agency_id: int | None, action: str,
                subject_id: uuid.UUID | None, object_type: str, object_id: str,
                details: str) -> str:
     """The SHA-256 that links an entry to the one before it on its chain."""
-    body = canonical_json([chain, seq, _stamp(at), actor_type, actor_id, agency_id, action,
-                           str(subject_id) if subject_id else None, object_type, object_id,
-                           details])
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    return link_hash(prev_hash, chain, seq, entry_tail(
+        at, actor_type, actor_id, agency_id, action, subject_id, object_type, object_id,
+        details))
 
 
 def chain_count(session: Session) -> int:
@@ -109,25 +130,33 @@ _HEAD = (select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == bindp
 _INSERT = insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True)
 
 
-def chain_rows(chain: int, seq: int, prev: str, entries: Sequence[NewEntry]
-               ) -> list[dict[str, Any]]:
-    """The rows that append these entries after (seq, prev) on a chain, hashes computed."""
+def entry_rows(entries: Sequence[NewEntry]) -> list[dict[str, Any]]:
+    """The entries' stored values but for their place on a chain, each with its ``tail``."""
     rows: list[dict[str, Any]] = []
     now = utcnow()
     for entry in entries:
-        seq += 1
         at = entry.at or now
         details = canonical_json(dict(entry.details or {}))
-        digest = entry_hash(prev, chain, seq, at, entry.actor.type, entry.actor.id,
-                            entry.actor.agency_id, entry.action, entry.subject_id,
-                            entry.object_type, entry.object_id, details)
         rows.append({
-            "chain": chain, "seq": seq, "at": at, "actor_type": entry.actor.type,
-            "actor_id": entry.actor.id, "agency_id": entry.actor.agency_id,
-            "action": entry.action, "subject_id": entry.subject_id,
-            "object_type": entry.object_type, "object_id": entry.object_id,
-            "details": details, "prev_hash": prev, "hash": digest,
+            "at": at, "actor_type": entry.actor.type, "actor_id": entry.actor.id,
+            "agency_id": entry.actor.agency_id, "action": entry.action,
+            "subject_id": entry.subject_id, "object_type": entry.object_type,
+            "object_id": entry.object_id, "details": details,
+            "tail": entry_tail(at, entry.actor.type, entry.actor.id, entry.actor.agency_id,
+                               entry.action, entry.subject_id, entry.object_type,
+                               entry.object_id, details),
         })
+    return rows
+
+
+def chain_rows(chain: int, seq: int, prev: str, entries: Sequence[NewEntry]
+               ) -> list[dict[str, Any]]:
+    """The rows that append these entries after (seq, prev) on a chain, hashes computed."""
+    rows = entry_rows(entries)
+    for row in rows:
+        seq += 1
+        digest = link_hash(prev, chain, seq, row.pop("tail"))
+        row.update(chain=chain, seq=seq, prev_hash=prev, hash=digest)
         prev = digest
     return rows
 

@@ -355,11 +355,20 @@ def test_commit_failure_means_no_answer(app: Flask, client: FlaskClient, key: st
         raise sqlite3.OperationalError("disk I/O error")
 
     monkeypatch.setattr(checks._Writer, "_commit", failing_commit)
+    if db_url.startswith("postgresql"):
+        # There a check's whole write is one autocommit statement: let it fail at its last
+        # step, once the audit entry has been inserted.
+        writer = app.extensions["consent.checks"].committer._writer
+        monkeypatch.setattr(writer, "_append_one", {
+            touch: sql.removesuffix("FROM a") + "FROM a WHERE 1 / (a.id - a.id) = 0"
+            for touch, sql in writer._append_one.items()})
+    entries = session.scalar(select(func.count()).select_from(AuditEntry))
     body = _problem(ask(client, key, question()), 503)
     assert body["decision"] == "deny"
     monkeypatch.undo()
     session.rollback()
     assert session.scalar(select(func.count()).select_from(CheckDecision)) == before
+    assert session.scalar(select(func.count()).select_from(AuditEntry)) == entries
     # The writer's connection went back to the pool as it came: no transaction, no autocommit.
     from portal.database import get_database
 

@@ -212,3 +212,44 @@ def test_an_append_takes_a_free_chain_or_waits_for_one(app: Flask, backend: str)
         holder.close()
     with db.sessionmaker() as s:
         assert audit.verify(s).ok
+
+
+AWKWARD = ["", "Zoë’s \"case\" \\ 🙂", "line\nbreak\ttab", "\u0000nul", "ﬁ ß Ł ą ć ż"]
+
+
+def test_an_entry_hash_is_the_hash_of_its_whole_canonical_body() -> None:
+    """The body is hashed in two parts (the database finishes it once it knows the chain
+    and sequence number); together they are exactly the canonical JSON of the entry."""
+    import datetime as dt
+    import hashlib
+    import uuid
+
+    at = dt.datetime(2026, 11, 26, 7, 0, 0, 123456, tzinfo=dt.UTC)
+    subject = uuid.uuid4()
+    for text_ in AWKWARD:
+        details = audit.canonical_json({"reason": text_, "n": [1, None]})
+        whole = audit.canonical_json([3, 41, "2026-11-26T07:00:00.123456Z", "api_client",
+                                      text_, None, "consent.check", str(subject), "o", text_,
+                                      details])
+        assert audit.entry_hash("ab" * 32, 3, 41, at, "api_client", text_, None,
+                                "consent.check", subject, "o", text_, details) == \
+            hashlib.sha256(("ab" * 32 + whole).encode()).hexdigest()
+
+
+def test_the_database_computes_the_same_link_hash(session: Session, backend: str) -> None:
+    """PG_LINK_HASH, which a check's one-statement append uses, agrees with link_hash on
+    awkward text (SQLite appends with hashes computed in Python only)."""
+    if backend == "sqlite":
+        import hashlib
+
+        assert audit.link_hash("0" * 64, 0, 1, '"x"]') == \
+            hashlib.sha256(("0" * 64 + '[0,1,"x"]').encode()).hexdigest()
+        return
+    sql = "SELECT " + audit.PG_LINK_HASH.format(prev="(:prev)", chain="(:chain)",
+                                                seq="(:seq)", tail="(:tail)")
+    for text_ in AWKWARD[:3] + AWKWARD[4:]:  # PostgreSQL text cannot hold NUL
+        tail = audit.canonical_json([text_, None])[1:]
+        for chain, seq in ((0, 1), (7, 123456789)):
+            got = session.execute(text(sql), {"prev": "f" * 64, "chain": chain, "seq": seq,
+                                              "tail": tail}).scalar()
+            assert got == audit.link_hash("f" * 64, chain, seq, tail)
