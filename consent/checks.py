@@ -605,7 +605,7 @@ class _Writer:
             driver.autocommit = True
         cursor = conn.cursor()
         try:
-            if self.postgresql and len(rows) == 1:
+            if self.postgresql and len(rows) == len(entries) == 1 and len(touched) <= 1:
                 self._append(cursor, entries[0], rows[0], touched)
                 return
             chain, head = self._lock_chain(cursor)
