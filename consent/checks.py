@@ -424,6 +424,8 @@ _AUDIT_COLUMNS = ("chain", "seq", "at", "actor_type", "actor_id", "agency_id", "
 _DECISION_COLUMNS = ("id", "evaluated_at", "agency_id", "api_client_id", "recipient_agency_id",
                      "purpose_id", "subject_id", "subject_ref", "categories", "decision",
                      "basis", "reason", "result", "valid_until", "audit_id")  # audit_id last
+# An entry's own values, between its place on a chain (chain, seq) and its hashes.
+_AUDIT_OWN = _AUDIT_COLUMNS[2:-2]
 _UUIDS = frozenset({"id", "subject_id"})
 _TIMES = frozenset({"at", "evaluated_at", "valid_until"})
 
@@ -465,8 +467,7 @@ def _pg_append_one(dialect: Dialect, *, touch: bool) -> str:
     database, insert the decision linked to it, and, with ``touch``, mark the key as used.
     Plain parameters, which the driver converts in C; one round trip for the whole write."""
     audits, decisions = AuditEntry.__table__, CheckDecision.__table__
-    own = _AUDIT_COLUMNS[2:-2]  # the entry's own values, between (chain, seq) and the hashes
-    values = ", ".join(f"%s::{_pg_cast_type(audits, c, dialect)}" for c in own)
+    values = ", ".join(f"%s::{_pg_cast_type(audits, c, dialect)}" for c in _AUDIT_OWN)
     digest = audit.PG_LINK_HASH.format(prev="c.prev", chain="c.chain", seq="c.seq",
                                        tail="%s::text")
     # audit_id is the last decision column: the new entry's id, not a parameter.
@@ -591,7 +592,7 @@ class _Writer:
         touch = (self._when(utcnow()), touched[0]) if touched else ()
         cursor.execute(self._append_one[bool(touched)], (
             *touch, audit.GENESIS, first, self._chains, audit.PG_LOCK_BASE,
-            *self._rows([own], _AUDIT_COLUMNS[2:-2])[0], own["tail"],
+            *self._rows([own], _AUDIT_OWN)[0], own["tail"],
             *self._rows([row], _DECISION_COLUMNS[:-1])[0]))
 
     def write(self, entries: list[NewEntry], rows: list[dict[str, Any]],

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from portal.db import utcnow
@@ -119,13 +119,13 @@ def _lock_chain(session: Session) -> tuple[int, int, str]:
             return int(chain), 0, GENESIS
         return int(chain), int(seq), str(digest)
     # On SQLite every transaction began with BEGIN IMMEDIATE, which already serialises writers.
-    row = session.connection().execute(_HEAD, {"chain": 0}).first()
+    row = session.connection().execute(_HEAD).first()
     return (0, row[0], row[1]) if row else (0, 0, GENESIS)
 
 
 # Built once: appends are on every request's path.
 _CLAIM = text("SELECT * FROM portal_claim_audit_chain(:first, :chains, :base)")
-_HEAD = (select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == bindparam("chain"))
+_HEAD = (select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.chain == 0)  # SQLite's one
          .order_by(AuditEntry.seq.desc()).limit(1))
 _INSERT = insert(AuditEntry).returning(AuditEntry.id, sort_by_parameter_order=True)
 
