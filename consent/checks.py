@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import logging
 import operator
@@ -52,7 +53,7 @@ from consent.models import (
 from consent.schemas import Question
 from portal import audit
 from portal.audit import Actor, NewEntry
-from portal.db import new_uuid, utcnow
+from portal.db import new_uuids, utcnow
 from portal.errors import DomainError, Invalid
 from portal.models import (
     Agency,
@@ -127,6 +128,11 @@ class CheckOutcome:
         }
 
 
+# What json.dumps(value, sort_keys=True) builds on every call, built once.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+
+
+@functools.lru_cache(maxsize=256)  # a batch's answers share their times
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -255,6 +261,8 @@ class _Reader:
         self._sql: dict[tuple[str, int, bool], str] = {}
 
     def _statement(self, by: str, count: int, with_generation: bool) -> str:
+        # PostgreSQL sends the event's public id as text: the row is then built without a
+        # UUID object to turn back into text (uuid_text).
         key = (by, count, with_generation)
         sql = self._sql.get(key)
         if sql is None:
@@ -266,8 +274,10 @@ class _Reader:
                 mark, match = "?", f"{column} IN ({', '.join('?' * count)})"
             source = "reference_generation AS g" if with_generation else \
                 "(SELECT NULL AS value) AS g"
+            columns = _SUBJECT_COLUMNS.replace("e.public_id", "e.public_id::text") \
+                if self.postgresql else _SUBJECT_COLUMNS
             sql = self._sql[key] = (
-                f"{_SUBJECT_COLUMNS}FROM {source} LEFT JOIN holdings AS h ON "
+                f"{columns}FROM {source} LEFT JOIN holdings AS h ON "
                 f"h.agency_id = {mark} AND h.ended_at IS NULL AND {match} {_SUBJECT_JOINS}")
         return sql
 
@@ -297,6 +307,8 @@ class _Reader:
     def uuid_text(self, value: Any) -> str:
         """A UUID column's value in its canonical text form."""
         if isinstance(value, uuid.UUID):
+            return str(value)
+        if len(value) == 36:  # PostgreSQL's text form
             return str(value)
         return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
@@ -771,6 +783,9 @@ class CheckService:
         rows: list[dict[str, Any]] = []
         entries: list[NewEntry] = []
         actor = caller.actor
+        ids = iter(new_uuids(len(questions)))
+        # The questions of a batch mostly ask about the same categories.
+        listed: dict[tuple[str, ...], str] = {}
         for q in questions:
             if q.subject.agency_ref:
                 subject_id, consents = by_ref.get(q.subject.agency_ref, (None, {}))
@@ -786,22 +801,25 @@ class CheckService:
                 # An unknown or unlinked subject has no facts: the same answer as no consent.
                 consents=consents, discloser_active=discloser_active,
                 recipient_active=recipient_active, permit_ttl=permit_ttl))
-            outcome = CheckOutcome(new_uuid(), decision)
+            outcome = CheckOutcome(next(ids), decision)
             outcomes.append(outcome)
             body = outcome.as_json()
+            categories = listed.get(q.categories)
+            if categories is None:
+                categories = listed[q.categories] = json.dumps(list(q.categories))
             rows.append({
                 "id": outcome.decision_id, "evaluated_at": now, "agency_id": caller.agency_id,
                 "api_client_id": caller.api_client_id, "recipient_agency_id": to_id,
                 "purpose_id": purpose_id, "subject_id": subject_id,
                 "subject_ref": q.subject.agency_ref or str(q.subject.subject_id),
-                "categories": json.dumps(list(q.categories)), "decision": body["decision"],
+                "categories": categories, "decision": body["decision"],
                 "basis": decision.basis, "reason": body["reason"],
-                "result": json.dumps(body["categories"], sort_keys=True),
+                "result": _SORTED_JSON.encode(body["categories"]),
                 "valid_until": decision.valid_until,
             })
             entries.append(NewEntry(
                 "consent.check", actor, subject_id=subject_id, object_type="check_decision",
-                object_id=str(outcome.decision_id), at=now,
+                object_id=body["decision_id"], at=now,
                 details={"recipient": q.recipient, "purpose": q.purpose,
                          "categories": list(q.categories), "decision": body["decision"],
                          "reason": body["reason"]}))

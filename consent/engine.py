@@ -68,6 +68,11 @@ class NoticeFact:
     # The highest published version number that requires re-consent (None if none does):
     # a consent to any earlier version no longer counts.
     reconsent_from: int | None = None
+    # The agreements any version covers, derived once: asked for each agreement on each check.
+    covers: frozenset[int] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "covers", frozenset().union(*self.coverage.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,22 +161,27 @@ def consent_status(fact: ConsentFact | None, notice: NoticeFact, agreement_id: i
     return None
 
 
-def _decide_category(category: str, facts: CheckFacts,
-                     agreements: Sequence[AgreementFact]) -> CategoryDecision:
+def _by_id(fact: AgreementFact | NoticeFact) -> int:
+    return fact.id
+
+
+def _decide_category(category: str, facts: CheckFacts, agreements: Sequence[AgreementFact],
+                     notices: Sequence[NoticeFact]) -> CategoryDecision:
+    # agreements and notices come sorted by id: the order in which they are consulted.
     covering = [a for a in agreements if category in a.categories]
     if not covering:
         return CategoryDecision(False, reason=Reason.CATEGORY_NOT_IN_AGREEMENT)
     # A statutory basis needs no consent and must not consult it.
-    for agreement in sorted(covering, key=lambda a: a.id):
+    for agreement in covering:
         if agreement.lawful_basis != CONSENT:
             return CategoryDecision(True, basis=agreement.lawful_basis,
                                     agreement_id=agreement.id,
                                     statutory_gateway=agreement.statutory_gateway,
                                     valid_until=agreement.valid_to)
     best: Reason = Reason.NO_CONSENT
-    for agreement in sorted(covering, key=lambda a: a.id):
-        for notice in sorted(facts.notices, key=lambda n: n.id):
-            if not any(agreement.id in ids for ids in notice.coverage.values()):
+    for agreement in covering:
+        for notice in notices:
+            if agreement.id not in notice.covers:
                 continue
             fact = facts.consents.get(notice.id)
             reason = consent_status(fact, notice, agreement.id, facts.now)
@@ -196,12 +206,13 @@ def decide(facts: CheckFacts) -> Decision:
     if not facts.discloser_active or not facts.recipient_active:
         per = {c: CategoryDecision(False, reason=Reason.AGENCY_INACTIVE) for c in facts.categories}
     else:
-        in_force = [a for a in facts.agreements if a.in_force(now)]
+        in_force = sorted((a for a in facts.agreements if a.in_force(now)), key=_by_id)
         if not in_force:
             per = {c: CategoryDecision(False, reason=Reason.NO_AGREEMENT)
                    for c in facts.categories}
         else:
-            per = {c: _decide_category(c, facts, in_force) for c in facts.categories}
+            notices = sorted(facts.notices, key=_by_id)
+            per = {c: _decide_category(c, facts, in_force, notices) for c in facts.categories}
     permit = bool(per) and all(d.permit for d in per.values())
     reason = next((d.reason for d in per.values() if not d.permit), None)
     if not per:

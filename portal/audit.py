@@ -10,6 +10,7 @@ whichever lock is free. SQLite has one writer at a time anyway and uses one chai
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import random
@@ -57,12 +58,17 @@ class NewEntry:
     at: dt.datetime | None = None
 
 
+# What json.dumps builds on every call with these arguments, built once.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                              default=str)
+
+
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no spaces: the same bytes for the same value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str)
+    return _CANONICAL.encode(value)
 
 
+@functools.lru_cache(maxsize=64)  # a batch's entries share their time
 def _stamp(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 

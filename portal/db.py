@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import select
 import uuid
 from collections.abc import Iterator
@@ -158,3 +159,10 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def new_uuid() -> uuid.UUID:
     """A random identifier for rows whose ids are shown outside the database."""
     return uuid.uuid4()
+
+
+def new_uuids(count: int) -> list[uuid.UUID]:
+    """``count`` identifiers as ``new_uuid`` makes them, from one read of the system's
+    randomness (a batch needs a thousand: one system call instead of a thousand)."""
+    raw = os.urandom(16 * count)
+    return [uuid.UUID(bytes=raw[i:i + 16], version=4) for i in range(0, 16 * count, 16)]
