@@ -191,3 +191,38 @@ def test_exhaustive_small_grid_never_permits_without_a_basis() -> None:
         d = engine.decide(facts(agreements=[agreement(basis)], notices=[n], consents=consents))
         if d.permit and basis == "consent":
             assert event in {"given", "renewed"} and covered
+
+
+@given(st.permutations([agreement(id=1), agreement("public-task", id=2),
+                        agreement(id=3, cats=("contact-details", "health"))]),
+       st.permutations([NoticeFact(id=10, coverage={1: frozenset({1, 3})}),
+                        NoticeFact(id=11, coverage={1: frozenset({3})}),
+                        NoticeFact(id=12, coverage={1: frozenset()})]),
+       st.sampled_from(EVENTS), st.sampled_from(EVENTS))
+def test_the_order_the_facts_come_in_does_not_change_the_answer(
+        agreements: list[AgreementFact], notices: list[NoticeFact], first: str | None,
+        second: str | None) -> None:
+    # Given agreements and notices in any order (the engine consults them by id)
+    consents = {nid: ConsentFact(notice_id=nid, event_type=event, event_id=f"c-{nid}",
+                                 notice_version=1)
+                for nid, event in ((10, first), (11, second)) if event is not None}
+    cats = ["contact-details", "health"]
+    # When it decides
+    d = engine.decide(facts(agreements=agreements, notices=notices, consents=consents,
+                            categories=cats))
+    # Then the answer is the one for the facts in order of id
+    in_order = engine.decide(facts(agreements=sorted(agreements, key=lambda a: a.id),
+                                   notices=sorted(notices, key=lambda n: n.id),
+                                   consents=consents, categories=cats))
+    assert d == in_order
+    # and the statutory agreement (id 2) answers for contact details before any consent,
+    # and of two notices whose consents both cover health, the first by id answers
+    assert d.categories["contact-details"].basis == "public-task"
+    if first in {"given", "renewed"}:
+        assert d.categories["health"].consent_id == "c-10"
+
+
+def test_a_notice_knows_every_agreement_any_of_its_versions_covers() -> None:
+    n = NoticeFact(id=10, coverage={1: frozenset({1, 2}), 2: frozenset({5}), 3: frozenset()})
+    assert n.covers == frozenset({1, 2, 5})
+    assert NoticeFact(id=11, coverage={}).covers == frozenset()
