@@ -261,21 +261,27 @@ class _Reader:
         self._sql: dict[tuple[str, int, bool], str] = {}
 
     def _statement(self, by: str, count: int, with_generation: bool) -> str:
-        # PostgreSQL sends the event's public id as text: the row is then built without a
+        # On PostgreSQL every list of values shares one statement (the server prepares it
+        # once), and the event's public id comes as text: the row is then built without a
         # UUID object to turn back into text (uuid_text).
-        key = (by, count, with_generation)
+        key = (by, min(count, 2) if self.postgresql else count, with_generation)
         sql = self._sql.get(key)
         if sql is None:
             column = "h.agency_ref" if by == "ref" else "h.subject_id"
-            if self.postgresql:
-                # A single value as a plain parameter: the driver converts lists in Python.
-                mark, match = "%s", f"{column} = ANY(%s)" if count > 1 else f"{column} = %s"
-            else:
-                mark, match = "?", f"{column} IN ({', '.join('?' * count)})"
             source = "reference_generation AS g" if with_generation else \
                 "(SELECT NULL AS value) AS g"
-            columns = _SUBJECT_COLUMNS.replace("e.public_id", "e.public_id::text") \
-                if self.postgresql else _SUBJECT_COLUMNS
+            columns, mark, match = _SUBJECT_COLUMNS, "?", f"{column} IN ({', '.join('?' * count)})"
+            if self.postgresql:
+                columns = _SUBJECT_COLUMNS.replace("e.public_id", "e.public_id::text")
+                mark, match = "%s", f"{column} = %s"
+                if count > 1:
+                    # A join to the list, not "= ANY": for a list of a thousand the planner
+                    # chose a parallel scan of every holding (94 ms at a million subjects)
+                    # over a thousand index lookups (43 ms). A binary array (%b): the text
+                    # form escapes each element with a regular expression.
+                    type_ = "text" if by == "ref" else "uuid"
+                    source += f" CROSS JOIN unnest(%b::{type_}[]) AS r(value)"
+                    match = f"{column} = r.value"
             sql = self._sql[key] = (
                 f"{columns}FROM {source} LEFT JOIN holdings AS h ON "
                 f"h.agency_id = {mark} AND h.ended_at IS NULL AND {match} {_SUBJECT_JOINS}")
@@ -287,7 +293,7 @@ class _Reader:
         if by == "id" and not self.postgresql:
             values = [v.hex for v in values]
         params: list[Any] = [caller, *values] if not self.postgresql or len(values) == 1 \
-            else [caller, values]
+            else [values, caller]  # the list comes first, in the FROM clause
         cursor = conn.cursor()
         try:
             cursor.execute(self._statement(by, len(values), True), params)

@@ -135,7 +135,9 @@ class ConsentEvent(Base):
     """An append-only record of one expression of consent; state is derived from these."""
 
     __tablename__ = "consent_events"
-    __table_args__ = (Index("ix_consent_events_subject_notice", "subject_id", "notice_id", "id"),)
+    # Every column the consent check reads, so its read is an index-only scan (migration 0010).
+    __table_args__ = (Index("ix_consent_events_check", "subject_id", "notice_id", "id",
+                            "event_type", "public_id", "notice_version_id", "valid_until"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True)
