@@ -187,6 +187,35 @@ def test_batch_answers_each_question_and_logs_each(client: FlaskClient, key: str
     assert after == (before or 0) + 30
 
 
+def test_a_batch_answers_each_question_as_a_single_check_would(
+        client: FlaskClient, key: str, session: Session, demo: Any) -> None:
+    # Given questions by reference and by id (several of each, so each is looked up as a
+    # list), about consented, unconsented, unknown, unlinked and ended holdings
+    council = operations.agency_by_slug(session, "fenshire-city-council")
+    police = operations.agency_by_slug(session, "fenshire-police")
+    unlinked, _ = operations.put_holding(
+        session, council.id, "FP-DEMO-0003", categories=["identity"],
+        since=__import__("datetime").date(2026, 1, 1), actor=STAFF,
+        new_subject=operations.NewSubject("Robin", "Hale"))
+    operations.end_holding(session, police.id, "FP-DEMO-0004", actor=STAFF)
+    session.commit()
+    ids = {r: s for r, s, _ in demo.subjects}
+    questions = [question(r) for r in ("FP-DEMO-0001", "FP-DEMO-0002", "FP-DEMO-0004",
+                                       "NOBODY-HERE", "FP-DEMO-0001")]
+    questions += [question(subject={"subject_id": s}) for s in (
+        ids["FP-DEMO-0001"], ids["FP-DEMO-0002"], ids["FP-DEMO-0004"],
+        str(unlinked.subject_id), str(uuid.uuid4()))]
+    # When they are asked in one batch and one at a time
+    r = ask(client, key, {"questions": questions}, CHECK + "/batch")
+    assert r.status_code == 200
+    batch = r.get_json()["results"]
+    single = [ask(client, key, q).get_json() for q in questions]
+    # Then each answer is the same, consent record included
+    assert [_shape(b) for b in batch] == [_shape(s) for s in single]
+    assert [b["decision"] for b in batch] == ["permit", "deny", "deny", "deny", "permit",
+                                              "permit", "deny", "deny", "deny", "deny"]
+
+
 def test_batch_limits(client: FlaskClient, key: str) -> None:
     r = ask(client, key, {"questions": [question()] * 1001}, CHECK + "/batch")
     assert r.status_code == 422 and r.get_json()["field"] == "questions"
