@@ -214,6 +214,17 @@ def reused(kind: str, args: argparse.Namespace) -> Seeded | None:
     return Seeded(key=saved["key"], report=report)
 
 
+def prepare_write_yardstick(url: str) -> None:
+    """An empty table for the write yardstick, in the database measured."""
+    from bench import yardstick
+
+    engine = bench_engine(url)
+    try:
+        yardstick.prepare(engine)
+    finally:
+        engine.dispose()
+
+
 def analyze(kind: str, engine: Engine) -> None:
     """Refresh the planner statistics after the bulk load (and, on PostgreSQL, vacuum)."""
     if kind == "sqlite":
@@ -663,7 +674,9 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
               "PORTAL_INSTANCE_PATH": str(instance)}
     app_env = clean_env({**common, **portal_env, **secrets_env, "PORTAL_DATABASE_URL": app_url,
                          "PORTAL_BIND": f"127.0.0.1:{app_port}"})
-    yard_env = clean_env({**common, "PORTAL_BIND": f"127.0.0.1:{yard_port}"})
+    yard_env = clean_env({**common, "PORTAL_BIND": f"127.0.0.1:{yard_port}",
+                          "YARDSTICK_DATABASE_URL": app_url})
+    prepare_write_yardstick(url)
     # The same gunicorn configuration for both servers (DESIGN §7), whatever it is.
     for name, value in (("PORTAL_WORKERS", args.workers), ("PORTAL_THREADS", args.threads)):
         if value:
@@ -685,6 +698,13 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         yardstick = run_wrk(yard.base + "/", args.duration)
         log(f"  {yardstick.rps:,.0f} req/s, p50 {yardstick.p50_ms} ms, "
             f"p99 {yardstick.p99_ms} ms")
+        log(f"write yardstick (one row committed durably): {args.warmup} s warm-up, "
+            f"{args.duration} s measured")
+        write_script = BENCH / "write.lua"
+        run_wrk(yard.base + "/write", args.warmup, script=write_script)
+        write_yardstick = run_wrk(yard.base + "/write", args.duration, script=write_script)
+        log(f"  {write_yardstick.rps:,.0f} req/s, p50 {write_yardstick.p50_ms} ms, "
+            f"p99 {write_yardstick.p99_ms} ms, non-2xx {write_yardstick.non2xx}")
         log(f"consent check: {args.warmup} s warm-up, {args.duration} s measured")
         script = BENCH / "check.lua"
         warm["check"] = run_wrk(portal_srv.base + CHECK_PATH, args.warmup, script=script,
@@ -713,7 +733,7 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         log(f"yardstick with 4 sync workers (reference): {yardstick_sync.rps:,.0f} req/s, "
             f"p50 {yardstick_sync.p50_ms} ms, p99 {yardstick_sync.p99_ms} ms")
         load = {"yardstick": yardstick, "check": check, "batch": batch, "warm": warm,
-                "yardstick_sync": yardstick_sync}
+                "yardstick_sync": yardstick_sync, "write_yardstick": write_yardstick}
     log("servers stopped; verifying the audit chain")
     audit_result = verify_audit(url)
     check_res: WrkResult = load["check"]
@@ -741,13 +761,18 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         "check": check_res.as_json(),
         "yardstick": yard_res.as_json(),
         "yardstick_sync_reference": load["yardstick_sync"].as_json(),
+        "write_yardstick": load["write_yardstick"].as_json(),
         "ratios": {"throughput_check_over_yardstick": ratio(check_res.rps, yard_res.rps),
                    "p99_check_over_yardstick": ratio(check_res.p99_ms, yard_res.p99_ms),
                    "p50_check_over_yardstick": ratio(check_res.p50_ms, yard_res.p50_ms),
                    "throughput_check_over_sync_yardstick": ratio(
                        check_res.rps, load["yardstick_sync"].rps),
                    "p99_check_over_sync_yardstick": ratio(
-                       check_res.p99_ms, load["yardstick_sync"].p99_ms)},
+                       check_res.p99_ms, load["yardstick_sync"].p99_ms),
+                   "throughput_check_over_write_yardstick": ratio(
+                       check_res.rps, load["write_yardstick"].rps),
+                   "p99_check_over_write_yardstick": ratio(
+                       check_res.p99_ms, load["write_yardstick"].p99_ms)},
         "check_permit_share": round(check_res.lua.get("permits", 0) / responses, 3)
         if responses else None,
         "batch": batch_res.as_json(),
@@ -781,7 +806,7 @@ def render(s: dict[str, Any]) -> str:
     """The human summary table for one database."""
     seed_r, c, y, b, a, r = (s["seeding"], s["check"], s["yardstick"], s["batch"], s["audit"],
                              s["ratios"])
-    ys = s["yardstick_sync_reference"]
+    ys, yw = s["yardstick_sync_reference"], s["write_yardstick"]
     t = s["targets"]
 
     def ok(name: str) -> str:
@@ -807,6 +832,10 @@ def render(s: dict[str, Any]) -> str:
         ("sync yardstick", f"{ys['rps']:,.0f} req/s, p99 {ys['p99_ms']} ms (reference: "
                            f"ratios {r['throughput_check_over_sync_yardstick']} and "
                            f"{r['p99_check_over_sync_yardstick']})"),
+        ("write yardstick", f"{yw['rps']:,.0f} req/s, p99 {yw['p99_ms']} ms, non-2xx "
+                            f"{yw['non2xx']} (proposed, no target: ratios "
+                            f"{r['throughput_check_over_write_yardstick']} and "
+                            f"{r['p99_check_over_write_yardstick']})"),
         ("throughput ratio", f"{r['throughput_check_over_yardstick']} "
                              f"(target >= {TARGET_THROUGHPUT_RATIO}: {ok('throughput_ratio')})"),
         ("p99 ratio", f"{r['p99_check_over_yardstick']} "
