@@ -234,4 +234,5 @@ class AuditEntry(Base):
     object_id: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON, hashed as stored
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Not unique in the database: (chain, seq) is, and the hash covers both (migration 0011).
+    hash: Mapped[str] = mapped_column(String(64))
