@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from consent import checks
 from consent import operations as consent_ops
 from consent.models import CheckDecision, Notice
-from portal import operations
+from portal import audit, operations
 from portal.models import AuditEntry, Holding
 from tests.conftest import STAFF, bearer
 
@@ -214,6 +214,25 @@ def test_a_batch_answers_each_question_as_a_single_check_would(
     assert [_shape(b) for b in batch] == [_shape(s) for s in single]
     assert [b["decision"] for b in batch] == ["permit", "deny", "deny", "deny", "permit",
                                               "permit", "deny", "deny", "deny", "deny"]
+
+
+def test_a_batch_stores_awkward_references_exactly_and_its_chain_verifies(
+        client: FlaskClient, key: str, session: Session) -> None:
+    # Given references a driver must escape in text form (PostgreSQL's group write sends
+    # them as binary arrays): quotes, backslashes, braces, commas, NUL-free control
+    # characters, Welsh and Polish letters, an emoji, and "NULL" itself
+    refs = ['O\'Brien "Q"', "back\\slash", "{a,b}", "tab\tnew\nline", "NULL",
+            "Llŷr Żółć", "🙂", " lead and trail "]
+    # When they are asked in one batch
+    r = ask(client, key, {"questions": [question(ref) for ref in refs]}, CHECK + "/batch")
+    assert r.status_code == 200
+    ids = [uuid.UUID(x["decision_id"]) for x in r.get_json()["results"]]
+    # Then each decision keeps its reference exactly, and the audit chain verifies
+    session.rollback()
+    stored = {row.id: row.subject_ref for row in session.execute(
+        select(CheckDecision.id, CheckDecision.subject_ref).where(CheckDecision.id.in_(ids)))}
+    assert [stored[i] for i in ids] == refs
+    assert audit.verify(session).ok
 
 
 def test_batch_limits(client: FlaskClient, key: str) -> None:
