@@ -53,7 +53,7 @@ from consent.models import (
 from consent.schemas import Question
 from portal import audit
 from portal.audit import Actor, NewEntry
-from portal.db import new_uuids, utcnow
+from portal.db import new_time_ordered_uuids, utcnow
 from portal.errors import DomainError, Invalid
 from portal.models import (
     Agency,
@@ -789,7 +789,7 @@ class CheckService:
         rows: list[dict[str, Any]] = []
         entries: list[NewEntry] = []
         actor = caller.actor
-        ids = iter(new_uuids(len(questions)))
+        ids = iter(new_time_ordered_uuids(len(questions)))
         # The questions of a batch mostly ask about the same categories.
         listed: dict[tuple[str, ...], str] = {}
         for q in questions:

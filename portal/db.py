@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import select
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -159,6 +160,26 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def new_uuid() -> uuid.UUID:
     """A random identifier for rows whose ids are shown outside the database."""
     return uuid.uuid4()
+
+
+def new_time_ordered_uuids(count: int) -> list[uuid.UUID]:
+    """``count`` version 7 UUIDs (RFC 9562): the current Unix time in milliseconds, then 74
+    random bits, from one read of the system's randomness."""
+    # For ids of rows written by the thousand (check decisions): consecutive ids sit side by
+    # side in the primary key's index, so a batch's inserts dirty a few pages instead of one
+    # per row. They reveal when the row was made, which the row's answer states anyway.
+    # Python 3.14 has uuid.uuid7; this is its layout, made in bulk.
+    prefix = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76 | 0b10 << 62
+    raw = os.urandom(10 * count)
+    out: list[uuid.UUID] = []
+    for i in range(0, 10 * count, 10):
+        bits = int.from_bytes(raw[i:i + 10], "big")
+        # 12 random bits after the version, 62 after the variant.
+        out.append(uuid.UUID(int=prefix | (bits >> 62 & 0xFFF) << 64 | bits & _LOW_62))
+    return out
+
+
+_LOW_62 = (1 << 62) - 1
 
 
 def new_uuids(count: int) -> list[uuid.UUID]:
