@@ -311,10 +311,9 @@ class _Reader:
         return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
 
     def uuid_text(self, value: Any) -> str:
-        """A UUID column's value in its canonical text form."""
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        if len(value) == 36:  # PostgreSQL's text form
+        """An event's public id in its canonical text form (PostgreSQL sends it so already;
+        SQLite stores 32 hex digits)."""
+        if self.postgresql:
             return str(value)
         return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 

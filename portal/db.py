@@ -162,6 +162,9 @@ def new_uuid() -> uuid.UUID:
     return uuid.uuid4()
 
 
+_LOW_62 = (1 << 62) - 1
+
+
 def new_time_ordered_uuids(count: int) -> list[uuid.UUID]:
     """``count`` version 7 UUIDs (RFC 9562): the current Unix time in milliseconds, then 74
     random bits, from one read of the system's randomness."""
@@ -178,12 +181,3 @@ def new_time_ordered_uuids(count: int) -> list[uuid.UUID]:
         out.append(uuid.UUID(int=prefix | (bits >> 62 & 0xFFF) << 64 | bits & _LOW_62))
     return out
 
-
-_LOW_62 = (1 << 62) - 1
-
-
-def new_uuids(count: int) -> list[uuid.UUID]:
-    """``count`` identifiers as ``new_uuid`` makes them, from one read of the system's
-    randomness (a batch needs a thousand: one system call instead of a thousand)."""
-    raw = os.urandom(16 * count)
-    return [uuid.UUID(bytes=raw[i:i + 16], version=4) for i in range(0, 16 * count, 16)]

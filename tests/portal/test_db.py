@@ -5,16 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from portal.db import new_time_ordered_uuids, new_uuids
-
-
-def test_a_batch_of_ids_are_distinct_random_version_4_uuids() -> None:
-    ids = new_uuids(1000)
-    assert len(ids) == len(set(ids)) == 1000
-    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
-    # each is what uuid.UUID makes of its own text: nothing half-set in the bits
-    assert all(uuid.UUID(str(i)) == i for i in ids)
-    assert new_uuids(0) == []
+from portal.db import new_time_ordered_uuids
 
 
 def test_time_ordered_ids_are_version_7_with_the_time_and_random_bits() -> None:
