@@ -579,7 +579,8 @@ def run_batch(port: int, key: str, subjects: int, duration: float, threads: int
 # --- Verification --------------------------------------------------------------------------
 
 def verify_audit(url: str) -> dict[str, Any]:
-    """Every check decision has its audit entry, and the chain verifies."""
+    """Every check decision has its audit entry and matches it, and the chain verifies."""
+    from consent import operations as consent_ops
     from consent.models import CheckDecision
     from portal import audit
     from portal.db import make_sessionmaker, transaction
@@ -600,6 +601,7 @@ def verify_audit(url: str) -> dict[str, Any]:
             started = time.perf_counter()
             result = audit.verify(session)
             took = time.perf_counter() - started
+            matched = consent_ops.verify_decisions(session)
     finally:
         engine.dispose()
     return {"check_decisions": decisions, "audit_consent_check": entries,
@@ -607,7 +609,8 @@ def verify_audit(url: str) -> dict[str, Any]:
             "counts_equal": decisions == entries == linked,
             "chain_ok": result.ok, "chain_entries": result.count, "chains": len(result.heads),
             "problem": result.problem, "bad_seq": result.bad_seq,
-            "verify_s": round(took, 2)}
+            "verify_s": round(took, 2),
+            "decisions_match_entries": matched.ok, "decisions_problem": matched.problem}
 
 
 # --- One database ---------------------------------------------------------------------------
@@ -796,9 +799,10 @@ def targets(s: dict[str, Any]) -> dict[str, Any]:
                                   "met": dps >= TARGET_BATCH_DECISIONS},
         "non2xx_zero": {"target": "0", "value": s["check"]["non2xx"],
                         "met": s["check"]["non2xx"] == 0 and s["batch"]["errors"] == 0},
-        "audit": {"target": "counts equal, chain intact",
+        "audit": {"target": "counts equal, chain intact, decisions match their entries",
                   "met": bool(s["audit"]["counts_equal"] and s["audit"]["chain_ok"]
-                              and s["audit"]["every_answer_recorded"])},
+                              and s["audit"]["every_answer_recorded"]
+                              and s["audit"]["decisions_match_entries"])},
     }
 
 
@@ -848,8 +852,9 @@ def render(s: dict[str, Any]) -> str:
                   f"consent.check entries, {a['decisions_linked_to_their_entry']:,} linked; "
                   f"chain {'intact' if a['chain_ok'] else 'BROKEN: ' + a['problem']} "
                   f"({a['chain_entries']:,} entries on {a.get('chains', 1)} chain(s), verified in "
-                  f"{a['verify_s']} s); "
-                  f"{ok('audit')}"),
+                  f"{a['verify_s']} s); decisions "
+                  f"{'match' if a['decisions_match_entries'] else 'BROKEN: '}"
+                  f"{a['decisions_problem']}; {ok('audit')}"),
     ]
     width = max(len(k) for k, _ in rows)
     line = "-" * 100

@@ -584,6 +584,7 @@ def verdict(s: dict[str, Any]) -> dict[str, Any]:
     conditions = {
         "every_answered_check_recorded": bool(a["every_answer_recorded"] and a["counts_equal"]),
         "audit_chain_verifies": bool(a["chain_ok"]),
+        "decisions_match_their_entries": bool(a["decisions_match_entries"]),
         "no_stale_permit_after_withdrawal": s["consent_changes"]["stale_permits"] == 0,
         "consent_changes_made": s["consent_changes"]["withdrawals"] > 0,
         "no_failed_checks": bad_checks == 0,

@@ -7,15 +7,18 @@ and flushes; the caller commits once, before it answers anyone.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent import engine
 from consent.models import (
+    CheckDecision,
     ConsentEvent,
     EventType,
     ExpressedBy,
@@ -27,6 +30,9 @@ from portal.audit import Actor
 from portal.db import new_uuid, utcnow
 from portal.errors import GuardianRequired, Invalid, InvalidTransition, NotFound
 from portal.models import (
+    Agency,
+    AuditEntry,
+    Purpose,
     Subject,
 )
 
@@ -205,3 +211,77 @@ def expire_due(session: Session, now: dt.datetime | None = None) -> int:
                       occurred_at=event.valid_until or now)
         count += 1
     return count
+
+
+# --- Checks against their audit entries ----------------------------------------------------
+
+CHECK_ACTION = "consent.check"
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionsVerified:
+    """The outcome of comparing every check decision with its audit entry."""
+
+    ok: bool
+    count: int
+    problem: str = ""
+
+
+def _mismatch(d: Any, agencies: Mapping[int, str], purposes: Mapping[int, str]) -> str:
+    """The first way a decision row differs from what its audit entry recorded, or ''."""
+    if d.entry_id is None or d.action != CHECK_ACTION:
+        return "has no consent.check audit entry"
+    try:
+        details = json.loads(d.details)
+        categories = json.loads(d.categories)
+    except ValueError:
+        return "or its audit entry is not valid JSON"
+    expected = (
+        ("decision id", d.object_type == "check_decision" and d.object_id == str(d.id)),
+        ("time", d.at == d.evaluated_at),
+        ("caller", (d.actor_type, d.actor_id, d.entry_agency_id)
+         == ("api_client", str(d.api_client_id or 0), d.agency_id)),
+        ("subject", d.entry_subject_id == d.subject_id),
+        ("recipient", details.get("recipient") == agencies.get(d.recipient_agency_id)),
+        ("purpose", details.get("purpose") == purposes.get(d.purpose_id)),
+        ("categories", details.get("categories") == categories),
+        ("decision", details.get("decision") == d.decision),
+        ("reason", details.get("reason") == d.reason),
+    )
+    return next((f"differs from its audit entry ({name})" for name, same in expected
+                 if not same), "")
+
+
+def verify_decisions(session: Session) -> DecisionsVerified:
+    """Prove every check decision is the one its hash-chained audit entry recorded, and
+    every such entry still has its decision (run after ``audit.verify``, which proves the
+    entries themselves)."""
+    agencies = dict(session.execute(select(Agency.id, Agency.slug)).all())
+    purposes = dict(session.execute(select(Purpose.id, Purpose.slug)).all())
+    d, a = CheckDecision, AuditEntry
+    # Plain rows, streamed: there is one per check ever answered.
+    rows = session.execute(
+        select(d.id, d.evaluated_at, d.agency_id, d.api_client_id, d.recipient_agency_id,
+               d.purpose_id, d.subject_id, d.categories, d.decision, d.reason,
+               a.id.label("entry_id"), a.action, a.object_type, a.object_id, a.at,
+               a.actor_type, a.actor_id, a.agency_id.label("entry_agency_id"),
+               a.subject_id.label("entry_subject_id"), a.details)
+        .outerjoin(a, a.id == d.audit_id).execution_options(yield_per=2000))
+    count = 0
+    for row in rows:
+        problem = _mismatch(row, agencies, purposes)
+        if problem:
+            return DecisionsVerified(False, count, f"check decision {row.id} {problem}")
+        count += 1
+    # Each decision matched an entry naming its own id, so no two share one: as many
+    # entries as decisions means none lost its decision.
+    entries = session.scalar(select(func.count()).select_from(a)
+                             .where(a.action == CHECK_ACTION)) or 0
+    if entries != count:
+        orphan = session.scalar(
+            select(a.object_id).where(a.action == CHECK_ACTION,
+                                      ~select(d.id).where(d.audit_id == a.id).exists())
+            .order_by(a.id).limit(1))
+        return DecisionsVerified(False, count, f"{entries - count} consent.check audit "
+                                 f"entries have no decision (first: decision {orphan})")
+    return DecisionsVerified(True, count)
