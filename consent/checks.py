@@ -25,6 +25,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import functools
+import hashlib
 import json
 import logging
 import operator
@@ -135,6 +136,19 @@ _SORTED_JSON = json.JSONEncoder(sort_keys=True)
 @functools.lru_cache(maxsize=256)  # a batch's answers share their times
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decision_digest(subject_ref: str, basis: str | None, result: str,
+                    valid_until: dt.datetime) -> str:
+    """SHA-256 of what a decision row holds beyond what its audit entry states in clear:
+    the reference asked about (kept out of the log's clear text), the basis, the
+    per-category result (which consent record each category was decided on) and how long
+    the answer holds. ``audit verify`` recomputes it from the row."""
+    # Unambiguous without a JSON encoding (a batch makes a thousand): the reference is the
+    # only free text before the last field, so it carries its length; a basis is a slug.
+    body = (f"{len(subject_ref)}:{subject_ref}|{basis or ''}|{audit.stamp(valid_until)}|"
+            f"{result}")
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 # --- Reference data, cached per process ------------------------------------------------------
@@ -812,22 +826,24 @@ class CheckService:
             categories = listed.get(q.categories)
             if categories is None:
                 categories = listed[q.categories] = json.dumps(list(q.categories))
+            subject_ref = q.subject.agency_ref or str(q.subject.subject_id)
+            result = _SORTED_JSON.encode(body["categories"])
             rows.append({
                 "id": outcome.decision_id, "evaluated_at": now, "agency_id": caller.agency_id,
                 "api_client_id": caller.api_client_id, "recipient_agency_id": to_id,
                 "purpose_id": purpose_id, "subject_id": subject_id,
-                "subject_ref": q.subject.agency_ref or str(q.subject.subject_id),
-                "categories": categories, "decision": body["decision"],
-                "basis": decision.basis, "reason": body["reason"],
-                "result": _SORTED_JSON.encode(body["categories"]),
-                "valid_until": decision.valid_until,
+                "subject_ref": subject_ref, "categories": categories,
+                "decision": body["decision"], "basis": decision.basis, "reason": body["reason"],
+                "result": result, "valid_until": decision.valid_until,
             })
             entries.append(NewEntry(
                 "consent.check", actor, subject_id=subject_id, object_type="check_decision",
                 object_id=body["decision_id"], at=now,
                 details={"recipient": q.recipient, "purpose": q.purpose,
                          "categories": list(q.categories), "decision": body["decision"],
-                         "reason": body["reason"]}))
+                         "reason": body["reason"],
+                         "row": decision_digest(subject_ref, decision.basis, result,
+                                                decision.valid_until)}))
         self.committer.commit(_Work(entries, rows, self._touch(caller.api_client_id, now)))
         return outcomes
 

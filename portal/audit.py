@@ -69,7 +69,8 @@ def canonical_json(value: Any) -> str:
 
 
 @functools.lru_cache(maxsize=64)  # a batch's entries share their time
-def _stamp(at: dt.datetime) -> str:
+def stamp(at: dt.datetime) -> str:
+    """An aware time as hashed: UTC, to the microsecond."""
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -79,7 +80,7 @@ def entry_tail(at: dt.datetime, actor_type: str, actor_id: str, agency_id: int |
     """The hashed body of an entry after its chain and sequence number."""
     # canonical_json of the whole list is "[chain,seq," followed by this, so the database can
     # finish the body once it knows the chain and the next sequence number (PG_LINK_HASH).
-    return canonical_json([_stamp(at), actor_type, actor_id, agency_id, action,
+    return canonical_json([stamp(at), actor_type, actor_id, agency_id, action,
                            str(subject_id) if subject_id else None, object_type, object_id,
                            details])[1:]
 

@@ -82,6 +82,10 @@ def test_database_refuses_update_and_delete(answered: list[str], session: Sessio
     ("subject_id = NULL", "(subject)"),
     ("api_client_id = 999", "(caller)"),
     ("evaluated_at = '2020-01-01 00:00:00.000000'", "(time)"),
+    ("subject_ref = 'FP-DEMO-0001'", "(reference, basis, result or validity)"),
+    ("basis = 'consent'", "(reference, basis, result or validity)"),
+    ("result = '{}'", "(reference, basis, result or validity)"),
+    ("valid_until = '2030-01-01 00:00:00.000000'", "(reference, basis, result or validity)"),
 ])
 def test_an_edited_decision_is_named(answered: list[str], tamper: Session, backend: str,
                                      change: str, named: str) -> None:
@@ -129,3 +133,32 @@ def test_cli_verify_compares_decisions(app: Flask, answered: list[str], tamper: 
     bad = runner.invoke(args=["audit", "verify"])
     assert bad.exit_code == 1
     assert f"check decisions BROKEN: check decision {answered[1]}" in bad.output
+
+
+def test_an_entry_from_before_the_digest_still_verifies(session: Session, demo: Any) -> None:
+    # Given a decision and its entry as earlier releases wrote them (no digest of the row)
+    from consent.models import CheckDecision
+    from portal import audit
+    from portal.audit import Actor, NewEntry
+    from portal.db import new_uuid, utcnow
+    from portal.operations import agency_by_slug
+
+    police = agency_by_slug(session, "fenshire-police")
+    care = agency_by_slug(session, "victim-care")
+    now, decision_id = utcnow(), new_uuid()
+    [entry_id] = audit.record_many(session, [NewEntry(
+        consent_ops.CHECK_ACTION, Actor("api_client", "0", police.id),
+        object_type="check_decision", object_id=str(decision_id), at=now,
+        details={"recipient": "victim-care", "purpose": "victim-support-referral",
+                 "categories": ["identity"], "decision": "deny", "reason": "no_consent"})])
+    purpose_id = session.scalar(text("SELECT id FROM purposes "
+                                     "WHERE slug = 'victim-support-referral'"))
+    session.add(CheckDecision(
+        id=decision_id, evaluated_at=now, agency_id=police.id, recipient_agency_id=care.id,
+        purpose_id=purpose_id, subject_ref="OLD-1", categories='["identity"]',
+        decision="deny", reason="no_consent", result="{}", valid_until=now,
+        audit_id=entry_id))
+    session.commit()
+    # Then it verifies: its chain holds it, and it has nothing more to compare
+    result = consent_ops.verify_decisions(session)
+    assert result.ok and result.count == 1, result.problem
