@@ -19,6 +19,7 @@ from sqlalchemy import Date, DateTime, Table, func, insert, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, Uuid
 
+from consent import operations as consent_ops
 from portal import audit
 from portal.db import Base, utcnow
 from portal.errors import Conflict, Invalid
@@ -193,4 +194,8 @@ def import_register(session: Session, folder: Path) -> dict[str, int]:
                 for chain, h in manifest["audit_heads"].items()}
     if not result.ok or result.heads != expected:
         raise Invalid("the imported audit chain does not verify against the export's head")
+    decisions = consent_ops.verify_decisions(session)
+    if not decisions.ok:
+        raise Invalid(f"the imported check decisions do not match their audit entries: "
+                      f"{decisions.problem}")
     return counts

@@ -63,11 +63,18 @@ def empty_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
 
 
 def test_round_trip_loses_nothing_and_the_chain_verifies(
-        app: Flask, session: Session, demo: Any, tmp_path: Path,
+        app: Flask, session: Session, demo: Any, tmp_path: Path, client: Any, api_key: Any,
         empty_target: tuple[Flask, Engine]) -> None:
-    # Given a register with the demo partnership and a first contact's worth of audit
+    # Given a register with the demo partnership, a first contact's worth of audit and a
+    # check answered (its decision must still match its entry once imported)
+    key = api_key("fenshire-police", "consent:check")
+    assert client.post("/api/v1/consent/check", headers={"Authorization": f"Bearer {key}"},
+                       json={"subject": {"agency_ref": "FP-DEMO-0001"},
+                             "recipient": "victim-care", "purpose": "victim-support-referral",
+                             "categories": ["contact-details"]}).status_code == 200
+    session.rollback()
     before = _dump(session)
-    assert before["consent_events"] and before["audit_entries"]
+    assert before["consent_events"] and before["audit_entries"] and before["check_decisions"]
     folder = tmp_path / "export"
     result = app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
     assert result.exit_code == 0, result.output
@@ -136,6 +143,34 @@ def test_import_refuses_a_tampered_audit_log(app: Flask, demo: Any, tmp_path: Pa
     target, engine = empty_target
     result = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
     assert result.exit_code != 0 and "does not verify" in result.output
+    with make_sessionmaker(engine)() as other:
+        assert other.scalar(select(register._table("agencies").c.id)) is None
+    engine.dispose()
+
+
+def test_import_refuses_a_tampered_check_decision(app: Flask, demo: Any, tmp_path: Path,
+                                                  client: Any, api_key: Any,
+                                                  empty_target: tuple[Flask, Engine]) -> None:
+    # Given an export holding a deny, turned into a permit in the file
+    key = api_key("fenshire-police", "consent:check")
+    answer = client.post("/api/v1/consent/check", headers={"Authorization": f"Bearer {key}"},
+                         json={"subject": {"agency_ref": "FP-DEMO-0002"},
+                               "recipient": "victim-care", "purpose": "victim-support-referral",
+                               "categories": ["contact-details"]}).get_json()
+    assert answer["decision"] == "deny"
+    folder = tmp_path / "export"
+    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    path = folder / "check_decisions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert len(rows) == 1
+    rows[0].update(decision="permit", reason=None)
+    path.write_text(json.dumps(rows[0]) + "\n")
+    # When it is imported, then it is refused and nothing is kept
+    target, engine = empty_target
+    result = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    assert result.exit_code != 0
+    assert "check decisions do not match their audit entries" in result.output
+    assert answer["decision_id"] in result.output
     with make_sessionmaker(engine)() as other:
         assert other.scalar(select(register._table("agencies").c.id)) is None
     engine.dispose()
