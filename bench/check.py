@@ -601,7 +601,9 @@ def verify_audit(url: str) -> dict[str, Any]:
             started = time.perf_counter()
             result = audit.verify(session)
             took = time.perf_counter() - started
+            started = time.perf_counter()
             matched = consent_ops.verify_decisions(session)
+            took_decisions = time.perf_counter() - started
     finally:
         engine.dispose()
     return {"check_decisions": decisions, "audit_consent_check": entries,
@@ -610,7 +612,8 @@ def verify_audit(url: str) -> dict[str, Any]:
             "chain_ok": result.ok, "chain_entries": result.count, "chains": len(result.heads),
             "problem": result.problem, "bad_seq": result.bad_seq,
             "verify_s": round(took, 2),
-            "decisions_match_entries": matched.ok, "decisions_problem": matched.problem}
+            "decisions_match_entries": matched.ok, "decisions_problem": matched.problem,
+            "decisions_verify_s": round(took_decisions, 2)}
 
 
 # --- One database ---------------------------------------------------------------------------
@@ -854,7 +857,8 @@ def render(s: dict[str, Any]) -> str:
                   f"({a['chain_entries']:,} entries on {a.get('chains', 1)} chain(s), verified in "
                   f"{a['verify_s']} s); decisions "
                   f"{'match' if a['decisions_match_entries'] else 'BROKEN: '}"
-                  f"{a['decisions_problem']}; {ok('audit')}"),
+                  f"{a['decisions_problem']} (compared in {a.get('decisions_verify_s')} s); "
+                  f"{ok('audit')}"),
     ]
     width = max(len(k) for k, _ in rows)
     line = "-" * 100
