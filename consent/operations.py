@@ -7,13 +7,14 @@ and flushes; the caller commits once, before it answers anyone.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Uuid, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from consent import engine
@@ -99,10 +100,27 @@ def _record_event(session: Session, *, subject: Subject, version: NoticeVersion,
     session.add(event)
     session.flush()
     audit.record(session, f"consent.{event_type.value}", actor, subject_id=subject.id,
-                 object_type="consent_event", object_id=str(event.public_id),
+                 object_type=EVENT_OBJECT, object_id=str(event.public_id),
                  details={"notice_id": version.notice_id, "notice_version": version.version,
-                          "method": method, "expressed_by": expressed_by})
+                          "method": method, "expressed_by": expressed_by,
+                          "row": event_digest(event)})
     return event
+
+
+EVENT_OBJECT = "consent_event"
+
+
+def event_digest(e: Any) -> str:
+    """SHA-256 of what a consent event row holds beyond what its audit entry states in clear
+    (``e``: the event, or a row with its column names); ``audit verify`` recomputes it."""
+    def when(value: dt.datetime | None) -> str | None:
+        return audit.stamp(_aware(value)) if value is not None else None
+
+    body = audit.canonical_json([
+        e.event_type, e.notice_version_id, when(e.occurred_at), when(e.recorded_at),
+        when(e.valid_until), e.guardian_name, e.guardian_relationship, e.language,
+        e.recorded_by, e.agency_id, e.evidence])
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def _published_version(session: Session, notice_version_id: int) -> NoticeVersion:
@@ -294,3 +312,73 @@ def verify_decisions(session: Session) -> DecisionsVerified:
         return DecisionsVerified(False, count, f"{entries - count} consent.check audit "
                                  f"entries have no decision (first: decision {orphan})")
     return DecisionsVerified(True, count)
+
+
+# --- Consent events against their audit entries --------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class EventsVerified:
+    """The outcome of comparing every consent event with its audit entry."""
+
+    ok: bool
+    count: int
+    problem: str = ""
+
+
+def _event_mismatch(r: Any) -> str:
+    """The first way an event differs from what its audit entry recorded, or ''."""
+    if r.event_id is None:
+        return "names a consent event that is not there (deleted)"
+    try:
+        details = json.loads(r.details)
+    except ValueError:
+        return "is not valid JSON"
+    expected = (
+        ("type", r.action == f"consent.{r.event_type}"),
+        ("subject", r.entry_subject_id == r.subject_id),
+        ("notice", (details.get("notice_id"), details.get("notice_version"))
+         == (r.notice_id, r.version)),
+        ("method or who expressed it", (details.get("method"), details.get("expressed_by"))
+         == (r.method, r.expressed_by)),
+        # Entries of releases before the digest have none; their chains still hold them.
+        ("times, validity, guardian, evidence or recorder",
+         "row" not in details or details["row"] == event_digest(r)),
+    )
+    return next((f"differs from it ({name})" for name, same in expected if not same), "")
+
+
+def verify_events(session: Session) -> EventsVerified:
+    """Prove every consent event is the one its hash-chained audit entry recorded, and that
+    none was added without one (as a forged "given" inserted into the table would be)."""
+    e, a, v = ConsentEvent, AuditEntry, NoticeVersion
+    # The entry names the event by its public id in text; compared in the event's own form,
+    # the event is found through its unique index.
+    named = (cast(a.object_id, Uuid) if session.get_bind().dialect.name == "postgresql"
+             else func.replace(a.object_id, "-", ""))
+    rows = session.execute(
+        select(a.id, a.action, a.object_id, a.subject_id.label("entry_subject_id"), a.details,
+               e.id.label("event_id"), e.subject_id, e.notice_id, e.notice_version_id,
+               e.event_type, e.occurred_at, e.recorded_at, e.valid_until, e.expressed_by,
+               e.guardian_name, e.guardian_relationship, e.method, e.language,
+               e.recorded_by, e.agency_id, e.evidence, v.version)
+        .where(a.object_type == EVENT_OBJECT)
+        .outerjoin(e, e.public_id == named).outerjoin(v, v.id == e.notice_version_id)
+        .execution_options(yield_per=2000))
+    count = 0
+    for row in rows:
+        problem = _event_mismatch(row)
+        if problem:
+            return EventsVerified(False, count, f"the audit entry of consent event "
+                                                f"{row.object_id} {problem}")
+        count += 1
+    # Each entry found its own event by a unique id: as many events as entries means none
+    # was added without one.
+    events = session.scalar(select(func.count()).select_from(e)) or 0
+    if events != count:
+        forged = session.scalar(
+            select(e.public_id).where(~exists().where(a.object_type == EVENT_OBJECT,
+                                                      named == e.public_id))
+            .order_by(e.id).limit(1))
+        return EventsVerified(False, count, f"{events - count} consent events have no audit "
+                              f"entry (first: {forged}); they were not recorded by the portal")
+    return EventsVerified(True, count)

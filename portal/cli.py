@@ -165,34 +165,49 @@ def audit_verify(head_file: TextIO | None, public_key: str | None) -> None:
             raise click.ClickException(f"the head file is not JSON: {exc}") from exc
         with transaction(_factory()) as session:
             checked = audit_head.verify_against(session, document, trusted)
-            decisions = consent_ops.verify_decisions(session) if checked.ok else None
+            records = _verify_records(session) if checked.ok else None
         if not checked.ok:
             click.echo(f"audit chain BROKEN: {checked.problem}", err=True)
             sys.exit(1)
         click.echo(f"audit chain intact and matches the signed head of "
                    f"{document['signed_at']}: {checked.count} entries in "
                    f"{checked.chains} chain(s)")
-        _report_decisions(decisions)
+        _report_records(records)
         return
     with transaction(_factory()) as session:
         result = audit.verify(session)
-        decisions = consent_ops.verify_decisions(session) if result.ok else None
+        records = _verify_records(session) if result.ok else None
     if not result.ok:
         click.echo(f"audit chain BROKEN: {result.problem}", err=True)
         sys.exit(1)
     click.echo(f"audit chain intact: {result.count} entries in {len(result.heads)} "
                "chain(s)")
-    _report_decisions(decisions)
+    _report_records(records)
 
 
-def _report_decisions(result: consent_ops.DecisionsVerified | None) -> None:
-    """Say whether the check decisions match their (already verified) entries; exit 1 if not."""
-    assert result is not None  # noqa: S101 - only called once the chain verified
-    if result.ok:
-        click.echo(f"check decisions intact: {result.count} match their audit entries")
-        return
-    click.echo(f"check decisions BROKEN: {result.problem}", err=True)
-    sys.exit(1)
+_Records = tuple[consent_ops.EventsVerified, consent_ops.DecisionsVerified]
+
+
+def _verify_records(session: Session) -> _Records:
+    return consent_ops.verify_events(session), consent_ops.verify_decisions(session)
+
+
+def _report_records(records: _Records | None) -> None:
+    """Say whether consent events and check decisions match their (already verified)
+    entries; exit 1 if either does not."""
+    assert records is not None  # noqa: S101 - only called once the chain verified
+    events, decisions = records
+    broken = False
+    for name, ok, count, problem in (
+            ("consent events", events.ok, events.count, events.problem),
+            ("check decisions", decisions.ok, decisions.count, decisions.problem)):
+        if ok:
+            click.echo(f"{name} intact: {count} match their audit entries")
+        else:
+            click.echo(f"{name} BROKEN: {problem}", err=True)
+            broken = True
+    if broken:
+        sys.exit(1)
 
 
 @audit_cli.command("head")

@@ -84,10 +84,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Tables whose UPDATE and DELETE triggers a test may lift, as someone with database access
+# could; on the shared PostgreSQL database they must be back on for the next test.
+APPEND_ONLY = ("audit_entries", "consent_events", "check_decisions")
+
+
 def _truncate_all(url: str) -> None:
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
     with engine.begin() as conn:
+        for table in APPEND_ONLY:
+            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         # As migration 0008 leaves it: the check cache's generation counter has its one row.
         conn.execute(text("INSERT INTO reference_generation (id, value) VALUES (1, 0)"))

@@ -194,8 +194,9 @@ def import_register(session: Session, folder: Path) -> dict[str, int]:
                 for chain, h in manifest["audit_heads"].items()}
     if not result.ok or result.heads != expected:
         raise Invalid("the imported audit chain does not verify against the export's head")
-    decisions = consent_ops.verify_decisions(session)
-    if not decisions.ok:
-        raise Invalid(f"the imported check decisions do not match their audit entries: "
-                      f"{decisions.problem}")
+    for name, checked in (("consent events", consent_ops.verify_events(session)),
+                          ("check decisions", consent_ops.verify_decisions(session))):
+        if not checked.ok:
+            raise Invalid(f"the imported {name} do not match their audit entries: "
+                          f"{checked.problem}")
     return counts

@@ -176,6 +176,31 @@ def test_import_refuses_a_tampered_check_decision(app: Flask, demo: Any, tmp_pat
     engine.dispose()
 
 
+def test_import_refuses_a_forged_consent_event(app: Flask, demo: Any, tmp_path: Path,
+                                              empty_target: tuple[Flask, Engine]) -> None:
+    # Given an export with a "given" event added to the file, with no audit entry for it
+    folder = tmp_path / "export"
+    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    path = folder / "consent_events.jsonl"
+    lines = path.read_text().splitlines()
+    forged = json.loads(lines[0])
+    forged.update(id=max(json.loads(line)["id"] for line in lines) + 1,
+                  public_id="00000000-0000-4000-8000-00000000f0f0", event_type="given")
+    path.write_text("\n".join([*lines, json.dumps(forged)]) + "\n")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["tables"]["consent_events"] += 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    # When it is imported, then it is refused, naming the event, and nothing is kept
+    target, engine = empty_target
+    result = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    assert result.exit_code != 0
+    assert "consent events do not match their audit entries" in result.output
+    assert "00000000-0000-4000-8000-00000000f0f0" in result.output
+    with make_sessionmaker(engine)() as other:
+        assert other.scalar(select(register._table("agencies").c.id)) is None
+    engine.dispose()
+
+
 def test_the_export_has_csv_and_a_fhir_consent_bundle(app: Flask, session: Session, demo: Any,
                                                       tmp_path: Path) -> None:
     folder = tmp_path / "export"
