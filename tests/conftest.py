@@ -89,6 +89,17 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 APPEND_ONLY = ("audit_entries", "consent_events", "check_decisions")
 
 
+def lift_append_only(session: Session, table: str) -> None:
+    """Drop a table's UPDATE and DELETE guard and commit, as someone with database access
+    could (on PostgreSQL the next test's reset puts it back)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
+    else:
+        session.execute(text(f"DROP TRIGGER {table}_no_update"))
+        session.execute(text(f"DROP TRIGGER {table}_no_delete"))
+    session.commit()
+
+
 def _truncate_all(url: str) -> None:
     engine = create_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)

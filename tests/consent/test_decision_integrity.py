@@ -17,7 +17,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from consent import operations as consent_ops
-from tests.conftest import bearer
+from tests.conftest import bearer, lift_append_only
 
 CHECK = "/api/v1/consent/check"
 
@@ -42,14 +42,9 @@ def answered(client: FlaskClient, api_key: Callable[..., str], session: Session)
 
 
 @pytest.fixture
-def tamper(session: Session, backend: str) -> Iterator[Session]:
+def tamper(session: Session) -> Iterator[Session]:
     """Lift the append-only guard on decisions, as someone with database access could."""
-    if backend == "postgresql":
-        session.execute(text("ALTER TABLE check_decisions DISABLE TRIGGER USER"))
-    else:
-        session.execute(text("DROP TRIGGER check_decisions_no_update"))
-        session.execute(text("DROP TRIGGER check_decisions_no_delete"))
-    session.commit()
+    lift_append_only(session, "check_decisions")
     yield session
 
 

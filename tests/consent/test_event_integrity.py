@@ -24,21 +24,16 @@ from consent.models import ConsentEvent, Notice, NoticeVersion
 from portal import audit
 from portal.audit import Actor, NewEntry
 from portal.db import new_uuid, utcnow
-from tests.conftest import bearer
+from tests.conftest import bearer, lift_append_only
 
 QUESTION = {"subject": {"agency_ref": "FP-DEMO-0002"}, "recipient": "victim-care",
             "purpose": "victim-support-referral", "categories": ["contact-details"]}
 
 
 @pytest.fixture
-def tamper(session: Session, backend: str, demo: Any) -> Iterator[Session]:
+def tamper(session: Session, demo: Any) -> Iterator[Session]:
     """Lift the append-only guard on events, as someone with database access could."""
-    if backend == "postgresql":
-        session.execute(text("ALTER TABLE consent_events DISABLE TRIGGER USER"))
-    else:
-        session.execute(text("DROP TRIGGER consent_events_no_update"))
-        session.execute(text("DROP TRIGGER consent_events_no_delete"))
-    session.commit()
+    lift_append_only(session, "consent_events")
     yield session
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from portal import audit
 from portal.audit import Actor
 from portal.models import AuditEntry
+from tests.conftest import lift_append_only
 
 ACTOR = Actor("staff", "s-1", 1)
 
@@ -29,14 +30,9 @@ def chain(session: Session) -> Session:
 
 
 @pytest.fixture
-def tamper(chain: Session, backend: str) -> Iterator[Session]:
+def tamper(chain: Session) -> Iterator[Session]:
     """Lift the append-only guard, as someone with database access could."""
-    if backend == "postgresql":
-        chain.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
-    else:
-        chain.execute(text("DROP TRIGGER audit_entries_no_update"))
-        chain.execute(text("DROP TRIGGER audit_entries_no_delete"))
-    chain.commit()
+    lift_append_only(chain, "audit_entries")
     yield chain
 
 

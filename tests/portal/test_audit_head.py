@@ -18,7 +18,7 @@ from portal.audit import Actor
 from portal.config import Config, ConfigError
 from portal.database import get_database
 from portal.models import AuditEntry
-from tests.conftest import make_config
+from tests.conftest import lift_append_only, make_config
 
 ACTOR = Actor("staff", "s-1", 1)
 
@@ -52,15 +52,6 @@ def logged(session: Session, backend: str) -> Session:
         assert len(audit.head(session)) > 1
     return session
 
-
-def _unguard(session: Session, backend: str) -> None:
-    """Lift the append-only guard, as someone with database access could."""
-    if backend == "postgresql":
-        session.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
-    else:
-        session.execute(text("DROP TRIGGER audit_entries_no_update"))
-        session.execute(text("DROP TRIGGER audit_entries_no_delete"))
-    session.commit()
 
 
 def _rewrite_chain(session: Session, chain: int, seq: int, new_action: str) -> None:
@@ -129,7 +120,7 @@ def test_rewrite_of_a_whole_chain_is_detected(signing_app: Flask, logged: Sessio
     head_file = tmp_path / "head.json"
     _sign(signing_app, head_file)
     chain, (last, _digest) = next(iter(audit.head(logged).items()))
-    _unguard(logged, backend)
+    lift_append_only(logged, "audit_entries")
     _rewrite_chain(logged, chain, 1, "forged")
     # the chain alone still verifies (every hash was recomputed),
     assert audit.verify(logged).ok
@@ -146,7 +137,7 @@ def test_truncation_below_the_signed_head_is_detected(signing_app: Flask, logged
     head_file = tmp_path / "head.json"
     _sign(signing_app, head_file)
     chain, (last, _digest) = next(iter(audit.head(logged).items()))
-    _unguard(logged, backend)
+    lift_append_only(logged, "audit_entries")
     logged.execute(text("DELETE FROM audit_entries WHERE chain = :c AND seq >= :s"),
                    {"c": chain, "s": max(1, last - 1)})
     logged.commit()
@@ -160,7 +151,7 @@ def test_truncation_and_regrowth_is_detected(signing_app: Flask, logged: Session
     """Cutting a chain back and appending new entries past the signed seq is still caught."""
     head_file = tmp_path / "head.json"
     _sign(signing_app, head_file)
-    _unguard(logged, backend)
+    lift_append_only(logged, "audit_entries")
     logged.execute(text("DELETE FROM audit_entries"))
     logged.commit()
     logged.info["audit_chains"] = 1
