@@ -114,7 +114,7 @@ def event_digest(e: Any) -> str:
     """SHA-256 of what a consent event row holds beyond what its audit entry states in clear
     (``e``: the event, or a row with its column names); ``audit verify`` recomputes it."""
     def when(value: dt.datetime | None) -> str | None:
-        return audit.stamp(_aware(value)) if value is not None else None
+        return audit.stamp(value) if value is not None else None
 
     body = audit.canonical_json([
         e.event_type, e.notice_version_id, when(e.occurred_at), when(e.recorded_at),
@@ -246,10 +246,6 @@ class DecisionsVerified:
     problem: str = ""
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _mismatch(d: Any, agencies: Mapping[int, str], purposes: Mapping[int, str]) -> str:
     """The first way a decision row differs from what its audit entry recorded, or ''."""
     if d.entry_id is None or d.action != CHECK_ACTION:
@@ -272,7 +268,7 @@ def _mismatch(d: Any, agencies: Mapping[int, str], purposes: Mapping[int, str]) 
         ("reason", details.get("reason") == d.reason),
         # Entries of releases before the digest have none; their chains still hold them.
         ("reference, basis, result or validity", "row" not in details or details["row"]
-         == decision_digest(d.subject_ref, d.basis, d.result, _aware(d.valid_until))),
+         == decision_digest(d.subject_ref, d.basis, d.result, d.valid_until)),
     )
     return next((f"differs from its audit entry ({name})" for name, same in expected
                  if not same), "")
