@@ -154,7 +154,8 @@ def _trusted_key(public_key: str | None) -> Any:
               help="The trusted Ed25519 public key (PEM text, a PEM file's path, or base64); "
                    "default: the public half of PORTAL_AUDIT_SIGNING_KEY.")
 def audit_verify(head_file: TextIO | None, public_key: str | None) -> None:
-    """Exit 0 if the chain is intact; otherwise name the first bad entry and exit 1."""
+    """Exit 0 if the chains are intact and every consent event and check decision matches
+    its entry; otherwise name the first problem and exit 1."""
     if head_file is not None:
         try:
             trusted = _trusted_key(public_key)
