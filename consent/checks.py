@@ -138,6 +138,11 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# How a check's audit entry names itself and its decision (consent.operations compares them).
+CHECK_ACTION = "consent.check"
+DECISION_OBJECT = "check_decision"
+
+
 def decision_digest(subject_ref: str, basis: str | None, result: str,
                     valid_until: dt.datetime) -> str:
     """SHA-256 of what a decision row holds beyond what its audit entry states in clear:
@@ -837,7 +842,7 @@ class CheckService:
                 "result": result, "valid_until": decision.valid_until,
             })
             entries.append(NewEntry(
-                "consent.check", actor, subject_id=subject_id, object_type="check_decision",
+                CHECK_ACTION, actor, subject_id=subject_id, object_type=DECISION_OBJECT,
                 object_id=body["decision_id"], at=now,
                 details={"recipient": q.recipient, "purpose": q.purpose,
                          "categories": list(q.categories), "decision": body["decision"],

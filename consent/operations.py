@@ -18,7 +18,7 @@ from sqlalchemy import Uuid, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from consent import engine
-from consent.checks import decision_digest
+from consent.checks import CHECK_ACTION, DECISION_OBJECT, decision_digest
 from consent.models import (
     CheckDecision,
     ConsentEvent,
@@ -39,6 +39,8 @@ from portal.models import (
 )
 
 GUARDIAN_AGE = 13
+# How an event's audit entry names what it records (verify_events finds the event by it).
+EVENT_OBJECT = "consent_event"
 
 
 def age_on(date_of_birth: dt.date, day: dt.date) -> int:
@@ -105,9 +107,6 @@ def _record_event(session: Session, *, subject: Subject, version: NoticeVersion,
                           "method": method, "expressed_by": expressed_by,
                           "row": event_digest(event)})
     return event
-
-
-EVENT_OBJECT = "consent_event"
 
 
 def event_digest(e: Any) -> str:
@@ -232,18 +231,22 @@ def expire_due(session: Session, now: dt.datetime | None = None) -> int:
     return count
 
 
-# --- Checks against their audit entries ----------------------------------------------------
-
-CHECK_ACTION = "consent.check"
-
+# --- Records against their audit entries ---------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class DecisionsVerified:
-    """The outcome of comparing every check decision with its audit entry."""
+class RecordsVerified:
+    """The outcome of comparing every record of one kind with its audit entry."""
 
     ok: bool
     count: int
     problem: str = ""
+
+
+def verify_records(session: Session) -> list[tuple[str, RecordsVerified]]:
+    """Consent events and check decisions, each compared with its entry (run once
+    ``audit.verify`` has proved the entries themselves)."""
+    return [("consent events", verify_events(session)),
+            ("check decisions", verify_decisions(session))]
 
 
 def _mismatch(d: Any, agencies: Mapping[int, str], purposes: Mapping[int, str]) -> str:
@@ -256,7 +259,7 @@ def _mismatch(d: Any, agencies: Mapping[int, str], purposes: Mapping[int, str]) 
     except ValueError:
         return "or its audit entry is not valid JSON"
     expected = (
-        ("decision id", d.object_type == "check_decision" and d.object_id == str(d.id)),
+        ("decision id", d.object_type == DECISION_OBJECT and d.object_id == str(d.id)),
         ("time", d.at == d.evaluated_at),
         ("caller", (d.actor_type, d.actor_id, d.entry_agency_id)
          == ("api_client", str(d.api_client_id or 0), d.agency_id)),
@@ -274,7 +277,7 @@ def _mismatch(d: Any, agencies: Mapping[int, str], purposes: Mapping[int, str]) 
                  if not same), "")
 
 
-def verify_decisions(session: Session) -> DecisionsVerified:
+def verify_decisions(session: Session) -> RecordsVerified:
     """Prove every check decision is the one its hash-chained audit entry recorded, and
     every such entry still has its decision (run after ``audit.verify``, which proves the
     entries themselves)."""
@@ -294,7 +297,7 @@ def verify_decisions(session: Session) -> DecisionsVerified:
     for row in rows:
         problem = _mismatch(row, agencies, purposes)
         if problem:
-            return DecisionsVerified(False, count, f"check decision {row.id} {problem}")
+            return RecordsVerified(False, count, f"check decision {row.id} {problem}")
         count += 1
     # Each decision matched an entry naming its own id, so no two share one: as many
     # entries as decisions means none lost its decision.
@@ -305,20 +308,9 @@ def verify_decisions(session: Session) -> DecisionsVerified:
             select(a.object_id).where(a.action == CHECK_ACTION,
                                       ~select(d.id).where(d.audit_id == a.id).exists())
             .order_by(a.id).limit(1))
-        return DecisionsVerified(False, count, f"{entries - count} consent.check audit "
+        return RecordsVerified(False, count, f"{entries - count} consent.check audit "
                                  f"entries have no decision (first: decision {orphan})")
-    return DecisionsVerified(True, count)
-
-
-# --- Consent events against their audit entries --------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class EventsVerified:
-    """The outcome of comparing every consent event with its audit entry."""
-
-    ok: bool
-    count: int
-    problem: str = ""
+    return RecordsVerified(True, count)
 
 
 def _event_mismatch(r: Any) -> str:
@@ -343,7 +335,7 @@ def _event_mismatch(r: Any) -> str:
     return next((f"differs from it ({name})" for name, same in expected if not same), "")
 
 
-def verify_events(session: Session) -> EventsVerified:
+def verify_events(session: Session) -> RecordsVerified:
     """Prove every consent event is the one its hash-chained audit entry recorded, and that
     none was added without one (as a forged "given" inserted into the table would be)."""
     e, a, v = ConsentEvent, AuditEntry, NoticeVersion
@@ -364,8 +356,8 @@ def verify_events(session: Session) -> EventsVerified:
     for row in rows:
         problem = _event_mismatch(row)
         if problem:
-            return EventsVerified(False, count, f"the audit entry of consent event "
-                                                f"{row.object_id} {problem}")
+            return RecordsVerified(False, count, f"the audit entry of consent event "
+                                                 f"{row.object_id} {problem}")
         count += 1
     # Each entry found its own event by a unique id: as many events as entries means none
     # was added without one.
@@ -375,6 +367,6 @@ def verify_events(session: Session) -> EventsVerified:
             select(e.public_id).where(~exists().where(a.object_type == EVENT_OBJECT,
                                                       named == e.public_id))
             .order_by(e.id).limit(1))
-        return EventsVerified(False, count, f"{events - count} consent events have no audit "
+        return RecordsVerified(False, count, f"{events - count} consent events have no audit "
                               f"entry (first: {forged}); they were not recorded by the portal")
-    return EventsVerified(True, count)
+    return RecordsVerified(True, count)

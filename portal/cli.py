@@ -166,7 +166,7 @@ def audit_verify(head_file: TextIO | None, public_key: str | None) -> None:
             raise click.ClickException(f"the head file is not JSON: {exc}") from exc
         with transaction(_factory()) as session:
             checked = audit_head.verify_against(session, document, trusted)
-            records = _verify_records(session) if checked.ok else None
+            records = consent_ops.verify_records(session) if checked.ok else None
         if not checked.ok:
             click.echo(f"audit chain BROKEN: {checked.problem}", err=True)
             sys.exit(1)
@@ -177,7 +177,7 @@ def audit_verify(head_file: TextIO | None, public_key: str | None) -> None:
         return
     with transaction(_factory()) as session:
         result = audit.verify(session)
-        records = _verify_records(session) if result.ok else None
+        records = consent_ops.verify_records(session) if result.ok else None
     if not result.ok:
         click.echo(f"audit chain BROKEN: {result.problem}", err=True)
         sys.exit(1)
@@ -186,28 +186,16 @@ def audit_verify(head_file: TextIO | None, public_key: str | None) -> None:
     _report_records(records)
 
 
-_Records = tuple[consent_ops.EventsVerified, consent_ops.DecisionsVerified]
-
-
-def _verify_records(session: Session) -> _Records:
-    return consent_ops.verify_events(session), consent_ops.verify_decisions(session)
-
-
-def _report_records(records: _Records | None) -> None:
+def _report_records(records: list[tuple[str, consent_ops.RecordsVerified]] | None) -> None:
     """Say whether consent events and check decisions match their (already verified)
     entries; exit 1 if either does not."""
     assert records is not None  # noqa: S101 - only called once the chain verified
-    events, decisions = records
-    broken = False
-    for name, ok, count, problem in (
-            ("consent events", events.ok, events.count, events.problem),
-            ("check decisions", decisions.ok, decisions.count, decisions.problem)):
-        if ok:
-            click.echo(f"{name} intact: {count} match their audit entries")
+    for name, result in records:
+        if result.ok:
+            click.echo(f"{name} intact: {result.count} match their audit entries")
         else:
-            click.echo(f"{name} BROKEN: {problem}", err=True)
-            broken = True
-    if broken:
+            click.echo(f"{name} BROKEN: {result.problem}", err=True)
+    if not all(result.ok for _, result in records):
         sys.exit(1)
 
 

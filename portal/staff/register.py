@@ -194,8 +194,7 @@ def import_register(session: Session, folder: Path) -> dict[str, int]:
                 for chain, h in manifest["audit_heads"].items()}
     if not result.ok or result.heads != expected:
         raise Invalid("the imported audit chain does not verify against the export's head")
-    for name, checked in (("consent events", consent_ops.verify_events(session)),
-                          ("check decisions", consent_ops.verify_decisions(session))):
+    for name, checked in consent_ops.verify_records(session):
         if not checked.ok:
             raise Invalid(f"the imported {name} do not match their audit entries: "
                           f"{checked.problem}")
