@@ -53,7 +53,6 @@ def logged(session: Session, backend: str) -> Session:
     return session
 
 
-
 def _rewrite_chain(session: Session, chain: int, seq: int, new_action: str) -> None:
     """Change one entry and recompute every hash after it, so that the chain still links."""
     rows = session.scalars(select(AuditEntry).where(AuditEntry.chain == chain)
@@ -115,7 +114,7 @@ def test_entries_added_after_signing_still_verify(signing_app: Flask, logged: Se
 
 
 def test_rewrite_of_a_whole_chain_is_detected(signing_app: Flask, logged: Session,
-                                              backend: str, tmp_path: Path) -> None:
+                                              tmp_path: Path) -> None:
     # Given a signed head exported before someone with database access rewrote a chain,
     head_file = tmp_path / "head.json"
     _sign(signing_app, head_file)
@@ -133,7 +132,7 @@ def test_rewrite_of_a_whole_chain_is_detected(signing_app: Flask, logged: Sessio
 
 
 def test_truncation_below_the_signed_head_is_detected(signing_app: Flask, logged: Session,
-                                                      backend: str, tmp_path: Path) -> None:
+                                                      tmp_path: Path) -> None:
     head_file = tmp_path / "head.json"
     _sign(signing_app, head_file)
     chain, (last, _digest) = next(iter(audit.head(logged).items()))
@@ -147,7 +146,7 @@ def test_truncation_below_the_signed_head_is_detected(signing_app: Flask, logged
 
 
 def test_truncation_and_regrowth_is_detected(signing_app: Flask, logged: Session,
-                                             backend: str, tmp_path: Path) -> None:
+                                             tmp_path: Path) -> None:
     """Cutting a chain back and appending new entries past the signed seq is still caught."""
     head_file = tmp_path / "head.json"
     _sign(signing_app, head_file)
