@@ -901,7 +901,9 @@ def main(argv: list[str] | None = None) -> int:
     args.started_at = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     ensure_wrk()
+    # A fresh clone has neither: the seed record is written before any server log.
     RESULTS.mkdir(parents=True, exist_ok=True)
+    DATA.mkdir(parents=True, exist_ok=True)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     failed = False
     for kind in kinds:
