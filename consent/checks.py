@@ -129,10 +129,6 @@ class CheckOutcome:
         }
 
 
-# What json.dumps(value, sort_keys=True) builds on every call, built once.
-_SORTED_JSON = json.JSONEncoder(sort_keys=True)
-
-
 @functools.lru_cache(maxsize=256)  # a batch's answers share their times
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -832,7 +828,7 @@ class CheckService:
             if categories is None:
                 categories = listed[q.categories] = json.dumps(list(q.categories))
             subject_ref = q.subject.agency_ref or str(q.subject.subject_id)
-            result = _SORTED_JSON.encode(body["categories"])
+            result = audit.canonical_json(body["categories"])
             rows.append({
                 "id": outcome.decision_id, "evaluated_at": now, "agency_id": caller.agency_id,
                 "api_client_id": caller.api_client_id, "recipient_agency_id": to_id,

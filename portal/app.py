@@ -6,12 +6,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from flask import Flask, Request, Response, abort, g, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.sansio.response import Response as BaseResponse
 
 from portal import database, i18n, mail, ui
 from portal import logging as portal_logging
@@ -31,6 +34,37 @@ class PortalFlask(Flask):
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Every view and hook here is synchronous already."""
         return func
+
+
+class PortalJSONProvider(DefaultJSONProvider):
+    """Flask's JSON answers encoded by orjson: the same keys, order and values, in a tenth of
+    the time (a batch check's answer is a thousand objects)."""
+
+    # Times and dataclasses go to Flask's own conversion, as before; keys that are not text
+    # make orjson refuse, and json sorts them as Flask does.
+    _OPTIONS = (orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+                | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        """Serialize as JSON; options orjson lacks (an indent for debugging) go to json."""
+        if kwargs.keys() - {"separators"}:
+            return super().dumps(obj, **kwargs)
+        return self._encode(obj).decode()
+
+    def response(self, *args: Any, **kwargs: Any) -> BaseResponse:
+        """A JSON response, as compact as Flask's outside debug mode."""
+        if self.compact is False or (self.compact is None and self._app.debug):
+            return super().response(*args, **kwargs)
+        body = self._encode(self._prepare_response_obj(args, kwargs))
+        # Typed as werkzeug's base class, whose constructor takes no body.
+        response_class: Any = self._app.response_class
+        return cast(BaseResponse, response_class(body + b"\n", mimetype=self.mimetype))
+
+    def _encode(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self.default, option=self._OPTIONS)
+        except TypeError:  # what orjson refuses (an integer beyond 64 bits): json's way
+            return super().dumps(obj, separators=(",", ":")).encode()
 
 
 class PortalSessionInterface(SecureCookieSessionInterface):
@@ -53,6 +87,7 @@ def create_app(config: Config | None = None) -> Flask:
                 template_folder=str(ROOT / "templates"), static_folder=str(ROOT / "static"))
     Path(instance_path).mkdir(parents=True, exist_ok=True)
     app.session_interface = PortalSessionInterface()
+    app.json = PortalJSONProvider(app)
     if not config.instance_path:
         config = replace(config, instance_path=instance_path)
     portal_logging.configure(config.log_level)
