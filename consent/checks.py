@@ -804,7 +804,8 @@ class CheckService:
         entries: list[NewEntry] = []
         actor = caller.actor
         ids = iter(new_time_ordered_uuids(len(questions)))
-        # The questions of a batch mostly ask about the same categories.
+        # The questions of a batch mostly ask about the same route and categories.
+        routes: dict[tuple[int, int], engine.RouteFacts] = {}
         listed: dict[tuple[str, ...], str] = {}
         for q in questions:
             if q.subject.agency_ref:
@@ -814,13 +815,16 @@ class CheckService:
                     if q.subject.subject_id else (None, {})
             to_id, recipient_active = agencies[q.recipient]
             purpose_id = purposes[q.purpose]
-            route_agreements, route_notices = refs.route(caller.agency_id, to_id, purpose_id)
-            decision = engine.decide(engine.CheckFacts(
-                now=now, categories=q.categories, agreements=route_agreements,
-                notices=route_notices,
-                # An unknown or unlinked subject has no facts: the same answer as no consent.
-                consents=consents, discloser_active=discloser_active,
-                recipient_active=recipient_active, permit_ttl=permit_ttl))
+            route = routes.get((to_id, purpose_id))
+            if route is None:
+                route_agreements, route_notices = refs.route(caller.agency_id, to_id,
+                                                             purpose_id)
+                route = routes[to_id, purpose_id] = engine.RouteFacts(
+                    now=now, agreements=route_agreements, notices=route_notices,
+                    discloser_active=discloser_active, recipient_active=recipient_active,
+                    permit_ttl=permit_ttl)
+            # An unknown or unlinked subject has no facts: the same answer as no consent.
+            decision = engine.decide_on_route(route, q.categories, consents)
             outcome = CheckOutcome(next(ids), decision)
             outcomes.append(outcome)
             body = outcome.as_json()

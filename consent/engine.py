@@ -165,54 +165,93 @@ def _by_id(fact: AgreementFact | NoticeFact) -> int:
     return fact.id
 
 
-def _decide_category(category: str, facts: CheckFacts, agreements: Sequence[AgreementFact],
-                     notices: Sequence[NoticeFact]) -> CategoryDecision:
-    # agreements and notices come sorted by id: the order in which they are consulted.
-    covering = [a for a in agreements if category in a.categories]
-    if not covering:
-        return CategoryDecision(False, reason=Reason.CATEGORY_NOT_IN_AGREEMENT)
-    # A statutory basis needs no consent and must not consult it.
-    for agreement in covering:
-        if agreement.lawful_basis != CONSENT:
-            return CategoryDecision(True, basis=agreement.lawful_basis,
-                                    agreement_id=agreement.id,
-                                    statutory_gateway=agreement.statutory_gateway,
-                                    valid_until=agreement.valid_to)
+# A denial names only its reason, so one object per reason serves every question.
+_DENIED = {reason: CategoryDecision(False, reason=reason) for reason in Reason}
+
+# How a route decides a category: an answer that holds for everyone (no agreement covers it,
+# a statutory basis, an inactive agency), or the (agreement, notice) pairs whose consent
+# is consulted, in that order.
+_Plan = CategoryDecision | tuple[tuple[AgreementFact, NoticeFact], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteFacts:
+    """What every question from one discloser to one recipient for one purpose shares at one
+    moment; a batch decides each of its questions on that route against one of these."""
+
+    now: dt.datetime
+    agreements: Sequence[AgreementFact]
+    notices: Sequence[NoticeFact] = ()
+    discloser_active: bool = True
+    recipient_active: bool = True
+    permit_ttl: dt.timedelta = dt.timedelta(seconds=60)
+    # Derived when made (from copies: changing the lists given later changes nothing), and
+    # what each category is decided on, derived when first asked.
+    _in_force: tuple[AgreementFact, ...] = field(init=False, repr=False, compare=False)
+    _notices: tuple[NoticeFact, ...] = field(init=False, repr=False, compare=False)
+    _plans: dict[str, _Plan] = field(default_factory=dict, init=False, repr=False,
+                                     compare=False)
+
+    def __post_init__(self) -> None:
+        # Consulted in order of id, whatever order they come in.
+        object.__setattr__(self, "_in_force", tuple(sorted(
+            (a for a in self.agreements if a.in_force(self.now)), key=_by_id)))
+        object.__setattr__(self, "_notices", tuple(sorted(self.notices, key=_by_id)))
+
+    def plan(self, category: str) -> _Plan:
+        """How this route decides the category (derived once per route)."""
+        found = self._plans.get(category)
+        if found is None:
+            found = self._plans[category] = self._make_plan(category)
+        return found
+
+    def _make_plan(self, category: str) -> _Plan:
+        if not self.discloser_active or not self.recipient_active:
+            return _DENIED[Reason.AGENCY_INACTIVE]
+        if not self._in_force:
+            return _DENIED[Reason.NO_AGREEMENT]
+        covering = [a for a in self._in_force if category in a.categories]
+        if not covering:
+            return _DENIED[Reason.CATEGORY_NOT_IN_AGREEMENT]
+        # A statutory basis needs no consent and must not consult it.
+        for agreement in covering:
+            if agreement.lawful_basis != CONSENT:
+                return CategoryDecision(True, basis=agreement.lawful_basis,
+                                        agreement_id=agreement.id,
+                                        statutory_gateway=agreement.statutory_gateway,
+                                        valid_until=agreement.valid_to)
+        return tuple((a, n) for a in covering for n in self._notices if a.id in n.covers)
+
+
+def _consult(pairs: tuple[tuple[AgreementFact, NoticeFact], ...],
+             consents: Mapping[int, ConsentFact], now: dt.datetime) -> CategoryDecision:
     best: Reason = Reason.NO_CONSENT
-    for agreement in covering:
-        for notice in notices:
-            if agreement.id not in notice.covers:
-                continue
-            fact = facts.consents.get(notice.id)
-            reason = consent_status(fact, notice, agreement.id, facts.now)
-            if reason is not None:
-                if _REASON_RANK[reason] < _REASON_RANK[best]:
-                    best = reason
-                continue
-            if fact is None:  # consent_status never permits without a fact
-                continue
-            limits = [t for t in (fact.valid_until, agreement.valid_to) if t is not None]
-            return CategoryDecision(True, basis=CONSENT, agreement_id=agreement.id,
-                                    consent_id=fact.event_id,
-                                    notice_version=fact.notice_version,
-                                    valid_until=min(limits) if limits else None)
-    return CategoryDecision(False, reason=best)
+    for agreement, notice in pairs:
+        fact = consents.get(notice.id)
+        reason = consent_status(fact, notice, agreement.id, now)
+        if reason is not None:
+            if _REASON_RANK[reason] < _REASON_RANK[best]:
+                best = reason
+            continue
+        if fact is None:  # consent_status never permits without a fact
+            continue
+        limits = [t for t in (fact.valid_until, agreement.valid_to) if t is not None]
+        return CategoryDecision(True, basis=CONSENT, agreement_id=agreement.id,
+                                consent_id=fact.event_id, notice_version=fact.notice_version,
+                                valid_until=min(limits) if limits else None)
+    return _DENIED[best]
 
 
-def decide(facts: CheckFacts) -> Decision:
-    """Answer one question from the facts alone."""
-    now = facts.now
-    horizon = now + facts.permit_ttl
-    if not facts.discloser_active or not facts.recipient_active:
-        per = {c: CategoryDecision(False, reason=Reason.AGENCY_INACTIVE) for c in facts.categories}
-    else:
-        in_force = sorted((a for a in facts.agreements if a.in_force(now)), key=_by_id)
-        if not in_force:
-            per = {c: CategoryDecision(False, reason=Reason.NO_AGREEMENT)
-                   for c in facts.categories}
-        else:
-            notices = sorted(facts.notices, key=_by_id)
-            per = {c: _decide_category(c, facts, in_force, notices) for c in facts.categories}
+def decide_on_route(route: RouteFacts, categories: Sequence[str],
+                    consents: Mapping[int, ConsentFact]) -> Decision:
+    """Answer one question on a route from the person's consents: ``decide``, with what the
+    route's questions share worked out once."""
+    now = route.now
+    per: dict[str, CategoryDecision] = {}
+    for category in categories:
+        plan = route.plan(category)
+        per[category] = plan if isinstance(plan, CategoryDecision) else \
+            _consult(plan, consents, now)
     permit = bool(per) and all(d.permit for d in per.values())
     reason = next((d.reason for d in per.values() if not d.permit), None)
     if not per:
@@ -221,7 +260,16 @@ def decide(facts: CheckFacts) -> Decision:
     basis = bases.pop() if permit and len(bases) == 1 else None
     valid_until = now
     if permit:
-        limits = [horizon] + [d.valid_until for d in per.values() if d.valid_until is not None]
+        limits = [now + route.permit_ttl] + [d.valid_until for d in per.values()
+                                             if d.valid_until is not None]
         valid_until = max(now, min(limits))
     return Decision(permit=permit, categories=per, basis=basis, reason=reason,
                     evaluated_at=now, valid_until=valid_until)
+
+
+def decide(facts: CheckFacts) -> Decision:
+    """Answer one question from the facts alone."""
+    route = RouteFacts(now=facts.now, agreements=facts.agreements, notices=facts.notices,
+                       discloser_active=facts.discloser_active,
+                       recipient_active=facts.recipient_active, permit_ttl=facts.permit_ttl)
+    return decide_on_route(route, facts.categories, facts.consents)

@@ -226,3 +226,56 @@ def test_a_notice_knows_every_agreement_any_of_its_versions_covers() -> None:
     n = NoticeFact(id=10, coverage={1: frozenset({1, 2}), 2: frozenset({5}), 3: frozenset()})
     assert n.covers == frozenset({1, 2, 5})
     assert NoticeFact(id=11, coverage={}).covers == frozenset()
+
+
+CATS = ["contact-details", "incident-report", "health"]
+ROUTE_AGREEMENTS = [agreement(id=1, cats=("contact-details", "incident-report")),
+                    agreement("public-task", id=2, cats=("incident-report",)),
+                    agreement(id=3, cats=("contact-details", "health"),
+                              valid_to=NOW + dt.timedelta(seconds=30)),
+                    agreement(id=4, cats=("health",), valid_to=NOW)]
+ROUTE_NOTICES = [NoticeFact(id=10, coverage={1: frozenset({1, 3}), 2: frozenset({1})},
+                            reconsent_from=2),
+                 NoticeFact(id=11, coverage={1: frozenset({3})})]
+# A person's latest consent per notice (none, one or both).
+person = st.lists(
+    st.tuples(st.sampled_from([10, 11]), st.sampled_from(EVENTS[1:]), st.integers(1, 2),
+              st.one_of(st.none(), st.integers(-10, 120))),
+    max_size=2, unique_by=lambda t: t[0]).map(lambda events: {
+        n: ConsentFact(notice_id=n, event_type=event, event_id=f"c-{n}-{version}",
+                       notice_version=version,
+                       valid_until=None if offset is None else NOW + dt.timedelta(seconds=offset))
+        for n, event, version, offset in events})
+
+
+@given(questions=st.lists(st.tuples(st.lists(st.sampled_from(CATS), max_size=3, unique=True),
+                                    person), min_size=1, max_size=8),
+       agreements=st.permutations(ROUTE_AGREEMENTS), notices=st.permutations(ROUTE_NOTICES),
+       discloser_active=st.booleans(), recipient_active=st.booleans())
+def test_questions_sharing_a_route_get_the_answers_each_would_alone(
+        questions: list[tuple[list[str], dict[int, ConsentFact]]],
+        agreements: list[AgreementFact], notices: list[NoticeFact], discloser_active: bool,
+        recipient_active: bool) -> None:
+    # Given one route, as a batch decides each of its questions on it
+    route = engine.RouteFacts(now=NOW, agreements=agreements, notices=notices,
+                              discloser_active=discloser_active,
+                              recipient_active=recipient_active)
+    for categories, consents in questions:
+        # When a question is answered on the shared route
+        shared = engine.decide_on_route(route, categories, consents)
+        # Then the answer is the one the question gets from its facts alone
+        assert shared == engine.decide(CheckFacts(
+            now=NOW, categories=categories, agreements=agreements, notices=notices,
+            consents=consents, discloser_active=discloser_active,
+            recipient_active=recipient_active))
+
+
+def test_a_route_is_not_changed_by_changing_the_lists_it_was_made_from() -> None:
+    # Given a route made from lists the caller keeps
+    agreements, notices = [agreement()], [notice()]
+    route = engine.RouteFacts(now=NOW, agreements=agreements, notices=notices)
+    # When the caller empties them
+    agreements.clear()
+    notices.clear()
+    # Then the route still decides on what it was given
+    assert engine.decide_on_route(route, ["contact-details"], {10: consent()}).permit
