@@ -35,6 +35,7 @@ from portal.errors import Conflict, Invalid, NotFound
 from portal.identity.models import Account
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 from portal.models import (
+    STAFF_VIEW_ACTION,
     Agency,
     AuditEntry,
     DataCategory,
@@ -371,7 +372,7 @@ def staff_views(session: Session, subject_id: uuid.UUID,
     agencies = dict(session.execute(select(Agency.slug, Agency.name)).all())
     by_id = dict(session.execute(select(Agency.id, Agency.name)).all())
     rows = session.scalars(select(AuditEntry).where(AuditEntry.subject_id == subject_id,
-                                                    AuditEntry.action == "subject.view")
+                                                    AuditEntry.action == STAFF_VIEW_ACTION)
                            .order_by(AuditEntry.id.desc()).limit(limit))
     out = []
     for row in rows:

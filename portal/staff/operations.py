@@ -23,7 +23,7 @@ from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
 from portal.identity.models import RecoveryCode, Role, StaffUser
 from portal.identity.passwords import hash_password, verify_password
-from portal.models import Agency, DataCategory, Holding, Subject
+from portal.models import STAFF_VIEW_ACTION, Agency, DataCategory, Holding, Subject
 from portal.staff.models import StaffTotpStep
 
 RECOVERY_CODES = 10
@@ -193,7 +193,7 @@ def view_subject(session: Session, staff: StaffUser, subject_id: uuid.UUID, *,
     """Open a subject's page: refused as unknown if not visible, logged if shown."""
     subject = visible_subject(session, staff, subject_id)
     agency = session.get(Agency, staff.agency_id)
-    audit.record(session, "subject.view", staff_actor(staff), subject_id=subject.id,
+    audit.record(session, STAFF_VIEW_ACTION, staff_actor(staff), subject_id=subject.id,
                  object_type="subject", object_id=str(subject.id),
                  details={"agency": agency.slug if agency else "", "role": role})
     return subject

@@ -8,13 +8,14 @@ from typing import Any
 
 import pyotp
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from consent.models import ConsentEvent, Notice
 from portal import audit
 from portal.audit import Actor
 from portal.identity.models import Account
+from portal.models import STAFF_VIEW_ACTION
 from portal.selfservice import operations as ops
 from tests.conftest import bearer
 from tests.identity_helpers import PASSWORD, login, make_account
@@ -86,6 +87,43 @@ def test_activity_shows_checks_and_staff_views_without_names(
     assert "Test Officer" not in html and ">42<" not in html
     # New entries appear as soon as they are committed
     assert len(ops.checks(session, account.subject_id)) == 1  # type: ignore[arg-type]
+
+
+def test_staff_views_are_read_through_their_own_index(session: Session, demo: Any,
+                                                      backend: str) -> None:
+    # Given a person whose record staff looked at
+    subject_id = subject_of(session, "FP-DEMO-0001")
+    audit.record(session, STAFF_VIEW_ACTION, Actor("staff", "42", 1), subject_id=subject_id,
+                 details={"agency": "fenshire-police", "role": "consent-officer"})
+    session.commit()
+    # When their activity page reads those views
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "audit_entries" in statement:
+            seen.append((statement, parameters))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        assert len(ops.staff_views(session, subject_id)) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    # Then the database plans it on the staff-views index (the log's only index by person,
+    # which consent checks do not write to), however small the table
+    [(statement, parameters)] = seen
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        if backend == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+            cursor.execute("EXPLAIN " + statement, parameters)
+        else:
+            cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+        plan = " ".join(str(row) for row in cursor.fetchall())
+        cursor.close()
+        conn.rollback()
+    assert "ix_audit_entries_subject_view" in plan
 
 
 def test_two_factor_is_optional_and_then_required(client: FlaskClient, session: Session,
