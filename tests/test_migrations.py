@@ -57,6 +57,27 @@ def test_downgrade_then_upgrade_round_trips(backend: str, db_url: str, tmp_path:
     assert _diffs(url) == []
 
 
+def test_the_staff_views_index_may_be_built_ahead_of_its_migration(
+        backend: str, db_url: str, tmp_path: Any) -> None:
+    # Given a database at 0012 whose operator built 0013's index without blocking appends
+    url = f"sqlite:///{tmp_path}/ahead.sqlite3" if backend == "sqlite" else db_url
+    _empty(url, backend)
+    engine = make_engine(url)
+    migrate.upgrade(engine, "0012")
+    concurrently = "CONCURRENTLY " if backend == "postgresql" else ""
+    with engine.connect() as conn:
+        if backend == "postgresql":
+            conn.commit()
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn.execute(text(f"CREATE INDEX {concurrently}ix_audit_entries_subject_view ON "
+                          "audit_entries (subject_id, id) WHERE action = 'subject.view'"))
+        conn.commit()
+    # When the migrations run, Then they keep it and end with the models' schema
+    migrate.upgrade(engine)
+    engine.dispose()
+    assert _diffs(url) == []
+
+
 def test_single_head() -> None:
     engine = make_engine("sqlite://")
     script = ScriptDirectory.from_config(migrate.alembic_config(engine))

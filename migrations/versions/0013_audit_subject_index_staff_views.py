@@ -22,8 +22,12 @@ _WHERE = "action = 'subject.view'"  # portal.models.STAFF_VIEW_ACTION
 
 
 def upgrade() -> None:
+    # Building it scans the whole log and, on PostgreSQL, holds back appends (so checks)
+    # until done: a large deployment can build it first with CREATE INDEX CONCURRENTLY under
+    # this name and condition (docs/deployment.md), and this step then keeps it.
     op.create_index('ix_audit_entries_subject_view', 'audit_entries', ['subject_id', 'id'],
-                    unique=False, postgresql_where=sa.text(_WHERE), sqlite_where=sa.text(_WHERE))
+                    unique=False, postgresql_where=sa.text(_WHERE), sqlite_where=sa.text(_WHERE),
+                    if_not_exists=True)
     op.drop_index('ix_audit_entries_subject_id', table_name='audit_entries')
 
 
