@@ -46,8 +46,8 @@ class PortalJSONProvider(DefaultJSONProvider):
                 | orjson.OPT_PASSTHROUGH_DATACLASS)
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        """Serialize as JSON; options orjson lacks (an indent for debugging) go to json."""
-        if kwargs.keys() - {"separators"}:
+        """Serialize as compact JSON; other options (an indent for debugging) go to json."""
+        if kwargs and kwargs != {"separators": (",", ":")}:
             return super().dumps(obj, **kwargs)
         return self._encode(obj).decode()
 

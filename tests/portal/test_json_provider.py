@@ -42,8 +42,10 @@ def test_an_answer_is_what_flask_would_send(app: Flask, body: Any) -> None:
     assert ours.mimetype == "application/json" and ours.data.endswith(b"\n")
 
 
-def test_dumps_is_compact_and_sorted(app: Flask) -> None:
+def test_dumps_is_compact_and_sorted_unless_asked_otherwise(app: Flask) -> None:
     assert app.json.dumps({"b": 1, "a": "ł"}) == '{"a":"ł","b":1}'
+    assert app.json.dumps({"b": 1, "a": 2}, separators=(", ", ": ")) == '{"a": 2, "b": 1}'
+    assert app.json.dumps({"a": 1}, indent=1) == '{\n "a": 1\n}'
 
 
 def _keys(value: Any) -> Any:
