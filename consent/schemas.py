@@ -32,15 +32,15 @@ class Question:
     categories: tuple[str, ...]
 
 
-def _slug(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not SLUG.match(value):
-        raise Invalid(f"{field} must be a slug (lower-case letters, digits and hyphens)",
-                      field=field)
-    return value
-
-
 def _is_slug(value: Any) -> bool:
     return isinstance(value, str) and SLUG.match(value) is not None
+
+
+def _slug(value: Any, field: str) -> str:
+    if not _is_slug(value):
+        raise Invalid(f"{field} must be a slug (lower-case letters, digits and hyphens)",
+                      field=field)
+    return str(value)
 
 
 _QUESTION_KEYS = ("subject", "recipient", "purpose", "categories")
