@@ -272,6 +272,12 @@ _PG_LATEST_JOINS = (
     "ce.public_id, ce.notice_version_id, ce.valid_until FROM consent_events AS ce "
     "WHERE ce.subject_id = h.subject_id ORDER BY ce.notice_id DESC, ce.id DESC) AS e ON true "
     "LEFT JOIN notice_versions AS nv ON nv.id = e.notice_version_id")
+# SQLite has no DISTINCT ON; with one max() in the select list its other columns come from the
+# row holding that maximum (https://sqlite.org/lang_select.html#bareagg), so grouping per
+# holding and notice sends only each notice's latest event too. The reference stays in the
+# group: one agency may hold a person under two references.
+_SQLITE_LATEST_COLUMNS = _SUBJECT_COLUMNS.replace("e.id,", "max(e.id),")
+_SQLITE_LATEST_GROUP = " GROUP BY h.agency_ref, h.subject_id, e.notice_id"
 
 
 class _Reader:
@@ -292,11 +298,11 @@ class _Reader:
             column = "h.agency_ref" if by == "ref" else "h.subject_id"
             source = "reference_generation AS g" if with_generation else \
                 "(SELECT NULL AS value) AS g"
-            columns, mark, match = _SUBJECT_COLUMNS, "?", f"{column} IN ({', '.join('?' * count)})"
-            joins = _SUBJECT_JOINS
+            columns, joins, group = _SQLITE_LATEST_COLUMNS, _SUBJECT_JOINS, _SQLITE_LATEST_GROUP
+            mark, match = "?", f"{column} IN ({', '.join('?' * count)})"
             if self.postgresql:
                 columns = _SUBJECT_COLUMNS.replace("e.public_id", "e.public_id::text")
-                joins = _PG_LATEST_JOINS
+                joins, group = _PG_LATEST_JOINS, ""
                 mark, match = "%s", f"{column} = %s"
                 if count > 1:
                     # A join to the list, not "= ANY": for a list of a thousand the planner
@@ -308,7 +314,7 @@ class _Reader:
                     match = f"{column} = r.value"
             sql = self._sql[key] = (
                 f"{columns}FROM {source} LEFT JOIN holdings AS h ON "
-                f"h.agency_id = {mark} AND h.ended_at IS NULL AND {match} {joins}")
+                f"h.agency_id = {mark} AND h.ended_at IS NULL AND {match} {joins}{group}")
         return sql
 
     def read(self, conn: Any, caller: int, by: str, values: list[Any]

@@ -235,6 +235,39 @@ def test_a_batch_stores_awkward_references_exactly_and_its_chain_verifies(
     assert audit.verify(session).ok
 
 
+def test_each_reference_and_id_answers_from_each_notices_latest_event(
+        client: FlaskClient, key: str, session: Session, demo: Any) -> None:
+    # Given a person the police hold under two references, who withdrew, gave again and
+    # withdrew again on the notice asked about (the read sends each notice's latest event
+    # only, grouped per reference on SQLite)
+    police = operations.agency_by_slug(session, "fenshire-police")
+    sid = uuid.UUID(next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0001"))
+    operations.put_holding(session, police.id, "FP-DEMO-0001-B", categories=["identity"],
+                           since=__import__("datetime").date(2026, 1, 1), actor=STAFF,
+                           subject_id=sid)
+    notice = session.scalar(select(Notice).where(Notice.slug == "victim-support-referral"))
+    assert notice is not None
+    version = consent_ops.latest_events(session, sid)[notice.id].notice_version_id
+    consent_ops.withdraw(session, sid, notice.id, actor=STAFF, method="phone")
+    consent_ops.give(session, sid, version, actor=STAFF, method="phone")
+    session.commit()
+    questions = [question("FP-DEMO-0001"), question("FP-DEMO-0001-B"),
+                 question(subject={"subject_id": str(sid)})]
+    # When asked by both references and by id, in a batch
+    answers = ask(client, key, {"questions": questions * 2}, CHECK + "/batch").get_json()
+    # Then every answer permits on the latest event, which is the same for all three
+    assert [a["decision"] for a in answers["results"]] == ["permit"] * 6
+    events = {a["categories"]["contact-details"]["consent_id"] for a in answers["results"]}
+    latest = consent_ops.latest_events(session, sid)[notice.id]
+    assert events == {str(latest.public_id)}
+    # And after a last withdrawal every one of them is denied as withdrawn
+    consent_ops.withdraw(session, sid, notice.id, actor=STAFF, method="phone")
+    session.commit()
+    answers = ask(client, key, {"questions": questions * 2}, CHECK + "/batch").get_json()
+    assert [a["reason"] for a in answers["results"]] == ["withdrawn"] * 6
+    assert [ask(client, key, q).get_json()["reason"] for q in questions] == ["withdrawn"] * 3
+
+
 def test_batch_limits(client: FlaskClient, key: str) -> None:
     r = ask(client, key, {"questions": [question()] * 1001}, CHECK + "/batch")
     assert r.status_code == 422 and r.get_json()["field"] == "questions"
