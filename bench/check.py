@@ -40,7 +40,9 @@ from sqlalchemy import Engine, func, make_url, select
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-DATA = BENCH / "data"
+# Resolved: a second checkout (a git worktree measuring older code) may link its bench/data
+# here, and --reuse compares the seeded database's saved URL with this path.
+DATA = (BENCH / "data").resolve()
 RESULTS = BENCH / "results"
 SQLITE_PATH = DATA / "bench.sqlite3"
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
