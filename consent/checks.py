@@ -462,8 +462,11 @@ class GroupCommitter:
         entries = [e for work in batch for e in work.entries]
         rows = [r for work in batch for r in work.rows]
         touched = sorted({w.touch_client for w in batch if w.touch_client is not None})
+        # Everything that does not depend on the chain's head is made before the lock: on
+        # SQLite writers take turns, so time under the lock bounds the rate of every writer.
+        prepared = self._writer.prepare(entries, rows)
         with self._writer_lock():
-            self._writer.write(entries, rows, touched)
+            self._writer.write(prepared, touched)
 
 
 _AUDIT_COLUMNS = ("chain", "seq", "at", "actor_type", "actor_id", "agency_id", "action",
@@ -551,6 +554,17 @@ def _insert(table: str, columns: Sequence[str], mark: str) -> str:
     return f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 - constants only
 
 
+@dataclass
+class Prepared:
+    """A group's rows as the driver takes them, made before the writer's lock is taken:
+    each entry's own values (between its chain and sequence number and its hashes), each
+    entry's hashed tail, and each decision's values but its ``audit_id``."""
+
+    entries: list[list[Any]]
+    tails: list[str]
+    decisions: list[list[Any]]
+
+
 class _Writer:
     """The group commit's statements, through the driver (no ORM: its fixed cost per
     transaction was most of the cost of a small group)."""
@@ -632,20 +646,25 @@ class _Writer:
             cursor.execute(f"UPDATE api_clients SET last_used_at = {self._mark} "  # noqa: S608 - only placeholders are interpolated
                            f"WHERE id IN ({marks})", (self._when(utcnow()), *touched))
 
-    def _append(self, cursor: Any, entry: NewEntry, row: dict[str, Any],
-                touched: list[int]) -> None:
+    def _append(self, cursor: Any, prepared: Prepared, touched: list[int]) -> None:
         """One check's whole write in one autocommit statement (PostgreSQL): committed when
         it returns, nothing of it committed if it fails."""
-        [own] = audit.entry_rows([entry])
         first = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
         touch = (self._when(utcnow()), touched[0]) if touched else ()
         cursor.execute(self._append_one[bool(touched)], (
             *touch, audit.GENESIS, first, self._chains, audit.PG_LOCK_BASE,
-            *self._rows([own], _AUDIT_OWN)[0], own["tail"],
-            *self._rows([row], _DECISION_COLUMNS[:-1])[0]))
+            *prepared.entries[0], prepared.tails[0], *prepared.decisions[0]))
 
-    def write(self, entries: list[NewEntry], rows: list[dict[str, Any]],
-              touched: list[int]) -> None:
+    def prepare(self, entries: list[NewEntry], rows: list[dict[str, Any]]) -> Prepared:
+        """The entries' and decisions' values in the driver's form, all but what the chain's
+        head decides (sequence numbers, hashes, the entries' ids)."""
+        if len(entries) != len(rows):  # pragma: no cover - the service pairs them
+            raise RuntimeError("audit entries and decisions do not pair up")
+        own = audit.entry_rows(entries)
+        return Prepared(entries=self._rows(own, _AUDIT_OWN), tails=[r["tail"] for r in own],
+                        decisions=self._rows(rows, _DECISION_COLUMNS[:-1]))
+
+    def write(self, prepared: Prepared, touched: list[int]) -> None:
         """Append the audit entries, insert the decisions linked to them, and commit."""
         conn = self._engine.raw_connection()
         driver: Any = conn.driver_connection
@@ -655,38 +674,42 @@ class _Writer:
             driver.autocommit = True
         cursor = conn.cursor()
         try:
-            if self.postgresql and len(rows) == len(entries) == 1 and len(touched) <= 1:
-                self._append(cursor, entries[0], rows[0], touched)
+            count = len(prepared.tails)
+            if self.postgresql and count == 1 and len(touched) <= 1:
+                self._append(cursor, prepared, touched)
                 return
             chain, head = self._lock_chain(cursor)
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
-            audit_rows = audit.chain_rows(chain, seq, prev, entries)
+            first_seq = seq
+            entries: list[list[Any]] = []
+            for own, tail in zip(prepared.entries, prepared.tails, strict=True):
+                seq += 1
+                digest = audit.link_hash(prev, chain, seq, tail)
+                entries.append([seq, *own, prev, digest])
+                prev = digest
             if self.postgresql:
                 # Both tables in one statement, from column arrays (the same text whatever
                 # the group's size, so the server prepares it once), each decision joined to
-                # its entry by sequence number.
-                for row, entry in zip(rows, audit_rows, strict=True):
-                    row["audit_id"] = entry["seq"]  # resolved to the id by the statement
+                # its entry by sequence number (the statement swaps it for the entry's id).
+                decisions = [[*row, entry[0]]
+                             for row, entry in zip(prepared.decisions, entries, strict=True)]
                 cursor.execute(self._insert_both, (
-                    chain, *_by_column(self._rows(audit_rows, _AUDIT_COLUMNS[1:]),
-                                       len(_AUDIT_COLUMNS) - 1),
-                    *_by_column(self._rows(rows, _DECISION_COLUMNS), len(_DECISION_COLUMNS))))
+                    chain, *_by_column(entries, len(_AUDIT_COLUMNS) - 1),
+                    *_by_column(decisions, len(_DECISION_COLUMNS))))
                 self._touch(cursor, touched)
                 self._commit(conn)
                 return
-            if len(rows) == 1:  # every check under sync workers: one statement fewer
-                cursor.execute(self._insert_audit + " RETURNING id",
-                               self._rows(audit_rows, _AUDIT_COLUMNS)[0])
+            if count == 1:  # every check under sync workers: one statement fewer
+                cursor.execute(self._insert_audit + " RETURNING id", [chain, *entries[0]])
                 ids = [r[0] for r in cursor.fetchall()]
             else:
-                cursor.executemany(self._insert_audit, self._rows(audit_rows, _AUDIT_COLUMNS))
-                cursor.execute(self._ids, (chain, seq))
+                cursor.executemany(self._insert_audit, [[chain, *e] for e in entries])
+                cursor.execute(self._ids, (chain, first_seq))
                 ids = [r[0] for r in cursor.fetchall()]
-            if len(ids) != len(rows):  # pragma: no cover - the chain lock rules it out
+            if len(ids) != count:  # pragma: no cover - the chain lock rules it out
                 raise RuntimeError("audit entries and decisions do not pair up")
-            for row, audit_id in zip(rows, ids, strict=True):
-                row["audit_id"] = audit_id
-            cursor.executemany(self._insert_decision, self._rows(rows, _DECISION_COLUMNS))
+            cursor.executemany(self._insert_decision, [
+                [*row, audit_id] for row, audit_id in zip(prepared.decisions, ids, strict=True)])
             self._touch(cursor, touched)
             self._commit(conn)
         except BaseException:

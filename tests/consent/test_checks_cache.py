@@ -199,17 +199,16 @@ def test_a_decision_that_lost_its_audit_entry_commits_nothing(
     unpaired decision's audit_id would be NULL); on SQLite the writer refuses when the entry
     ids it reads back do not pair up."""
     if backend == "postgresql":
-        real = checks._Writer._rows
+        real = checks._by_column
         link = checks._DECISION_COLUMNS.index("audit_id")
 
-        def unlinked(self: Any, rows: Any, columns: Any) -> list[list[Any]]:
-            out = real(self, rows, columns)
-            if columns == checks._DECISION_COLUMNS:
-                for values in out:
-                    values[link] += 1_000_000  # a sequence number no entry has
+        def unlinked(rows: Any, width: int) -> list[list[Any]]:
+            out = real(rows, width)
+            if width == len(checks._DECISION_COLUMNS):  # the decisions' column arrays
+                out[link] = [seq + 1_000_000 for seq in out[link]]  # no entry has these
             return out
 
-        monkeypatch.setattr(checks._Writer, "_rows", unlinked)
+        monkeypatch.setattr(checks, "_by_column", unlinked)
     else:
         writer = app.extensions["consent.checks"].committer._writer
         monkeypatch.setattr(writer, "_ids", writer._ids.replace("ORDER BY", "AND 0 ORDER BY"))
