@@ -680,13 +680,8 @@ class _Writer:
                 return
             chain, head = self._lock_chain(cursor)
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
-            first_seq = seq
-            entries: list[list[Any]] = []
-            for own, tail in zip(prepared.entries, prepared.tails, strict=True):
-                seq += 1
-                digest = audit.link_hash(prev, chain, seq, tail)
-                entries.append([seq, *own, prev, digest])
-                prev = digest
+            entries = [[n, *own, before, digest] for own, (n, before, digest) in zip(
+                prepared.entries, audit.links(chain, seq, prev, prepared.tails), strict=True)]
             if self.postgresql:
                 # Both tables in one statement, from column arrays (the same text whatever
                 # the group's size, so the server prepares it once), each decision joined to
@@ -704,7 +699,7 @@ class _Writer:
                 ids = [r[0] for r in cursor.fetchall()]
             else:
                 cursor.executemany(self._insert_audit, [[chain, *e] for e in entries])
-                cursor.execute(self._ids, (chain, first_seq))
+                cursor.execute(self._ids, (chain, seq))
                 ids = [r[0] for r in cursor.fetchall()]
             if len(ids) != count:  # pragma: no cover - the chain lock rules it out
                 raise RuntimeError("audit entries and decisions do not pair up")

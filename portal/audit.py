@@ -175,15 +175,24 @@ def entry_rows(entries: Sequence[NewEntry]) -> list[dict[str, Any]]:
     return rows
 
 
+def links(chain: int, seq: int, prev: str, tails: Sequence[str]) -> list[tuple[int, str, str]]:
+    """(seq, prev_hash, hash) of each tail appended in order after (seq, prev) on a chain."""
+    out: list[tuple[int, str, str]] = []
+    for tail in tails:
+        seq += 1
+        digest = link_hash(prev, chain, seq, tail)
+        out.append((seq, prev, digest))
+        prev = digest
+    return out
+
+
 def chain_rows(chain: int, seq: int, prev: str, entries: Sequence[NewEntry]
                ) -> list[dict[str, Any]]:
     """The rows that append these entries after (seq, prev) on a chain, hashes computed."""
     rows = entry_rows(entries)
-    for row in rows:
-        seq += 1
-        digest = link_hash(prev, chain, seq, row.pop("tail"))
-        row.update(chain=chain, seq=seq, prev_hash=prev, hash=digest)
-        prev = digest
+    tails = [row.pop("tail") for row in rows]
+    for row, (n, before, digest) in zip(rows, links(chain, seq, prev, tails), strict=True):
+        row.update(chain=chain, seq=n, prev_hash=before, hash=digest)
     return rows
 
 
