@@ -123,9 +123,9 @@ def durability(kind: str, url: str) -> dict[str, str]:
 def settle(kind: str, url: str) -> float:
     """Write everything the seeding (or an earlier run) left behind to the disk before any
     measurement, and return the seconds it took: SQLite's write-ahead log checkpointed and
-    truncated, a PostgreSQL CHECKPOINT, then the kernel's dirty pages synced. Without it
-    the first measured windows after a seeding paid for gigabytes of write-back (a check p99
-    of 334 ms against 39 ms in the next run, 2026-11-27)."""
+    truncated, a PostgreSQL CHECKPOINT, then the kernel's dirty pages synced. A seeding leaves
+    a write-ahead log of a gigabyte and gigabytes of dirty pages, which the first measured
+    windows would otherwise write back."""
     started = time.monotonic()
     if kind == "sqlite":
         import sqlite3
