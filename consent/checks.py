@@ -76,6 +76,10 @@ MAX_GROUP_ROWS = 4000
 # SQLite: each process copies the write-ahead log into the database at most this often
 # (seconds), after answering; SQLite's own threshold (1,000 pages) stays as the safety net.
 CHECKPOINT_INTERVAL = 0.2
+# PostgreSQL: a group of at least this many decisions goes in by binary COPY (the driver
+# encodes its rows in C, the server inserts them in bulk); a smaller group costs less as one
+# statement over column arrays. Measured crossing over near 64 rows (docs/performance.md).
+PG_COPY_MIN_ROWS = 64
 
 
 class KeyRevoked(DomainError):
@@ -513,6 +517,14 @@ def _pg_insert_both(dialect: Dialect) -> str:
         "LEFT JOIN a ON a.seq = d.d_audit_id")
 
 
+def _pg_copy(table: FromClause, name: str, columns: Sequence[str], dialect: Dialect
+             ) -> tuple[str, list[str]]:
+    """A binary COPY into the table's columns, and the type of each for the driver."""
+    # Constant names only.
+    statement = f"COPY {name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    return statement, [_pg_cast_type(table, c, dialect).lower() for c in columns]
+
+
 def _pg_append_one(dialect: Dialect, *, touch: bool) -> str:
     """A group of one (every check under sync workers) as one autocommit statement: claim a
     chain and read its head (migration 0009), append the entry with its hash computed in the
@@ -585,6 +597,12 @@ class _Writer:
         self._insert_both = _pg_insert_both(engine_.dialect) if self.postgresql else ""
         self._append_one = {touch: _pg_append_one(engine_.dialect, touch=touch)
                             for touch in (False, True)} if self.postgresql else {}
+        # Binary COPY: each column named, each value typed as its column (the id first).
+        audits, decisions = AuditEntry.__table__, CheckDecision.__table__
+        self._copy_audit = _pg_copy(audits, "audit_entries", ("id", *_AUDIT_COLUMNS),
+                                    engine_.dialect)
+        self._copy_decisions = _pg_copy(decisions, "check_decisions", _DECISION_COLUMNS,
+                                        engine_.dialect)
 
     def _when(self, value: dt.datetime) -> Any:
         naive = value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -617,21 +635,28 @@ class _Writer:
             out.append(values)
         return out
 
-    def _lock_chain(self, cursor: Any) -> tuple[int, Any]:
-        """Begin, take a chain's append lock and read its head: (chain, head row or None)."""
+    def _lock_chain(self, cursor: Any, reserve: int = 0) -> tuple[int, Any, list[int]]:
+        """Begin, take a chain's append lock and read its head, and on PostgreSQL reserve
+        ``reserve`` entry ids: (chain, head row or None, the ids in increasing order)."""
         if not self.postgresql:
             cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(self._head, (0,))
-            return 0, cursor.fetchone()
+            return 0, cursor.fetchone(), []
         # The claim portal.audit makes too (migration 0009): a free chain if any, else wait
-        # for one; here BEGIN travels with it in one round trip. Only integers of our own
-        # are interpolated.
+        # for one; here BEGIN (and the ids a COPY needs) travel with it in one round trip.
+        # Only integers of our own are interpolated.
         first = random.randrange(self._chains)  # noqa: S311 - spreading load, not security
+        ids = (f"; SELECT nextval(pg_get_serial_sequence('audit_entries', 'id')) "  # noqa: S608
+               f"FROM generate_series(1, {int(reserve)})") if reserve else ""
         cursor.execute(f"BEGIN; SELECT * FROM portal_claim_audit_chain("  # noqa: S608
-                       f"{int(first)}, {int(self._chains)}, {int(audit.PG_LOCK_BASE)})")
+                       f"{int(first)}, {int(self._chains)}, {int(audit.PG_LOCK_BASE)}){ids}")
         cursor.nextset()
         chain, seq, hash_ = cursor.fetchone()
-        return int(chain), (None if seq is None else (seq, hash_))
+        reserved: list[int] = []
+        if reserve:
+            cursor.nextset()
+            reserved = sorted(row[0] for row in cursor.fetchall())
+        return int(chain), (None if seq is None else (seq, hash_)), reserved
 
     def _commit(self, conn: Any) -> None:
         if self.postgresql:
@@ -662,6 +687,23 @@ class _Writer:
         return Prepared(entries=self._rows(own, _AUDIT_OWN), tails=[r["tail"] for r in own],
                         decisions=self._rows(rows, _DECISION_COLUMNS[:-1]))
 
+    def _copy_both(self, cursor: Any, chain: int, entries: list[list[Any]],
+                   decisions: list[list[Any]], ids: list[int]) -> None:
+        """A large group's entries and decisions by binary COPY, each decision naming its
+        entry by the id reserved for that entry."""
+        if len(ids) != len(entries):  # pragma: no cover - the reservation asked for each
+            raise RuntimeError("audit entries and reserved ids do not pair up")
+        statement, types = self._copy_audit
+        with cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for entry_id, entry in zip(ids, entries, strict=True):
+                copy.write_row((entry_id, chain, *entry))
+        statement, types = self._copy_decisions
+        with cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for entry_id, row in zip(ids, decisions, strict=True):
+                copy.write_row((*row, entry_id))
+
     def write(self, prepared: Prepared, touched: list[int]) -> None:
         """Append the audit entries, insert the decisions linked to them, and commit."""
         conn = self._engine.raw_connection()
@@ -676,10 +718,16 @@ class _Writer:
             if self.postgresql and count == 1 and len(touched) <= 1:
                 self._append(cursor, prepared, touched)
                 return
-            chain, head = self._lock_chain(cursor)
+            copy = self.postgresql and count >= PG_COPY_MIN_ROWS
+            chain, head, ids = self._lock_chain(cursor, reserve=count if copy else 0)
             seq, prev = (int(head[0]), str(head[1])) if head else (0, audit.GENESIS)
             entries = [[n, *own, before, digest] for own, (n, before, digest) in zip(
                 prepared.entries, audit.links(chain, seq, prev, prepared.tails), strict=True)]
+            if copy:
+                self._copy_both(cursor, chain, entries, prepared.decisions, ids)
+                self._touch(cursor, touched)
+                self._commit(conn)
+                return
             if self.postgresql:
                 # Both tables in one statement, from column arrays (the same text whatever
                 # the group's size, so the server prepares it once), each decision joined to

@@ -173,6 +173,15 @@ def test_withdrawal_is_immediate(client: FlaskClient, key: str, session: Session
     assert ask(client, key, question()).get_json()["reason"] == "withdrawn"
 
 
+@pytest.fixture(params=["arrays", "copy"])
+def group_write(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each way PostgreSQL writes a group: one statement over arrays, or binary COPY (from
+    PG_COPY_MIN_ROWS decisions on). SQLite has one way, so it runs the same test twice."""
+    monkeypatch.setattr(checks, "PG_COPY_MIN_ROWS", 10**9 if request.param == "arrays" else 2)
+    return str(request.param)
+
+
+@pytest.mark.usefixtures("group_write")
 def test_batch_answers_each_question_and_logs_each(client: FlaskClient, key: str,
                                                    session: Session) -> None:
     before = session.scalar(select(func.count()).select_from(AuditEntry))
@@ -216,6 +225,7 @@ def test_a_batch_answers_each_question_as_a_single_check_would(
                                               "permit", "deny", "deny", "deny", "deny"]
 
 
+@pytest.mark.usefixtures("group_write")
 def test_a_batch_stores_awkward_references_exactly_and_its_chain_verifies(
         client: FlaskClient, key: str, session: Session) -> None:
     # Given references a driver must escape in text form (PostgreSQL's group write sends
@@ -233,6 +243,69 @@ def test_a_batch_stores_awkward_references_exactly_and_its_chain_verifies(
         select(CheckDecision.id, CheckDecision.subject_ref).where(CheckDecision.id.in_(ids)))}
     assert [stored[i] for i in ids] == refs
     assert audit.verify(session).ok
+
+
+def test_a_large_batch_links_each_decision_to_its_own_entry_in_chain_order(
+        client: FlaskClient, key: str, session: Session) -> None:
+    # Given a batch large enough for PostgreSQL's COPY write, mixing answers and references
+    questions = [question(), question("FP-DEMO-0002"), question("UNKNOWN")] * 40
+    assert len(questions) >= checks.PG_COPY_MIN_ROWS
+    # When it is asked
+    r = ask(client, key, {"questions": questions}, CHECK + "/batch")
+    assert r.status_code == 200
+    results = r.get_json()["results"]
+    # Then each decision is stored with its own audit entry, which names it
+    session.rollback()
+    ids = [uuid.UUID(x["decision_id"]) for x in results]
+    decisions = {d.id: d for d in session.scalars(
+        select(CheckDecision).where(CheckDecision.id.in_(ids)))}
+    entries = {e.id: e for e in session.scalars(select(AuditEntry).where(
+        AuditEntry.id.in_([d.audit_id for d in decisions.values()])))}
+    assert len(decisions) == len(entries) == len(questions)
+    for answer, decision_id in zip(results, ids, strict=True):
+        decision = decisions[decision_id]
+        entry = entries[decision.audit_id]
+        assert entry.object_id == answer["decision_id"]
+        assert decision.decision == answer["decision"] == json.loads(entry.details)["decision"]
+    # And the entries follow one another on their chain in the order of their ids
+    ordered = sorted(entries.values(), key=lambda e: e.id)
+    assert len({e.chain for e in ordered}) == 1
+    assert [e.seq for e in ordered] == list(range(ordered[0].seq, ordered[0].seq + len(ordered)))
+    assert [e.object_id for e in ordered] == [x["decision_id"] for x in results]
+    assert audit.verify(session).ok
+
+
+def test_a_batch_whose_write_fails_half_way_commits_nothing(
+        app: Flask, client: FlaskClient, key: str, session: Session) -> None:
+    """Invariants 2 and 3: the decisions' insert fails after the entries went in; the whole
+    group is rolled back and every question answers 503 deny."""
+    # Given a writer whose decisions' insert the database refuses
+    writer = app.extensions["consent.checks"].committer._writer
+    if writer.postgresql:  # a COPY whose first column claims the wrong type
+        statement, types = writer._copy_decisions
+        broken: Any = (statement, ["text", *types[1:]])
+        attribute = "_copy_decisions"
+    else:
+        broken = writer._insert_decision.replace("check_decisions (", "check_decisions (nope, ")
+        attribute = "_insert_decision"
+    before = (session.scalar(select(func.count()).select_from(AuditEntry)),
+              session.scalar(select(func.count()).select_from(CheckDecision)))
+    session.rollback()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(writer, attribute, broken)
+        # When a batch large enough for PostgreSQL's COPY write is asked
+        r = ask(client, key, {"questions": [question()] * checks.PG_COPY_MIN_ROWS},
+                CHECK + "/batch")
+    # Then it answers 503 deny, and neither an entry nor a decision was kept
+    assert _problem(r, 503)["decision"] == "deny"
+    after = (session.scalar(select(func.count()).select_from(AuditEntry)),
+             session.scalar(select(func.count()).select_from(CheckDecision)))
+    assert after == before
+    assert audit.verify(session).ok
+    # And the next batch is written and answered as usual
+    session.rollback()
+    r = ask(client, key, {"questions": [question()] * checks.PG_COPY_MIN_ROWS}, CHECK + "/batch")
+    assert r.status_code == 200 and r.get_json()["results"][0]["decision"] == "permit"
 
 
 def test_each_reference_and_id_answers_from_each_notices_latest_event(
