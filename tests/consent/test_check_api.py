@@ -229,8 +229,8 @@ def test_a_batch_answers_each_question_as_a_single_check_would(
 def test_a_batch_stores_awkward_references_exactly_and_its_chain_verifies(
         client: FlaskClient, key: str, session: Session) -> None:
     # Given references a driver must escape in text form (PostgreSQL's group write sends
-    # them as binary arrays): quotes, backslashes, braces, commas, NUL-free control
-    # characters, Welsh and Polish letters, an emoji, and "NULL" itself
+    # them in binary arrays or binary COPY rows): quotes, backslashes, braces, commas,
+    # NUL-free control characters, Welsh and Polish letters, an emoji, and "NULL" itself
     refs = ['O\'Brien "Q"', "back\\slash", "{a,b}", "tab\tnew\nline", "NULL",
             "Llŷr Żółć", "🙂", " lead and trail "]
     # When they are asked in one batch
