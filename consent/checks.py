@@ -690,9 +690,7 @@ class _Writer:
     def _copy_both(self, cursor: Any, chain: int, entries: list[list[Any]],
                    decisions: list[list[Any]], ids: list[int]) -> None:
         """A large group's entries and decisions by binary COPY, each decision naming its
-        entry by the id reserved for that entry."""
-        if len(ids) != len(entries):  # pragma: no cover - the reservation asked for each
-            raise RuntimeError("audit entries and reserved ids do not pair up")
+        entry by the id reserved for that entry (``strict``: an id short fails the group)."""
         statement, types = self._copy_audit
         with cursor.copy(statement) as copy:
             copy.set_types(types)

@@ -174,11 +174,10 @@ def test_withdrawal_is_immediate(client: FlaskClient, key: str, session: Session
 
 
 @pytest.fixture(params=["arrays", "copy"])
-def group_write(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def group_write(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each way PostgreSQL writes a group: one statement over arrays, or binary COPY (from
     PG_COPY_MIN_ROWS decisions on). SQLite has one way, so it runs the same test twice."""
     monkeypatch.setattr(checks, "PG_COPY_MIN_ROWS", 10**9 if request.param == "arrays" else 2)
-    return str(request.param)
 
 
 @pytest.mark.usefixtures("group_write")
