@@ -818,6 +818,21 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             f"p50 {yardstick_sync.p50_ms} ms, p99 {yardstick_sync.p99_ms} ms")
         load = {"yardstick": yardstick, "check": check, "batch": batch, "warm": warm,
                 "yardstick_sync": yardstick_sync, "write_yardstick": write_yardstick}
+        if args.ceiling:
+            # The same portal and configuration with the check's reads and commits stubbed
+            # out (bench/ceiling.py): the most any database-side change could give.
+            ceiling_port = free_port(taken)
+            servers.append(start_server(
+                f"{kind}-ceiling", "bench.ceiling:app", ceiling_port,
+                {**app_env, "PORTAL_BIND": f"127.0.0.1:{ceiling_port}", "BENCH_CEILING": "1"}))
+            log(f"ceiling (database work stubbed out): {args.warmup} s warm-up, "
+                f"{args.duration} s measured")
+            run_wrk(servers[-1].base + CHECK_PATH, args.warmup, script=script,
+                    script_args=check_args)
+            load["ceiling"] = run_wrk(servers[-1].base + CHECK_PATH, args.duration,
+                                      script=script, script_args=check_args)
+            log(f"  {load['ceiling'].rps:,.0f} req/s, p50 {load['ceiling'].p50_ms} ms, "
+                f"p99 {load['ceiling'].p99_ms} ms, non-2xx {load['ceiling'].non2xx}")
     log("servers stopped; verifying the audit chain")
     audit_result = verify_audit(url)
     check_res: WrkResult = load["check"]
@@ -860,6 +875,10 @@ def run_one(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                    # The batch target is absolute; this says how fast the machine was.
                    "batch_decisions_per_yardstick_request": ratio(
                        batch_res.decisions_per_s, yard_res.rps)},
+        "ceiling": None if "ceiling" not in load else {
+            **load["ceiling"].as_json(),
+            "throughput_over_yardstick": ratio(load["ceiling"].rps, yard_res.rps),
+            "p99_over_yardstick": ratio(load["ceiling"].p99_ms, yard_res.p99_ms)},
         "check_permit_share": round(check_res.lua.get("permits", 0) / responses, 3)
         if responses else None,
         "batch": batch_res.as_json(),
@@ -924,6 +943,12 @@ def render(s: dict[str, Any]) -> str:
                             f"{yw['non2xx']} (proposed, no target: ratios "
                             f"{r['throughput_check_over_write_yardstick']} and "
                             f"{r['p99_check_over_write_yardstick']})"),
+        *([] if not s.get("ceiling") else [(
+            "ceiling (stubbed)", f"{s['ceiling']['rps']:,.0f} req/s, p99 "
+                                 f"{s['ceiling']['p99_ms']} ms: ratios "
+                                 f"{s['ceiling']['throughput_over_yardstick']} and "
+                                 f"{s['ceiling']['p99_over_yardstick']} with no database "
+                                 "work (bench/ceiling.py)")]),
         ("throughput ratio", f"{r['throughput_check_over_yardstick']} "
                              f"(target >= {TARGET_THROUGHPUT_RATIO}: {ok('throughput_ratio')})"),
         ("p99 ratio", f"{r['p99_check_over_yardstick']} "
@@ -965,6 +990,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(default: gunicorn.conf.py's)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads per worker for both (above 1 selects gthread)")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also measure the portal with the check's reads and commits "
+                             "stubbed out (bench/ceiling.py), against the same yardstick")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse the database the last run seeded at the same scale "
                              "(upgraded to the current schema) instead of seeding afresh")
