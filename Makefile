@@ -16,16 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-ASSETS := static/build/portal.css
+# The last file written: a build that stopped half-way is done again.
+ASSETS := static/build/govuk/govuk-frontend.min.js.gz
 
 $(ASSETS): package.json package-lock.json static/src/portal.scss
 	npm ci --no-audit --no-fund --loglevel=error
 	node_modules/.bin/sass --no-source-map --style=compressed --load-path=node_modules \
-		--quiet-deps static/src/portal.scss $@
+		--quiet-deps static/src/portal.scss static/build/portal.css
 	mkdir -p static/build/govuk
 	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js static/build/govuk/
 	rm -rf static/build/govuk/assets && cp -r node_modules/govuk-frontend/dist/govuk/assets static/build/govuk/
 	rm -rf static/build/govuk/assets/fonts  # GDS Transport is for GOV.UK only
+	# Compressed copies, served to browsers that accept gzip (DESIGN §7: page weight).
+	gzip -9 -n -k -f static/build/portal.css static/build/govuk/govuk-frontend.min.js
 
 setup: $(STAMP) $(ASSETS)
 	BIN=$(BIN) scripts/translations.sh compile 2>/dev/null

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import mimetypes
+import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
-from flask import Flask, Request, Response, abort, g, request
+from flask import Flask, Request, Response, abort, g, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import get_locale
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.sansio.response import Response as BaseResponse
+from werkzeug.security import safe_join
 
 from portal import database, i18n, mail, ui
 from portal import logging as portal_logging
@@ -28,12 +31,39 @@ log = logging.getLogger("portal.app")
 
 
 class PortalFlask(Flask):
-    """Flask, minus the per-call check for coroutine views: the portal has none (a test walks
-    every view and hook), and the check costs about a tenth of a millisecond per request."""
+    """Flask, minus the per-call check for coroutine views (the portal has none: a test walks
+    every view and hook, and the check costs about a tenth of a millisecond per request), and
+    serving the build's gzip copies of static files."""
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Every view and hook here is synchronous already."""
         return func
+
+    def send_static_file(self, filename: str) -> Response:
+        """The static file, or the gzip copy the build wrote beside it for a client that
+        accepts gzip (the stylesheet and script are 178 kB as built, 27 kB compressed)."""
+        folder = self.static_folder
+        path = safe_join(folder, filename) if folder else None
+        if folder is None or path is None or not _fresh_gzip_copy(path):
+            return super().send_static_file(filename)
+        if not request.accept_encodings["gzip"]:
+            response = super().send_static_file(filename)
+        else:
+            mimetype = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            response = send_from_directory(folder, f"{filename}.gz",
+                                           mimetype=mimetype,
+                                           max_age=self.get_send_file_max_age(filename))
+            response.headers["Content-Encoding"] = "gzip"
+        response.vary.add("Accept-Encoding")
+        return response
+
+
+def _fresh_gzip_copy(path: str) -> bool:
+    # A copy older than its file (a stylesheet rebuilt by hand) is never served.
+    try:
+        return os.stat(f"{path}.gz").st_mtime >= os.stat(path).st_mtime
+    except OSError:
+        return False
 
 
 class PortalJSONProvider(DefaultJSONProvider):
