@@ -348,14 +348,16 @@ def statutory_sharing(session: Session, subject_id: uuid.UUID) -> list[Sharing]:
     return _sharing(list(rows))
 
 
-def checks(session: Session, subject_id: uuid.UUID, limit: int | None = None) -> list[CheckView]:
-    """Every check a sharing system made about the person, newest first (the latest
-    ``limit`` of them, if given)."""
+def checks(session: Session, subject_id: uuid.UUID, limit: int | None = None, *,
+           offset: int = 0) -> list[CheckView]:
+    """Every check a sharing system made about the person, newest first (``limit`` of them
+    after the newest ``offset``, if given)."""
     agencies = dict(session.execute(select(Agency.id, Agency.name)).all())
     purposes = dict(session.execute(select(Purpose.id, Purpose.name)).all())
     categories = dict(session.execute(select(DataCategory.slug, DataCategory.name)).all())
     rows = session.scalars(select(CheckDecision).where(CheckDecision.subject_id == subject_id)
-                           .order_by(CheckDecision.evaluated_at.desc()).limit(limit))
+                           .order_by(CheckDecision.evaluated_at.desc(), CheckDecision.id.desc())
+                           .offset(offset).limit(limit))
     out = []
     for row in rows:
         asked = [categories.get(c, c) for c in json.loads(row.categories or "[]")]
@@ -366,14 +368,15 @@ def checks(session: Session, subject_id: uuid.UUID, limit: int | None = None) ->
     return out
 
 
-def staff_views(session: Session, subject_id: uuid.UUID,
-                limit: int | None = None) -> list[StaffViewEntry]:
-    """Every logged staff view of the person's record, newest first (the latest ``limit``)."""
+def staff_views(session: Session, subject_id: uuid.UUID, limit: int | None = None, *,
+                offset: int = 0) -> list[StaffViewEntry]:
+    """Every logged staff view of the person's record, newest first (``limit`` of them after
+    the newest ``offset``, if given)."""
     agencies = dict(session.execute(select(Agency.slug, Agency.name)).all())
     by_id = dict(session.execute(select(Agency.id, Agency.name)).all())
     rows = session.scalars(select(AuditEntry).where(AuditEntry.subject_id == subject_id,
                                                     AuditEntry.action == STAFF_VIEW_ACTION)
-                           .order_by(AuditEntry.id.desc()).limit(limit))
+                           .order_by(AuditEntry.id.desc()).offset(offset).limit(limit))
     out = []
     for row in rows:
         details = json.loads(row.details or "{}")

@@ -210,15 +210,27 @@ def test_every_personal_page_is_accessible_in_english_and_welsh(
         page.goto(f"{live.url}/my/link?lang={lang}")
         assert_accessible(page)
     page.context.clear_cookies()
+    # A history longer than a page, so that its pages and the links between them are seen
+    from portal import audit
+    from portal.selfservice.views import ACTIVITY_LIMIT
+
+    for _ in range(ACTIVITY_LIMIT + 1):
+        audit.record(session, "subject.view", Actor("staff", "7", 1),
+                     subject_id=account.subject_id,
+                     details={"agency": "fenshire-police", "role": "sar-officer"})
+    session.commit()
     sign_in_browser(page, live, account)
     paths = ["/my", "/my/consents", f"/my/consents/{notice_id}",
              f"/my/consents/{notice_id}/give", f"/my/consents/{notice_id}/withdraw",
-             "/my/records", "/my/activity", "/my/download", "/account/language",
-             "/account/two-factor"]
+             "/my/records", "/my/activity", "/my/activity?page=2", "/my/download",
+             "/account/language", "/account/two-factor"]
     for lang in ("en", "cy"):
         for path in paths:
-            response = page.goto(f"{live.url}{path}?lang={lang}")
+            sep = "&" if "?" in path else "?"
+            response = page.goto(f"{live.url}{path}{sep}lang={lang}")
             assert response is not None and response.status == 200, path
             assert response.headers["cache-control"] == "no-store", path
             assert page.locator(".govuk-exit-this-page").count() == 1, path
+            if path.startswith("/my/activity"):
+                assert page.locator("nav.govuk-pagination a").count() == 1, path
             assert_accessible(page)

@@ -3,6 +3,7 @@ staff views (never a name), two-factor sign-in and the remembered language."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -200,19 +201,36 @@ def test_the_header_language_switch_is_remembered_on_the_account(
                           .where(Account.id == account.id)) == "pl"
 
 
-def test_the_activity_page_shows_the_latest_and_points_to_the_download(
+def test_the_activity_page_goes_back_a_page_at_a_time_and_points_to_the_download(
         client: FlaskClient, session: Session, demo: Any,
         monkeypatch: Any) -> None:
     from portal.selfservice import views
 
+    # Given five staff views of a person's record, and pages of two
     account = linked_account(session, "FP-DEMO-0001")
-    for _ in range(3):
+    for n in range(1, 6):
         audit.record(session, "subject.view", Actor("staff", "7", 1),
                      subject_id=account.subject_id,
-                     details={"agency": "fenshire-police", "role": "sar-officer"})
+                     details={"agency": "fenshire-police", "role": f"role-number-{n}"})
     session.commit()
     monkeypatch.setattr(views, "ACTIVITY_LIMIT", 2)
     login(client, account)
-    html = client.get("/my/activity").get_data(as_text=True)
-    assert html.count("sar-officer") == 2
-    assert "This page shows the latest 2 of each" in html
+    # When they read their history a page at a time
+    pages = [client.get(url).get_data(as_text=True)
+             for url in ("/my/activity", "/my/activity?page=2", "/my/activity?page=3")]
+    # Then each page shows the next views, newest first, each once
+    shown = [re.findall(r"role-number-(\d)", html) for html in pages]
+    assert shown == [["5", "4"], ["3", "2"], ["1"]]
+    # with links to the older and newer pages, and the download for everything
+    assert 'href="/my/activity?page=2" rel="next"' in pages[0]
+    assert 'rel="prev"' not in pages[0]
+    assert 'href="/my/activity" rel="prev"' in pages[1]
+    assert 'href="/my/activity?page=3" rel="next"' in pages[1]
+    assert 'href="/my/activity?page=2" rel="prev"' in pages[2]
+    assert 'rel="next"' not in pages[2]
+    assert all("This page shows 2 of each at a time" in html and 'href="/my/download"' in html
+               for html in pages)
+    assert "<title>What happened to your information (page 2) –" in pages[1]
+    # and a page past the end, or before the first, is not found
+    assert client.get("/my/activity?page=4").status_code == 404
+    assert client.get("/my/activity?page=0").status_code == 404
