@@ -28,6 +28,7 @@ class Response:
     status: int
     headers: dict[str, str]
     body: str
+    sent: bytes = b""  # the body as it came over the wire (compressed, if it was)
 
     def json(self) -> Any:
         """The body as JSON."""
@@ -55,10 +56,11 @@ class Browser:
         try:
             conn.request(method, path, body=body, headers=sent)
             raw = conn.getresponse()
-            text = raw.read().decode("utf-8", "replace")
+            data = raw.read()
             for header in raw.headers.get_all("Set-Cookie") or []:
                 self._keep(header)
-            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, text)
+            return Response(raw.status, {k.lower(): v for k, v in raw.getheaders()},
+                            data.decode("utf-8", "replace"), data)
         finally:
             conn.close()
 
@@ -72,9 +74,10 @@ class Browser:
             else:
                 self.cookies[name] = morsel.value
 
-    def get(self, server: HasPort, path: str) -> Response:
+    def get(self, server: HasPort, path: str, headers: dict[str, str] | None = None
+            ) -> Response:
         """GET a page."""
-        return self.request(server, "GET", path)
+        return self.request(server, "GET", path, headers=headers)
 
     def submit(self, server: HasPort, path: str, data: dict[str, str] | None = None,
                form_page: str | None = None) -> Response:
