@@ -16,11 +16,11 @@ from flask import render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from portal.models import Holding, SharingAgreement, Subject
 from portal.pdf import static_url
-from sar.models import Reason, SarRecord, SarRequest
+from sar.models import Reason, SarRecord, SarRequest, SarTask
 from sar.operations import safe_contact_parts
 
 REASON_LABELS = {
@@ -87,6 +87,15 @@ def split_redacted(text: str, spans: Sequence[str]) -> list[Part]:
     return parts
 
 
+def _load_records(session: Session, sar: SarRequest) -> None:
+    """Load every task's agency, records, redactions and files in one statement per level,
+    not one per record (a bundle holds hundreds)."""
+    records = selectinload(SarTask.records)
+    session.scalars(select(SarTask).where(SarTask.request_id == sar.id).options(
+        selectinload(SarTask.agency), records.selectinload(SarRecord.redactions),
+        records.selectinload(SarRecord.files))).all()
+
+
 def _safe_parts(session: Session, sar: SarRequest) -> list[str]:
     subject = session.get(Subject, sar.subject_id) if sar.subject_id else None
     return safe_contact_parts(subject.safe_contact) if subject else []
@@ -100,6 +109,7 @@ def _shown(record: SarRecord, extra: Sequence[str]) -> RecordView:
 
 def context(session: Session, sar: SarRequest) -> dict[str, Any]:
     """Everything the cover letter and sections need, already redacted."""
+    _load_records(session, sar)
     safe = _safe_parts(session, sar)
     sections = []
     withheld: Counter[str] = Counter()
@@ -140,6 +150,7 @@ def html(session: Session, sar: SarRequest) -> str:
 
 def archive(session: Session, sar: SarRequest) -> bytes:
     """The same records as JSON and CSV, with the original files of records not withheld."""
+    _load_records(session, sar)
     safe = _safe_parts(session, sar)
     rows: list[dict[str, Any]] = []
     files: list[tuple[str, bytes]] = []

@@ -9,13 +9,11 @@ the current claim may record the result.
 from __future__ import annotations
 
 import datetime as dt
-import io
 import logging
 import time
 import uuid
 
 from flask import current_app
-from pypdf import PdfReader
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -92,9 +90,8 @@ def build(factory: sessionmaker[Session], job_id: uuid.UUID,
             page = bundle_module.html(session, sar)
             zipped = bundle_module.archive(session, sar)
         _progress(factory, job_id, 30)
-        pdf = render_pdf_isolated(page, pdf_variant="pdf/ua-1", timeout=RENDER_TIMEOUT_S,
-                                  memory_mb=RENDER_MEMORY_MB)
-        pages = len(PdfReader(io.BytesIO(pdf)).pages)
+        pdf, pages = render_pdf_isolated(page, pdf_variant="pdf/ua-1", timeout=RENDER_TIMEOUT_S,
+                                         memory_mb=RENDER_MEMORY_MB)
         with transaction(factory) as session:
             job = _still_ours(session, job_id, claimed_at)
             if job is None:

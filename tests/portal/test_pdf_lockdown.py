@@ -169,8 +169,8 @@ def test_render_pdf_isolated_fetches_nothing_and_embeds_nothing(
         listeners: tuple[Listener, Listener]) -> None:
     # The path SAR bundles take: a forked child with its own limits.
     redirector, _target = listeners
-    pdf = render_pdf_isolated(hostile_html(redirector.port), pdf_variant="pdf/ua-1",
-                              timeout=120)
+    pdf, _pages = render_pdf_isolated(hostile_html(redirector.port), pdf_variant="pdf/ua-1",
+                                      timeout=120)
     assert_nothing_leaked(pdf, listeners)
 
 

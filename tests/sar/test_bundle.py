@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from portal.database import get_database
 from portal.models import AuditEntry
-from portal.pdf import RenderFailed
+from portal.pdf import Rendered, RenderFailed
 from sar import operations as ops
 from sar import worker
 from sar.models import SarBundle, SarRequest
@@ -62,6 +62,8 @@ def test_bundle_escapes_html_redacts_and_keeps_safe_contact_out(
     # When the worker builds the bundle
     bundle = _build(app, session, sar)
     assert bundle.state == "built" and bundle.pdf and bundle.archive
+    # with the page count the layout gave, which the PDF read back agrees with
+    assert bundle.pages == len(PdfReader(io.BytesIO(bundle.pdf)).pages) >= 2
     text = _text(bundle.pdf)
     # Then HTML shows as text (escaped, never fetched), and nothing forbidden survives
     assert "<b>not bold</b>" in text and "tracker.png" in text
@@ -117,7 +119,7 @@ def test_a_failed_build_is_reported_not_lost(app: Flask, session: Session,
     bundle = ops.request_bundle(session, sar, staff_id=1, actor=STAFF)
     session.commit()
 
-    def boom(*_a: object, **_k: object) -> bytes:
+    def boom(*_a: object, **_k: object) -> Rendered:
         raise RenderFailed("rendering took longer than 300 s")
 
     monkeypatch.setattr(worker, "render_pdf_isolated", boom)
@@ -145,7 +147,7 @@ def test_renderer_budget_is_on_top_of_what_the_parent_has_mapped() -> None:
     # budget still renders, and a runaway render is stopped.
     from portal.pdf import RenderFailed, render_pdf_isolated
 
-    assert render_pdf_isolated("<p>small</p>", memory_mb=200).startswith(b"%PDF")
+    assert render_pdf_isolated("<p>small</p>", memory_mb=200).data.startswith(b"%PDF")
     huge = "<p>" + "x " * 2_000_000 + "</p>" * 1
     with pytest.raises(RenderFailed):
         render_pdf_isolated(huge * 20, memory_mb=50, timeout=60)
