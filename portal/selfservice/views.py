@@ -144,6 +144,7 @@ def _agency_names() -> dict[int, str]:
 
 ACTIONS = ("give", "withdraw")
 ACTIVITY_LIMIT = 50  # of each list, per page
+MAX_ACTIVITY_PAGE = 1_000_000
 
 
 @bp.route("/consents/<int:notice_id>/<action>", methods=["GET", "POST"])
@@ -201,7 +202,7 @@ def activity() -> str:
     """What happened to my data: every check and every staff view, a page at a time."""
     subject_id = cast(uuid.UUID, _subject_id())
     page = request.args.get("page", 1, type=int)
-    if page < 1:
+    if not 1 <= page <= MAX_ACTIVITY_PAGE:  # an offset the database could not take is a 500
         abort(404)
     db = database.session()
     # A page stays quick and light however long the history (DESIGN §7: under 100 kB);
