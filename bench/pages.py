@@ -281,8 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--checks-about", type=int, default=1000)
     args = parser.parse_args(argv)
-    if not 1 <= args.rounds <= 1000 or not 1 <= args.clients <= 16:
-        parser.error("--rounds must be 1 to 1000 and --clients 1 to 16")
+    if not 1 <= args.rounds <= 1000 or not 1 <= args.clients <= 16 or args.checks_about < 0:
+        parser.error("--rounds must be 1 to 1000, --clients 1 to 16, --checks-about 0 or more")
     args.started_at = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     bc.RESULTS.mkdir(parents=True, exist_ok=True)
     met = True
