@@ -161,20 +161,36 @@ def visible_subject(session: Session, staff: StaffUser, subject_id: uuid.UUID) -
     return subject
 
 
+# A word of a staff search needs this many letters or digits: fewer would list nearly everyone.
+MIN_SEARCH_CHARS = 2
+
+
+def search_words(query: str) -> list[str]:
+    """The words of a staff search long enough to search by (the first four of them)."""
+    return [w for w in query.lower().split()
+            if sum(c.isalnum() for c in w) >= MIN_SEARCH_CHARS][:4]
+
+
+def _like_literal(word: str) -> str:
+    # LIKE's wildcards in what staff typed match themselves, never "anything".
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def search_subjects(session: Session, staff: StaffUser, query: str,
                     limit: int = 50) -> Sequence[Subject]:
     """Subjects visible to the staff member matching a name or the agency's own reference."""
-    words = [w for w in query.lower().split() if w][:4]
+    words = search_words(query)
     if not words:
         return []
     conditions = []
     for word in words:
-        like = f"%{word}%"
+        like = f"%{_like_literal(word)}%"
         by_ref = exists().where(Holding.subject_id == Subject.id,
                                 Holding.agency_id == staff.agency_id,
                                 func.lower(Holding.agency_ref) == word)
-        conditions.append(or_(func.lower(Subject.given_name).like(like),
-                              func.lower(Subject.family_name).like(like), by_ref))
+        conditions.append(or_(func.lower(Subject.given_name).like(like, escape="\\"),
+                              func.lower(Subject.family_name).like(like, escape="\\"),
+                              by_ref))
     stmt = (select(Subject).where(_visible(staff.agency_id), *conditions)
             .order_by(Subject.family_name, Subject.given_name).limit(limit))
     return list(session.scalars(stmt))

@@ -158,6 +158,9 @@ def subjects() -> str | tuple[str, int]:
     found = []
     if len(query) > 100:
         forms.add(errors, "q", _("Search for 100 characters or fewer"))
+    elif query and not ops.search_words(query):
+        forms.add(errors, "q", _("Enter at least %(count)d letters or digits of a name, or "
+                                 "your agency's reference", count=ops.MIN_SEARCH_CHARS))
     elif query:
         found = list(ops.search_subjects(database.session(), current(), query))
     return render_template("staff/subjects.html", query=query[:100], found=found,

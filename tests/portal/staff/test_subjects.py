@@ -90,3 +90,38 @@ def test_an_unknown_person_is_not_found(client: FlaskClient, session: Session,
 
     login(client, make_staff(session, "fenshire-police", Role.CONSENT_OFFICER))
     assert client.get(f"/staff/subjects/{uuid.uuid4()}").status_code == 404
+
+
+def test_a_wildcard_search_matches_itself_not_everyone(client: FlaskClient, session: Session,
+                                                       demo: Any) -> None:
+    # Given an officer whose agency knows several people
+    login(client, make_staff(session, "fenshire-police", Role.CONSENT_OFFICER))
+    assert "Alex Rivera" in client.get("/staff/subjects?q=rivera").get_data(as_text=True)
+    # When they search for LIKE's wildcards inside words long enough to search by
+    for query in ("r%25a", "riv_ra", "%25ri%25", "ri%5C%25", "__ri__", "%25%25rivera%25"):
+        r = client.get(f"/staff/subjects?q={query}")
+        # Then the wildcards are literal: nobody is listed
+        assert r.status_code == 200, query
+        assert "Alex Rivera" not in r.get_data(as_text=True), query
+        assert "Nobody your agency knows matches" in r.get_data(as_text=True), query
+    # And wildcards alone are not a search at all
+    for query in ("%25", "%25%25", "__", "%25%25%25%25 %25%25"):
+        r = client.get(f"/staff/subjects?q={query}")
+        assert r.status_code == 400 and "Alex Rivera" not in r.get_data(as_text=True), query
+
+
+def test_a_search_needs_enough_of_a_name_or_a_reference(client: FlaskClient, session: Session,
+                                                        demo: Any) -> None:
+    # Given an officer whose agency knows Alex Rivera
+    login(client, make_staff(session, "fenshire-police", Role.CONSENT_OFFICER))
+    # When the search has fewer than two letters or digits in any word
+    for query in ("%25", "r", "_", "a b c", "-.-", "r%25"):
+        r = client.get(f"/staff/subjects?q={query}")
+        # Then it is refused with a GOV.UK error, and nobody is listed
+        assert r.status_code == 400, query
+        page = r.get_data(as_text=True)
+        assert "Enter at least 2 letters or digits" in page and "govuk-error-summary" in page
+        assert "Alex Rivera" not in page, query
+    # A short word beside a real one is ignored, and the real one still finds the person
+    assert "Alex Rivera" in client.get("/staff/subjects?q=a+rivera").get_data(as_text=True)
+    assert "Alex Rivera" in client.get("/staff/subjects?q=ri").get_data(as_text=True)
