@@ -175,16 +175,67 @@ class SarRecord(Base):
     files: Mapped[list[SarFile]] = relationship(order_by="SarFile.id")
 
 
+class FileReview(enum.StrEnum):
+    """A reviewer's decision on a supplied file; nothing unreviewed is ever released."""
+
+    UNREVIEWED = "unreviewed"
+    AS_IS = "as-is"
+    REDACTED = "redacted"
+    WITHHELD = "withheld"
+
+
 class SarFile(Base):
-    """An original file supplied with a record."""
+    """An original file supplied with a record, its media type judged by its content, and
+    the reviewer's decision on it."""
 
     __tablename__ = "sar_files"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("sar_records.id"), index=True)
-    filename: Mapped[str] = mapped_column(String(200))
-    mime: Mapped[str] = mapped_column(String(100))
+    filename: Mapped[str] = mapped_column(String(200))  # sanitised, never a path
+    mime: Mapped[str] = mapped_column(String(100))  # sniffed from the content
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    review: Mapped[str] = mapped_column(String(16), default=FileReview.UNREVIEWED)
+    withhold_reason: Mapped[str] = mapped_column(String(32), default="")
+    withhold_detail: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
+                                                       default=None)
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # What leaves: the original re-encoded (as is) or with its redactions burnt in.
+    released: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+    redactions: Mapped[list[SarFileRedaction]] = relationship(order_by="SarFileRedaction.id")
+
+
+class SarFileRedaction(Base):
+    """A region of a file's page (pixels) or a span of a text file that must not be
+    disclosed, and why."""
+
+    __tablename__ = "sar_file_redactions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("sar_files.id"), index=True)
+    page: Mapped[int] = mapped_column(Integer, default=1)
+    x: Mapped[int] = mapped_column(Integer, default=0)
+    y: Mapped[int] = mapped_column(Integer, default=0)
+    width: Mapped[int] = mapped_column(Integer, default=0)
+    height: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text, default="")  # a text file's span
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SarFileOpen(Base):
+    """A staff member opened a supplied file (a reviewer must have, before deciding)."""
+
+    __tablename__ = "sar_file_opens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_id: Mapped[int] = mapped_column(ForeignKey("sar_files.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class SarRedaction(Base):
