@@ -152,6 +152,12 @@ class Subject(Base):
     # Safe-contact details never leave the portal towards another party (DESIGN §10).
     safe_contact: Mapped[str] = mapped_column(Text, default="")
     preferred_language: Mapped[str] = mapped_column(String(8), default="en")
+    # How the person asked to be told things at first contact: email, phone, post or none
+    # ("" when nobody asked). A change to who can see their records is told there, never
+    # only to the mailbox of whoever changed it.
+    contact_channel: Mapped[str] = mapped_column(String(16), default="")
+    # What an email to the person may say: neutral (the default), detailed or none at all.
+    email_wording: Mapped[str] = mapped_column(String(16), default="neutral")
     registered_by_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"),
                                                                 default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

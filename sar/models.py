@@ -67,6 +67,8 @@ class SarRequest(Base):
     delivery: Mapped[str] = mapped_column(String(16), default="download")  # download | post
     postal_address: Mapped[str] = mapped_column(Text, default="")
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # What emails to the requester may say: neutral (the default), detailed or none.
+    email_wording: Mapped[str] = mapped_column(String(16), default="neutral")
     nation: Mapped[str] = mapped_column(String(24), default="england-and-wales")
     identity_method: Mapped[str] = mapped_column(String(16), default="document")
     status: Mapped[str] = mapped_column(String(24), default=Status.RECEIVED, index=True)

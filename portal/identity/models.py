@@ -34,6 +34,8 @@ class Account(Base):
     totp_secret: Mapped[str | None] = mapped_column(String(64), default=None)
     totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     preferred_language: Mapped[str] = mapped_column(String(8), default="en")
+    # What emails about this account's requests may say: neutral, detailed or none.
+    email_wording: Mapped[str] = mapped_column(String(16), default="neutral")
     subject_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("subjects.id"), default=None,
                                                          unique=True)
     # Raised on sign-out, password change or reset: every older session is then refused.
