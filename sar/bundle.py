@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -18,6 +17,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from portal import csvfile
 from portal.models import Holding, SharingAgreement, Subject
 from portal.pdf import static_url
 from sar.models import Reason, SarRecord, SarRequest, SarTask
@@ -174,15 +174,9 @@ def archive(session: Session, sar: SarRequest) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("records.json", json.dumps({"reference": sar.reference, "records": rows},
                                               ensure_ascii=False, indent=2))
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=["agency", "id", "kind", "title", "date",
-                                                 "text", "files"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**row, "files": " ".join(row["files"]),
-                             "text": _csv_safe(str(row["text"])),
-                             "title": _csv_safe(str(row["title"]))})
-        z.writestr("records.csv", buf.getvalue())
+        z.writestr("records.csv", csvfile.text(
+            ["agency", "id", "kind", "title", "date", "text", "files"],
+            ({**row, "files": " ".join(row["files"])} for row in rows)))
         for name, data in files:
             z.writestr(name, data)
     return out.getvalue()
@@ -191,7 +185,3 @@ def archive(session: Session, sar: SarRequest) -> bytes:
 def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[-100:] or "file"
 
-
-def _csv_safe(value: str) -> str:
-    # Spreadsheets run cells that start with these as formulas.
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value

@@ -6,7 +6,6 @@ their audit entry and flush; the request commits once at the end.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -28,7 +27,7 @@ from consent.models import (
     NoticeVersion,
     notice_version_agreements,
 )
-from portal import audit
+from portal import audit, csvfile
 from portal.audit import Actor
 from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
@@ -389,12 +388,7 @@ def staff_views(session: Session, subject_id: uuid.UUID, limit: int | None = Non
 # --- take it away ----------------------------------------------------------------------------
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _plain(v) for k, v in row.items()})
-    return buffer.getvalue()
+    return csvfile.text(columns, ({k: _plain(v) for k, v in row.items()} for row in rows))
 
 
 def _plain(value: Any) -> Any:

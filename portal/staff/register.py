@@ -7,7 +7,6 @@ import), and the consent events as an HL7 FHIR R5 ``Consent`` Bundle.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import uuid
@@ -20,7 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator, Uuid
 
 from consent import operations as consent_ops
-from portal import audit
+from portal import audit, csvfile
 from portal.db import Base, utcnow
 from portal.errors import Conflict, Invalid
 
@@ -103,11 +102,10 @@ def export_register(session: Session, folder: Path) -> dict[str, Any]:
         count = 0
         with (folder / f"{name}.jsonl").open("w", encoding="utf-8") as jl, \
                 (folder / f"{name}.csv").open("w", encoding="utf-8", newline="") as cf:
-            writer = csv.DictWriter(cf, fieldnames=columns)
-            writer.writeheader()
+            writer = csvfile.Writer(cf, columns)
             for row in _rows(session, table):
                 jl.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                writer.row(row)
                 count += 1
         counts[name] = count
     refs: dict[str, list[str]] = {}

