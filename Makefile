@@ -9,24 +9,30 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PORTAL_TEST_DATABASES ?= sqlite,postgresql
 
 .PHONY: demo test setup browser lint typecheck pytest translations bench clean
+# Setting up prints what it is doing, not every command (installers' output goes to a log).
+.SILENT: $(STAMP) $(ASSETS) setup
 
 $(STAMP): pyproject.toml
+	echo "Installing the Python packages into $(VENV) (log: $(VENV)/install.log)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --upgrade pip >$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[dev]' >>$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	rm -f $(VENV)/.installed-* && touch $@
 
 # The last file written: a build that stopped half-way is done again.
 ASSETS := static/build/govuk/govuk-frontend.min.js.gz
 
-$(ASSETS): package.json package-lock.json static/src/portal.scss
-	npm ci --no-audit --no-fund --loglevel=error
+$(ASSETS): package.json package-lock.json static/src/portal.scss scripts/build_fonts.py | $(STAMP)
+	echo "Building the front-end assets"
+	npm ci --no-audit --no-fund --loglevel=error >/dev/null
 	node_modules/.bin/sass --no-source-map --style=compressed --load-path=node_modules \
 		--quiet-deps static/src/portal.scss static/build/portal.css
 	mkdir -p static/build/govuk
 	cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js static/build/govuk/
 	rm -rf static/build/govuk/assets && cp -r node_modules/govuk-frontend/dist/govuk/assets static/build/govuk/
 	rm -rf static/build/govuk/assets/fonts  # GDS Transport is for GOV.UK only
+	# The PDFs' fonts, from the npm packages above: never the machine's own.
+	rm -rf static/build/fonts && $(BIN)/python scripts/build_fonts.py >/dev/null
 	# Compressed copies, served to browsers that accept gzip (DESIGN §7: page weight).
 	gzip -9 -n -k -f static/build/portal.css static/build/govuk/govuk-frontend.min.js
 
@@ -38,15 +44,11 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 	@command -v chromium >/dev/null || { echo "chromium is required for the browser tests" >&2; exit 1; }
 
+# demo-data ends with the URL, the demo key, a claim code and a check to try.
 demo: setup
-	$(BIN)/flask --app portal db upgrade
-	$(BIN)/flask --app portal demo-data
-	@echo
-	@echo "Serving the portal at http://127.0.0.1:5000 (Ctrl-C to stop)"
-	@echo "Try:  curl -s -X POST http://127.0.0.1:5000/api/v1/consent/check \\"
-	@echo "        -H 'Authorization: Bearer <the key above>' -H 'Content-Type: application/json' \\"
-	@echo "        -d '{\"subject\": {\"agency_ref\": \"FP-DEMO-0001\"}, \"recipient\": \"victim-care\", \"purpose\": \"victim-support-referral\", \"categories\": [\"contact-details\", \"incident-report\"]}'"
-	$(BIN)/flask --app portal run --host 127.0.0.1 --port 5000
+	@$(BIN)/flask --app portal db upgrade >/dev/null
+	@$(BIN)/flask --app portal demo-data
+	@$(BIN)/flask --app portal run --host 127.0.0.1 --port 5000
 
 lint: setup
 	$(BIN)/ruff check .

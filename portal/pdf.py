@@ -25,7 +25,17 @@ STATIC_ROOT = Path(__file__).resolve().parent.parent / "static"
 STATIC_PREFIX = "https://portal-static.invalid/"
 ALLOWED_DIRS = ("pdf", "build")
 MIME = {".css": "text/css", ".png": "image/png", ".svg": "image/svg+xml",
-        ".jpg": "image/jpeg", ".woff2": "font/woff2", ".woff": "font/woff"}
+        ".jpg": "image/jpeg", ".woff2": "font/woff2", ".woff": "font/woff",
+        ".ttf": "font/ttf"}
+
+
+# The fonts every PDF names (static/pdf/pdf.css), built by ``make setup`` from the project's
+# own packages: without them WeasyPrint would quietly use whatever the machine has.
+FONTS_CSS = STATIC_ROOT / "build" / "fonts" / "fonts.css"
+
+
+class FontsMissing(RuntimeError):
+    """The project's PDF fonts have not been built."""
 
 
 class RefusedFetch(ValueError):
@@ -72,6 +82,8 @@ def render_pdf(html: str, *, pdf_variant: str | None = None) -> bytes:
 
 
 def _render(html: str, pdf_variant: str | None) -> Rendered:
+    if not FONTS_CSS.is_file():
+        raise FontsMissing(f"{FONTS_CSS} is missing: run make setup (scripts/build_fonts.py)")
     fetcher = StaticOnlyFetcher()
     document = HTML(string=html, base_url=STATIC_PREFIX, url_fetcher=fetcher).render(
         pdf_variant=pdf_variant)

@@ -21,6 +21,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
+from markupsafe import Markup
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -126,6 +127,13 @@ def _error_page(exc: HTTPException) -> tuple[str, int]:
                            title=ERROR_TITLES.get(code, ERROR_TITLES[500])), code
 
 
+def isolate(value: object) -> Markup:
+    """Person-supplied text, escaped, in a bidirectional isolate of its own (``<bdi>``)."""
+    # A name in Arabic beside Latin text would otherwise reorder its neighbours' characters
+    # in a PDF (a family name "<b>Bold</b>" printed as "< محمدb>Bold</b>").
+    return Markup("<bdi>{}</bdi>").format(value)
+
+
 def init_app(app: Flask) -> None:
     """Wire GOV.UK Frontend's Jinja macros, template globals and HTML error pages."""
     loader = app.jinja_loader
@@ -135,6 +143,7 @@ def init_app(app: Flask) -> None:
         PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
     ])
     app.context_processor(_template_globals)
+    app.add_template_filter(isolate, "bdi")
     app.register_blueprint(bp)
 
     @app.errorhandler(HTTPException)

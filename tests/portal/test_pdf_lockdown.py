@@ -289,3 +289,19 @@ def test_a_hostile_document_is_stopped_at_its_memory_budget() -> None:
         render_pdf_isolated(html, timeout=120, memory_mb=64)
     # Then the child failed, not this process
     assert _rss_kb() - before < 50_000
+
+
+def test_the_pdf_fonts_are_the_projects_own_and_required(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The stylesheet names only the families built from the project's packages, which the
+    # fetcher serves; without them nothing renders (rather than falling back to the machine's).
+    css = (pdf_module.STATIC_ROOT / "pdf" / "pdf.css").read_text()
+    assert '@import url("../build/fonts/fonts.css")' in css
+    built = pdf_module.FONTS_CSS.read_text()
+    assert built.count("@font-face") == 5 and "Portal Sans SC" in built
+    fetcher = pdf_module.StaticOnlyFetcher()
+    font = fetcher.fetch(static_url("build/fonts/noto-sans-400.ttf"))
+    assert font.headers["Content-Type"] == "font/ttf"
+    monkeypatch.setattr(pdf_module, "FONTS_CSS", tmp_path / "absent.css")
+    with pytest.raises(pdf_module.FontsMissing):
+        render_pdf("<p>x</p>")

@@ -151,3 +151,24 @@ def test_renderer_budget_is_on_top_of_what_the_parent_has_mapped() -> None:
     huge = "<p>" + "x " * 2_000_000 + "</p>" * 1
     with pytest.raises(RenderFailed):
         render_pdf_isolated(huge * 20, memory_mb=50, timeout=60)
+
+
+@pytest.mark.parametrize("name", ["Łucja 王芳 محمد", "Siân Ŵyn ap Dafydd"])
+def test_names_in_any_script_are_printed_with_the_projects_fonts(
+        app: Flask, session: Session, filed: Callable[..., SarRequest], name: str) -> None:
+    # Given a request from someone named in Polish, Chinese and Arabic, or in Welsh
+    sar = filed()
+    sar.requester_name = sar.subject_name = name
+    session.commit()
+    _ready(session, sar, text="Nothing of note.")
+    # When the bundle is built
+    bundle = _build(app, session, sar)
+    assert bundle.pdf is not None
+    # Then every word of the name is in the letter, drawn with the project's own fonts only
+    text = _text(bundle.pdf)
+    for word in name.split():
+        assert word in text
+    reader = PdfReader(io.BytesIO(bundle.pdf))
+    fonts = {str(f.get_object()["/BaseFont"]).split("+", 1)[-1]
+             for page in reader.pages for f in page["/Resources"]["/Font"].values()}
+    assert fonts and all(f.startswith("Portal-Sans") for f in fonts), fonts

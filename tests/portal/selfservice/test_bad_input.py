@@ -111,9 +111,18 @@ def test_reset_and_language_forms_reject_bad_input(client: FlaskClient, session:
     assert _saved(session) == before
 
 
+def _pdf_text_and_fonts(data: bytes) -> tuple[str, set[str]]:
+    reader = PdfReader(io.BytesIO(data))
+    text = "".join(page.extract_text() for page in reader.pages).replace("\x00", "")
+    fonts = {str(font.get_object()["/BaseFont"]).split("+", 1)[-1]
+             for page in reader.pages for font in page["/Resources"]["/Font"].values()}
+    return text, fonts
+
+
+@pytest.mark.parametrize("given_name", ["Łucja 王芳 محمد", "محمد", "Siân Ŵyn"])
 def test_names_with_html_and_non_latin_scripts_are_escaped_and_kept_in_the_pdf(
         client: FlaskClient, session: Session, demo: Any,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, given_name: str) -> None:
     from consent import receipts
 
     rendered: list[str] = []
@@ -127,7 +136,7 @@ def test_names_with_html_and_non_latin_scripts_are_escaped_and_kept_in_the_pdf(
     account = linked_account(session, "FP-DEMO-0001")
     subject = session.get(Subject, account.subject_id)
     assert subject is not None
-    subject.given_name = "Łucja 王芳 محمد"
+    subject.given_name = given_name
     subject.family_name = "<b>Bold</b>"
     session.commit()
     login(client, account)
@@ -135,15 +144,25 @@ def test_names_with_html_and_non_latin_scripts_are_escaped_and_kept_in_the_pdf(
         ConsentEvent.subject_id == account.subject_id))
     assert event is not None
     pdf = client.get(f"/my/receipts/{event.public_id}.pdf")
-    # The markup is escaped in what WeasyPrint is given, and printed as the characters typed
-    assert "&lt;b&gt;Bold&lt;/b&gt;" in rendered[0] and "<b>Bold" not in rendered[0]
-    assert "Łucja 王芳 محمد" in rendered[0]
-    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
-    assert "<b>Bold</b>" in text.replace("\x00", "")
+    # The markup is escaped in what WeasyPrint is given, and each name is isolated, so a
+    # right-to-left name cannot reorder the characters of the name beside it.
+    assert "<bdi>&lt;b&gt;Bold&lt;/b&gt;</bdi>" in rendered[0] and "<b>Bold" not in rendered[0]
+    assert f"<bdi>{given_name}</bdi>" in rendered[0]
+    text, fonts = _pdf_text_and_fonts(pdf.data)
+    # Printed as the characters typed: interpreted markup would print "Bold" alone.
+    assert "<b>Bold</b>" in text
+    # Every word of the name is kept, in every script (each word is one run of one script,
+    # so its characters come out in reading order whatever the direction).
+    for word in given_name.split():
+        assert word in text
+    # Drawn only with the project's own fonts, never with whatever the machine has.
+    assert fonts and fonts <= {"Portal-Sans", "Portal-Sans-Bold", "Portal-Sans-Arabic",
+                               "Portal-Sans-Arabic-Bold", "Portal-Sans-SC",
+                               "Portal-Sans-SC-Bold"}, fonts
     export = client.get("/my/download/my-data.zip")
     import json
     import zipfile
 
     profile = json.loads(zipfile.ZipFile(io.BytesIO(export.data)).read("profile.json"))
-    assert profile["given_name"] == "Łucja 王芳 محمد"
+    assert profile["given_name"] == given_name
     assert profile["family_name"] == "<b>Bold</b>"
