@@ -84,6 +84,17 @@ class SarRequest(Base):
                                                        default=None)
     verified_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
                                                        default=None)
+    # Why the verifier was satisfied of identity (and authority), in their words.
+    verification_note: Mapped[str] = mapped_column(Text, default="")
+    # Recorded at verification: the person is an adult at risk (a child is known by age).
+    adult_at_risk: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Before release to someone acting for a child or an adult at risk: "release" or
+    # "withhold" (the requester may be the person they need protecting from), with reasons.
+    safeguarding_decision: Mapped[str] = mapped_column(String(16), default="")
+    safeguarding_reason: Mapped[str] = mapped_column(Text, default="")
+    safeguarding_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
+                                                           default=None)
+    safeguarding_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     tasks: Mapped[list[SarTask]] = relationship(back_populates="request",
@@ -123,7 +134,8 @@ class SarMessage(Base):
 
 
 class SarDocument(Base):
-    """An identity or authority document; its content is deleted after verification."""
+    """An identity or authority document, kept while the request is open (staff verify by
+    looking at it) and deleted when its bundle is purged."""
 
     __tablename__ = "sar_documents"
 
@@ -149,6 +161,9 @@ class SarTask(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open|supplied|nothing
     due_on: Mapped[dt.date] = mapped_column(Date)
     supplied_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # The staff member who uploaded the records or answered "we hold nothing" (none by API).
+    supplied_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
+                                                       default=None)
     reminded_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -172,6 +187,8 @@ class SarRecord(Base):
     withheld: Mapped[bool] = mapped_column(Boolean, default=False)
     withhold_reason: Mapped[str] = mapped_column(String(32), default="")
     withhold_detail: Mapped[str] = mapped_column(Text, default="")
+    withheld_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
+                                                       default=None)
 
     redactions: Mapped[list[SarRedaction]] = relationship(order_by="SarRedaction.id")
     files: Mapped[list[SarFile]] = relationship(order_by="SarFile.id")
@@ -292,4 +309,21 @@ class SarDownload(Base):
     bundle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sar_bundles.id"), index=True)
     account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"))
     what: Mapped[str] = mapped_column(String(8))  # pdf | zip
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SarView(Base):
+    """A staff member opened part of a request: the request, an ID document, an agency's task
+    or the draft bundle. The person the request is about sees each one; four eyes reads
+    them (an approver must have opened the bundle, a verifier the documents)."""
+
+    __tablename__ = "sar_views"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sar_requests.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), default=None)
+    role: Mapped[str] = mapped_column(String(32), default="")
+    what: Mapped[str] = mapped_column(String(16))  # request | document | task | bundle | file
+    object_id: Mapped[str] = mapped_column(String(64), default="")
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
