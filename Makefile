@@ -9,8 +9,6 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 export PORTAL_TEST_DATABASES ?= sqlite,postgresql
 
 .PHONY: demo test setup browser lint typecheck pytest translations bench clean
-# Setting up prints what it is doing, not every command (installers' output goes to a log).
-.SILENT: $(STAMP) $(ASSETS) setup
 
 $(STAMP): pyproject.toml
 	echo "Installing the Python packages into $(VENV) (log: $(VENV)/install.log)"
@@ -36,6 +34,8 @@ $(ASSETS): package.json package-lock.json static/src/portal.scss scripts/build_f
 	# Compressed copies, served to browsers that accept gzip (DESIGN §7: page weight).
 	gzip -9 -n -k -f static/build/portal.css static/build/govuk/govuk-frontend.min.js
 
+# Setting up says what it is doing, not every command (the installers' output goes to a log).
+.SILENT: $(STAMP) $(ASSETS) setup
 setup: $(STAMP) $(ASSETS)
 	BIN=$(BIN) scripts/translations.sh compile 2>/dev/null
 

@@ -56,18 +56,27 @@ def db_downgrade(revision: str) -> None:
     click.echo(f"database at {revision}")
 
 
-@click.command("demo-data", help="Seed the demo partnership (idempotent) and print a demo key.")
+@click.command("demo-data", help="Seed the demo partnership (idempotent) and print a demo key "
+                                 "and, outside production, a claim code for a demo person.")
 @with_appcontext
 def demo_data() -> None:
-    """Seed the demo partnership."""
+    """Seed the demo partnership; end with the URL, the key, a claim code and a check to try."""
     from portal import demo
 
+    config = current_app.config["PORTAL"]
     with transaction(_factory()) as session:
         summary = demo.seed(session)
         _client, key = demo.fresh_demo_key(session)
+        # A claim code takes over a person's records: never printed by a production instance.
+        code = None if config.is_production else demo.fresh_claim_code(session)
+    outbox = Path(config.instance_path) / "outbox"
+    if outbox.is_relative_to(Path.cwd()):
+        outbox = outbox.relative_to(Path.cwd())
     click.echo(demo.describe(summary))
-    click.echo("Demo API key for fenshire-police (scopes consent:check holdings:write):")
-    click.echo(key)
+    click.echo()
+    click.echo(demo.banner(config.public_url, key, claim_code=code,
+                           already_linked=code is None and not config.is_production,
+                           mail="sent by SMTP" if config.smtp_host else f"written to {outbox}/"))
 
 
 api_keys_cli = AppGroup("api-keys", help="Create and revoke API keys.")

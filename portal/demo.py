@@ -14,6 +14,8 @@ from consent.models import Notice, NoticeText, NoticeVersion
 from portal import operations
 from portal.audit import Actor
 from portal.db import utcnow
+from portal.identity import claims
+from portal.identity.models import Account
 from portal.models import (
     Agency,
     ApiClient,
@@ -25,6 +27,11 @@ from portal.models import (
 
 DEMO_ACTOR = Actor("system", "demo-data")
 DEMO_KEY_NAME = "demo key"
+# The demo person a newcomer links a public account to, with the claim code demo-data prints.
+CLAIM_DEMO_REF = "FP-DEMO-0001"
+CHECK_BODY = ('{"subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care", '
+              '"purpose": "victim-support-referral", '
+              '"categories": ["contact-details", "incident-report"]}')
 
 AGENCIES = [
     ("fenshire-police", "Fenshire Police", "police"),
@@ -280,6 +287,47 @@ def fresh_demo_key(session: Session) -> tuple[ApiClient, str]:
     return operations.create_api_key(session, "fenshire-police",
                                      ["consent:check", "holdings:write"], actor=DEMO_ACTOR,
                                      name=DEMO_KEY_NAME)
+
+
+def fresh_claim_code(session: Session) -> str | None:
+    """A new claim code for the demo person, or None when an account is already linked to them
+    (a person's records link to one account only)."""
+    police = operations.agency_by_slug(session, "fenshire-police")
+    subject_id = session.scalar(select(Holding.subject_id).where(
+        Holding.agency_id == police.id, Holding.agency_ref == CLAIM_DEMO_REF,
+        Holding.ended_at.is_(None)))
+    if subject_id is None or session.scalar(
+            select(Account.id).where(Account.subject_id == subject_id)) is not None:
+        return None
+    _claim, code = claims.issue(session, subject_id, actor=DEMO_ACTOR)
+    return code
+
+
+def banner(url: str, key: str, *, claim_code: str | None, already_linked: bool,
+           mail: str) -> str:
+    """The block ``make demo`` ends with: where to go, the key, the claim code, the curl."""
+    url = url.rstrip("/")
+    rule = "=" * 78
+    lines = [rule, f"The demo portal:  {url}", "",
+             "Demo API key for fenshire-police (scopes consent:check holdings:write):",
+             f"  {key}", ""]
+    if claim_code is not None:
+        lines += [f"Claim code for {CLAIM_DEMO_REF}, to link a public account to their records:",
+                  f"  {claim_code}",
+                  f"  1. register at {url}/account/register",
+                  f"  2. open the link in the confirmation email ({mail})",
+                  f"  3. sign in and enter the code at {url}/my/link", ""]
+    elif already_linked:
+        lines += [f"{CLAIM_DEMO_REF} is already linked to a public account: sign in with it.", ""]
+    lines += ["Staff back office: .venv/bin/flask --app portal staff demo-users prints the",
+              f"  demo staff's sign-in details; sign in at {url}/staff/sign-in", "",
+              "Try the consent check:",
+              f"  curl -s -X POST {url}/api/v1/consent/check \\",
+              f"    -H 'Authorization: Bearer {key}' \\",
+              "    -H 'Content-Type: application/json' \\",
+              f"    -d '{CHECK_BODY}'",
+              rule]
+    return "\n".join(lines)
 
 
 def describe(summary: Summary) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 from flask import Flask
@@ -9,8 +11,24 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.identity.models import Account, ClaimCode
 from portal.models import Agency, ApiClient, Holding
 from tests.conftest import bearer
+from tests.identity_helpers import login, make_account
+from tests.portal.selfservice.helpers import post, subject_of
+
+
+def _demo_key(output: str) -> str:
+    """The key demo-data printed under its label."""
+    match = re.search(r"Demo API key for fenshire-police[^\n]*\n\s+(cpk_\S+)", output)
+    assert match, output
+    return match.group(1)
+
+
+def _claim_code(output: str) -> str | None:
+    """The claim code demo-data printed for FP-DEMO-0001, if any."""
+    match = re.search(r"Claim code for FP-DEMO-0001[^\n]*\n\s+(\w{4}-\w{4}-\w{4})\n", output)
+    return match.group(1) if match else None
 
 
 def test_api_keys_create_prints_the_key_alone_last(app: Flask, client: FlaskClient,
@@ -50,8 +68,7 @@ def test_demo_data_is_idempotent_and_prints_a_working_key(app: Flask, client: Fl
     counts = (len(session.scalars(select(Agency.id)).all()),
               len(session.scalars(select(Holding.id)).all()))
     assert counts == (10, 6)
-    old_key = first.output.strip().splitlines()[-1]
-    new_key = second.output.strip().splitlines()[-1]
+    old_key, new_key = _demo_key(first.output), _demo_key(second.output)
     live = session.scalars(select(ApiClient).where(ApiClient.revoked_at.is_(None))).all()
     assert len(live) == 1
     body = {"subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care",
@@ -61,3 +78,41 @@ def test_demo_data_is_idempotent_and_prints_a_working_key(app: Flask, client: Fl
                        json=body).status_code == 401
     assert client.post("/api/v1/consent/check", headers=bearer(new_key),
                        json=body).get_json()["decision"] == "permit"
+
+
+def test_demo_data_ends_with_the_url_the_key_and_a_check_to_try(app: Flask) -> None:
+    output = app.test_cli_runner().invoke(args=["demo-data"]).output
+    key = _demo_key(output)
+    block = output[output.index("The demo portal:"):]
+    assert "http://127.0.0.1:5000" in block.splitlines()[0]
+    assert f"Authorization: Bearer {key}" in block and "FP-DEMO-0001" in block
+    assert output.rstrip().splitlines()[-1] == "=" * 78
+
+
+def test_demo_data_prints_a_claim_code_that_links_an_account(app: Flask, client: FlaskClient,
+                                                             session: Session) -> None:
+    # Given a newcomer who ran the demo and registered an account
+    runner = app.test_cli_runner()
+    output = runner.invoke(args=["demo-data"]).output
+    code = _claim_code(output)
+    assert code is not None, output
+    assert "/account/register" in output and "/my/link" in output and "outbox" in output
+    account = make_account(session)
+    login(client, account)
+    # When they enter the printed code
+    r = post(client, "/my/link", {"code": code})
+    # Then their account is linked to the demo person's records
+    assert r.status_code == 302 and r.headers["Location"].endswith("/my/link/done")
+    session.expire_all()
+    assert session.get(Account, account.id).subject_id == subject_of(session, "FP-DEMO-0001")
+    # and the next run says so instead of printing a code that could no longer link anyone
+    again = runner.invoke(args=["demo-data"]).output
+    assert _claim_code(again) is None and "already linked" in again
+
+
+def test_demo_data_prints_no_claim_code_in_production(app: Flask, session: Session) -> None:
+    app.config["PORTAL"] = dataclasses.replace(app.config["PORTAL"], env="production")
+    result = app.test_cli_runner().invoke(args=["demo-data"])
+    assert result.exit_code == 0, result.output
+    assert _claim_code(result.output) is None and "Claim code" not in result.output
+    assert session.scalars(select(ClaimCode.id)).all() == []
