@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import Base, new_uuid, utcnow
@@ -17,10 +17,7 @@ class Role(enum.StrEnum):
     """Staff roles, each scoped to the staff member's agency."""
 
     CONSENT_OFFICER = "consent-officer"  # records consent, manages holdings
-    SAR_OFFICER = "sar-officer"  # reviews and redacts its own agency's records for a SAR
-    # Partnership-wide: runs each request (identity, clock, letters, bundle, approval) but
-    # sees no agency's records except in the bundle it builds or approves.
-    SAR_COORDINATOR = "sar-coordinator"
+    SAR_OFFICER = "sar-officer"  # fulfils subject access requests
     AGENCY_ADMIN = "agency-admin"  # the agency's staff and API keys
     PARTNERSHIP_ADMIN = "partnership-admin"  # agencies, categories, agreements, notices
 
@@ -45,6 +42,9 @@ class Account(Base):
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     disabled_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # When the owner of the address confirmed, from an emailed link, that both the app and the
+    # recovery codes are lost: the second factor goes once the waiting period has passed.
+    totp_reset_confirmed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
 
 class StaffUser(Base):
@@ -73,14 +73,26 @@ class StaffUser(Base):
 
 
 class RecoveryCode(Base):
-    """A one-time code that stands in for a staff member's authenticator, once."""
+    """A one-time code that stands in for an authenticator app, once: a staff member's or a
+    public account's (exactly one of the two owners is set)."""
 
     __tablename__ = "recovery_codes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    staff_user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
+    staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
+    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("accounts.id"), default=None,
+                                                         index=True)
     code_hash: Mapped[str] = mapped_column(String(200))
     used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+
+
+class AccountTotpStep(Base):
+    """The last authenticator time-step a public account used: a code works only once."""
+
+    __tablename__ = "account_totp_steps"
+
+    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ClaimCode(Base):

@@ -39,22 +39,33 @@ def demo_secret(email: str) -> str:
 @click.option("--role", "roles", multiple=True, default=("partnership-admin",),
               show_default=True, help="Repeat for several roles.")
 def create_admin(agency: str, email: str, name: str, roles: tuple[str, ...]) -> None:
-    """Create a staff member (by default a partnership admin) and print a one-time password."""
-    from portal import database
+    """Create a staff member (by default a partnership admin) and print their set-up link."""
+    from portal import database, mail
     from portal.errors import DomainError
     from portal.staff import operations as ops
+    from portal.staff.people import SETUP_MAX_AGE, send_setup_link
 
-    db = database.session()
-    try:
-        staff, password = ops.create_staff(db, ops.NewStaff(agency, email, name, roles),
-                                           actor=CLI_ACTOR)
-    except DomainError as exc:
-        db.rollback()
-        raise click.ClickException(exc.message) from exc
-    db.commit()
+    # The link is built as the web path builds it, against the portal's public address.
+    with current_app.test_request_context(base_url=current_app.config["PORTAL"].public_url):
+        db = database.session()
+        try:
+            staff = ops.create_staff(db, ops.NewStaff(agency, email, name, roles),
+                                     actor=CLI_ACTOR)
+            # The same single-use link as an agency admin's "add a member": nobody who ran
+            # this command holds a password that signs in as the new member.
+            link = send_setup_link(db, None, staff, actor=CLI_ACTOR)
+        except DomainError as exc:
+            db.rollback()
+            mail.discard_queue()
+            raise click.ClickException(exc.message) from exc
+        db.commit()
+        mail.flush_queue()
     click.echo(f"Created staff member {staff.id} ({staff.email}) of {agency}.")
-    click.echo(f"One-time password: {password}")
-    click.echo("They set up their authenticator app at their first sign-in, at /staff/sign-in.")
+    click.echo(f"Set-up link (works once, for {SETUP_MAX_AGE // 86400} days), also emailed "
+               "to them:")
+    click.echo(link)
+    click.echo("Give the link only to them. They choose a password with it, then set up their "
+               "authenticator app at their first sign-in.")
 
 
 @staff_cli.command("demo-users")
@@ -75,8 +86,8 @@ def demo_users() -> None:
         secret = demo_secret(email)
         staff = db.scalar(select(StaffUser).where(StaffUser.email == email))
         if staff is None:
-            staff, _ = ops.create_staff(db, ops.NewStaff("fenshire-police", email, name, roles),
-                                        actor=CLI_ACTOR, password=password)
+            staff = ops.create_staff(db, ops.NewStaff("fenshire-police", email, name, roles),
+                                     actor=CLI_ACTOR, password=password)
         staff.totp_secret = secret
         staff.totp_confirmed_at = staff.totp_confirmed_at or utcnow()
         db.flush()

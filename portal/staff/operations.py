@@ -5,9 +5,6 @@ Each takes a session and plain values, writes its audit entry, flushes and never
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import hmac
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -21,13 +18,11 @@ from portal import audit
 from portal.audit import Actor
 from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
-from portal.identity.models import RecoveryCode, Role, StaffUser
+from portal.identity import second_factor
+from portal.identity.models import Role, StaffUser
 from portal.identity.passwords import hash_password, verify_password
 from portal.models import STAFF_VIEW_ACTION, Agency, DataCategory, Holding, Subject
-from portal.staff.models import StaffTotpStep
 
-RECOVERY_CODES = 10
-RECOVERY_ALPHABET = "ACDEFGHJKMNPQRTUVWXYZ234679"
 ISSUER = "Consent portal (staff)"
 # The order in which a role is named as "the role used" for a view that several roles may use.
 ROLE_ORDER = (Role.CONSENT_OFFICER, Role.SAR_OFFICER, Role.AGENCY_ADMIN, Role.PARTNERSHIP_ADMIN)
@@ -71,76 +66,29 @@ def provisioning_uri(staff: StaffUser) -> str:
     return pyotp.TOTP(staff.totp_secret).provisioning_uri(name=staff.email, issuer_name=ISSUER)
 
 
-def _totp_step(secret: str | None, code: str) -> int | None:
-    """The time-step (one before to one after now) whose code this is, if any."""
-    digits = "".join(ch for ch in code if ch.isdigit())
-    if not secret or len(digits) != 6 or len(code.strip()) > 8:
-        return None
-    totp = pyotp.TOTP(secret)
-    now = utcnow()
-    for offset in (-1, 0, 1):
-        at = now + dt.timedelta(seconds=offset * totp.interval)
-        if hmac.compare_digest(totp.at(at), digits):
-            return int(totp.timecode(at))
-    return None
-
-
-def _use_step(session: Session, staff: StaffUser, step: int | None) -> bool:
-    # A code is accepted once: a step at or before the last one used is a replay.
-    if step is None:
-        return False
-    row = session.get(StaffTotpStep, staff.id)
-    if row is None:
-        session.add(StaffTotpStep(staff_user_id=staff.id, last_step=step))
-    elif step <= row.last_step:
-        return False
-    else:
-        row.last_step = step
-    session.flush()
-    return True
-
-
-def _hash_recovery(staff_id: int, code: str) -> str:
-    plain = "".join(ch for ch in code.upper() if ch.isalnum())
-    return hashlib.sha256(f"{staff_id}:{plain}".encode()).hexdigest()
-
-
 def confirm_enrolment(session: Session, staff: StaffUser, code: str) -> list[str]:
     """Confirm the authenticator with a code from it; return new one-time recovery codes."""
     if staff.totp_confirmed_at is not None:
         raise Conflict("an authenticator is already set up")
-    if not _use_step(session, staff, _totp_step(staff.totp_secret, code)):
+    if not second_factor.use_totp(session, staff, staff.totp_secret, code):
         raise Invalid("wrong code", field="code")
     staff.totp_confirmed_at = utcnow()
-    codes = ["".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(10))
-             for _ in range(RECOVERY_CODES)]
-    for existing in session.scalars(select(RecoveryCode).where(
-            RecoveryCode.staff_user_id == staff.id)):
-        session.delete(existing)
-    for plain in codes:
-        session.add(RecoveryCode(staff_user_id=staff.id, code_hash=_hash_recovery(staff.id,
-                                                                                   plain)))
-    session.flush()
+    codes = second_factor.new_recovery_codes(session, staff)
     audit.record(session, "staff.totp_enrolled", staff_actor(staff), object_type="staff_user",
                  object_id=str(staff.id))
-    return [f"{c[:5]}-{c[5:]}" for c in codes]
+    return codes
 
 
 def verify_second_factor(session: Session, staff: StaffUser, code: str) -> bool:
     """True for a current TOTP code or an unused recovery code (which is then spent)."""
     if staff.totp_confirmed_at is None:
         return False
-    if _use_step(session, staff, _totp_step(staff.totp_secret, code)):
+    if second_factor.use_totp(session, staff, staff.totp_secret, code):
         return True
-    wanted = _hash_recovery(staff.id, code)
-    for row in session.scalars(select(RecoveryCode).where(
-            RecoveryCode.staff_user_id == staff.id, RecoveryCode.used_at.is_(None))):
-        if hmac.compare_digest(row.code_hash, wanted):
-            row.used_at = utcnow()
-            session.flush()
-            audit.record(session, "staff.recovery_code_used", staff_actor(staff),
-                         object_type="staff_user", object_id=str(staff.id))
-            return True
+    if second_factor.use_recovery_code(session, staff, code):
+        audit.record(session, "staff.recovery_code_used", staff_actor(staff),
+                     object_type="staff_user", object_id=str(staff.id))
+        return True
     return False
 
 
@@ -241,8 +189,12 @@ class NewStaff:
 
 
 def create_staff(session: Session, new: NewStaff, *, actor: Actor,
-                 password: str | None = None) -> tuple[StaffUser, str]:
-    """Create a staff member with a one-time password; the password is returned once."""
+                 password: str | None = None) -> StaffUser:
+    """Create a staff member; without ``password`` (the demo's), nobody knows theirs.
+
+    The member then chooses their own password from a single-use set-up link: whoever created
+    them never holds a password that signs in as them.
+    """
     agency = session.scalar(select(Agency).where(Agency.slug == new.agency_slug))
     if agency is None:
         raise NotFound(f"no agency {new.agency_slug!r}")
@@ -256,7 +208,9 @@ def create_staff(session: Session, new: NewStaff, *, actor: Actor,
         raise Invalid(f"unknown or missing role: {bad}", field="roles")
     if session.scalar(select(StaffUser).where(func.lower(StaffUser.email) == email)):
         raise Conflict("a staff member with that email already exists", field="email")
-    plain = password or secrets.token_urlsafe(15)
+    # A real hash of a secret that is thrown away: unusable, yet a sign-in attempt against it
+    # costs the same work as against any other account.
+    plain = password or secrets.token_urlsafe(32)
     staff = StaffUser(agency_id=agency.id, email=email, name=new.name.strip(),
                       password_hash=hash_password(plain), roles=" ".join(new.roles))
     session.add(staff)
@@ -264,4 +218,4 @@ def create_staff(session: Session, new: NewStaff, *, actor: Actor,
     audit.record(session, "staff.create", actor, object_type="staff_user",
                  object_id=str(staff.id),
                  details={"agency": agency.slug, "roles": list(new.roles)})
-    return staff, plain
+    return staff

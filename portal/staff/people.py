@@ -18,7 +18,7 @@ from flask import Blueprint, current_app, render_template, request, session, url
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.utils import redirect
@@ -28,7 +28,8 @@ from portal import audit, database, mail
 from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
 from portal.extensions import client_address, limiter
-from portal.identity.models import RecoveryCode, Role, StaffUser
+from portal.identity import second_factor
+from portal.identity.models import Role, StaffUser
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH, hash_password
 from portal.identity.sessions import staff_required
 from portal.security import public
@@ -115,8 +116,7 @@ def reset_second_factor(session: Session, admin: StaffUser, staff_id: int) -> St
     member.totp_secret = None
     member.totp_confirmed_at = None
     member.session_epoch += 1
-    session.execute(delete(RecoveryCode).where(RecoveryCode.staff_user_id == member.id))
-    session.flush()
+    second_factor.forget_recovery_codes(session, member)
     _audit(session, "staff.second_factor_reset", admin, member)
     return member
 
@@ -155,14 +155,22 @@ def member_for_token(session: Session, token: str) -> StaffUser:
     return member
 
 
-def send_setup_link(session: Session, admin: StaffUser, member: StaffUser) -> None:
-    """Email the member a link to choose their password (sent after the commit)."""
-    link = current_app.config["PORTAL"].public_url.rstrip("/") + url_for(
+def send_setup_link(session: Session, admin: StaffUser | None, member: StaffUser, *,
+                    actor: audit.Actor | None = None) -> str:
+    """Email the member a link to choose their password (sent after the commit) and return
+    it; ``admin`` is None from the command line, which passes its own ``actor``."""
+    link: str = current_app.config["PORTAL"].public_url.rstrip("/") + url_for(
         "staff_setup.set_password_page", token=setup_token(member))
     text = render_template("email/staff/set_password.txt", name=member.name, link=link,
-                           agency=admin.agency.name, days=SETUP_MAX_AGE // 86400)
+                           agency=(admin or member).agency.name, days=SETUP_MAX_AGE // 86400)
     mail.queue(mail.build(member.email, _("Set up your staff account"), text))
-    _audit(session, "staff.setup_link_sent", admin, member)
+    if actor is None:
+        if admin is None:
+            raise ValueError("an admin or an actor is needed")
+        actor = ops.staff_actor(admin)
+    audit.record(session, "staff.setup_link_sent", actor, object_type="staff_user",
+                 object_id=str(member.id), details={})
+    return link
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -215,9 +223,9 @@ def add() -> BaseResponse | tuple[str, int]:
         return _list_page(errors, values)
     db = database.session()
     try:
-        member, _unused = ops.create_staff(db, ops.NewStaff(admin.agency.slug, email, name,
-                                                            tuple(roles)),
-                                           actor=ops.staff_actor(admin))
+        member = ops.create_staff(db, ops.NewStaff(admin.agency.slug, email, name,
+                                                   tuple(roles)),
+                                  actor=ops.staff_actor(admin))
     except Conflict:
         forms.add(errors, "email", _("A staff member with that email address already exists"))
         return _list_page(errors, values)

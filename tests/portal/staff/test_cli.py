@@ -9,12 +9,18 @@ from typing import Any
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import create_app
+from portal.identity.models import StaffUser
+from portal.models import AuditEntry
 from portal.staff import DEMO_STAFF, demo_secret
 from tests.conftest import make_config
+from tests.portal.selfservice.helpers import link_in, outbox
 from tests.staff_helpers import csrf
+
+CHOSEN = "a password the member chose"
 
 
 def _sign_in(client: FlaskClient, email: str, password: str) -> int:
@@ -22,17 +28,37 @@ def _sign_in(client: FlaskClient, email: str, password: str) -> int:
                                                "password": password}).status_code
 
 
-def test_create_admin_prints_a_one_time_password_that_signs_in(app: Flask,
-                                                               client: FlaskClient,
-                                                               demo: Any) -> None:
+def test_create_admin_prints_a_single_use_setup_link_and_no_password(
+        app: Flask, client: FlaskClient, session: Session, demo: Any) -> None:
+    # Given an operator who creates the first partnership admin from the command line
     result = app.test_cli_runner().invoke(args=[
         "staff", "create-admin", "--agency", "fenshire-police", "--email",
         "Head@Fenshire.example", "--name", "Pat Head"])
     assert result.exit_code == 0, result.output
-    password = re.search(r"One-time password: (\S+)", result.output)
-    assert password
-    assert _sign_in(client, "head@fenshire.example", password.group(1)) == 302
-    # First sign-in: the authenticator must be set up before anything else
+    # Then no password is printed, only a set-up link (also emailed to the member)
+    assert "password:" not in result.output.lower()
+    link = re.search(r"https?://\S+(/staff/set-password/\S+)", result.output)
+    assert link, result.output
+    path = link.group(1)
+    assert [link_in(m) for m in outbox(app)] == [path]
+    member = session.scalar(select(StaffUser).where(StaffUser.email == "head@fenshire.example"))
+    assert member is not None
+    actions = list(session.scalars(select(AuditEntry.action).where(
+        AuditEntry.object_type == "staff_user", AuditEntry.object_id == str(member.id))
+        .order_by(AuditEntry.id)))
+    assert actions == ["staff.create", "staff.setup_link_sent"]
+    # And nothing in the output signs in as the member
+    secrets = [w for w in result.output.split() if len(w) >= 20]
+    assert 1 <= len(secrets) <= 3, secrets
+    for word in [*secrets, path.rsplit("/", 1)[-1]]:
+        assert _sign_in(client, "head@fenshire.example", word) == 400
+    # When the member chooses a password with the link, it works once
+    r = client.post(path, data={"csrf_token": csrf(client, path), "password": CHOSEN,
+                                "confirm": CHOSEN})
+    assert r.status_code == 302
+    assert client.get(path).status_code == 404
+    # Then they sign in with their own password and must set up their authenticator first
+    assert _sign_in(client, "head@fenshire.example", CHOSEN) == 302
     assert "<svg" in client.get("/staff/second-factor").get_data(as_text=True)
     assert client.get("/staff/").status_code == 302
 
