@@ -221,26 +221,27 @@ def load_refdata(session: Session) -> RefData:
     purposes = {p.slug: p.id for p in session.execute(select(Purpose.slug, Purpose.id))}
     categories = frozenset(session.scalars(select(DataCategory.slug)))
     grouped: dict[int, dict[str, Any]] = {}
-    for (aid, from_id, to_id, purpose_id, basis, gateway, vfrom, vto, retired,
+    for (aid, from_id, to_id, purpose_id, basis, gateway, vfrom, vto, retired, reference,
          cat) in session.execute(
             select(SharingAgreement.id, SharingAgreement.from_agency_id,
                    SharingAgreement.to_agency_id, SharingAgreement.purpose_id,
                    SharingAgreement.lawful_basis, SharingAgreement.statutory_gateway,
                    SharingAgreement.valid_from, SharingAgreement.valid_to,
-                   SharingAgreement.retired_at, DataCategory.slug)
+                   SharingAgreement.retired_at, SharingAgreement.reference, DataCategory.slug)
             .join(agreement_categories,
                   agreement_categories.c.agreement_id == SharingAgreement.id)
             .join(DataCategory, DataCategory.id == agreement_categories.c.category_id)):
         entry = grouped.setdefault(aid, {"route": (from_id, to_id, purpose_id), "basis": basis,
                                          "gateway": gateway, "from": vfrom, "until": vto,
-                                         "retired": retired is not None, "cats": set()})
+                                         "retired": retired is not None,
+                                         "reference": reference, "cats": set()})
         entry["cats"].add(cat)
     agreements: dict[tuple[int, int, int], list[engine.AgreementFact]] = defaultdict(list)
     for aid, e in sorted(grouped.items()):
         agreements[e["route"]].append(engine.AgreementFact(
             id=aid, lawful_basis=e["basis"], categories=frozenset(e["cats"]),
             valid_from=e["from"], valid_to=e["until"], retired=e["retired"],
-            statutory_gateway=e["gateway"]))
+            statutory_gateway=e["gateway"], reference=e["reference"]))
     nva = notice_version_agreements
     coverage: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
     reconsent: dict[int, int] = {}

@@ -50,6 +50,8 @@ class AgreementFact:
     valid_to: dt.datetime | None = None
     retired: bool = False
     statutory_gateway: str = ""
+    # Every version of one agreement shares its reference: the lineage a consent is read along.
+    reference: str = ""
 
     def in_force(self, now: dt.datetime) -> bool:
         """True when the agreement applies at ``now``."""
@@ -139,8 +141,12 @@ class Decision:
 
 
 def consent_status(fact: ConsentFact | None, notice: NoticeFact, agreement_id: int,
-                   now: dt.datetime) -> Reason | None:
-    """None if this consent covers the agreement now, otherwise the reason it does not."""
+                   now: dt.datetime, versions: frozenset[int] | None = None) -> Reason | None:
+    """None if this consent covers the agreement now, otherwise the reason it does not.
+
+    ``versions``, when given, are the notice versions whose consent covers the category asked
+    about on this agreement's lineage (see ``RouteFacts``); a consent to any other says no.
+    """
     if fact is None:
         return Reason.NO_CONSENT
     if fact.event_type == "withdrawn":
@@ -158,6 +164,9 @@ def consent_status(fact: ConsentFact | None, notice: NoticeFact, agreement_id: i
     if agreement_id not in notice.coverage.get(fact.notice_version, frozenset()):
         # The person agreed to a text that did not mention this sharing.
         return Reason.NO_CONSENT
+    if versions is not None and fact.notice_version not in versions:
+        # The text the person agreed to did not list this category for this sharing.
+        return Reason.NO_CONSENT
     return None
 
 
@@ -169,15 +178,23 @@ def _by_id(fact: AgreementFact | NoticeFact) -> int:
 _DENIED = {reason: CategoryDecision(False, reason=reason) for reason in Reason}
 
 # How a route decides a category: an answer that holds for everyone (no agreement covers it,
-# a statutory basis, an inactive agency), or the (agreement, notice) pairs whose consent
-# is consulted, in that order.
-_Plan = CategoryDecision | tuple[tuple[AgreementFact, NoticeFact], ...]
+# a statutory basis, an inactive agency), or the (agreement, notice, notice versions whose
+# consent covers the category) triples whose consent is consulted, in that order.
+_Pair = tuple[AgreementFact, NoticeFact, frozenset[int]]
+_Plan = CategoryDecision | tuple[_Pair, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class RouteFacts:
     """What every question from one discloser to one recipient for one purpose shares at one
-    moment; a batch decides each of its questions on that route against one of these."""
+    moment; a batch decides each of its questions on that route against one of these.
+
+    ``agreements`` are every agreement on the route, retired and superseded versions
+    included: a category that any of them ever shared on consent stays consent-based on the
+    route (a statutory agreement never permits it: a refusal or a withdrawal stays a deny),
+    and a consent permits a category only if every version of the agreement that the consent's
+    notice version covers lists it (no sequence of edits widens what a consent permits).
+    """
 
     now: dt.datetime
     agreements: Sequence[AgreementFact]
@@ -189,6 +206,7 @@ class RouteFacts:
     # what each category is decided on, derived when first asked.
     _in_force: tuple[AgreementFact, ...] = field(init=False, repr=False, compare=False)
     _notices: tuple[NoticeFact, ...] = field(init=False, repr=False, compare=False)
+    _consent_categories: frozenset[str] = field(init=False, repr=False, compare=False)
     _plans: dict[str, _Plan] = field(default_factory=dict, init=False, repr=False,
                                      compare=False)
 
@@ -197,6 +215,8 @@ class RouteFacts:
         object.__setattr__(self, "_in_force", tuple(sorted(
             (a for a in self.agreements if a.in_force(self.now)), key=_by_id)))
         object.__setattr__(self, "_notices", tuple(sorted(self.notices, key=_by_id)))
+        object.__setattr__(self, "_consent_categories", frozenset().union(
+            *(a.categories for a in self.agreements if a.lawful_basis == CONSENT)))
 
     def plan(self, category: str) -> _Plan:
         """How this route decides the category (derived once per route)."""
@@ -213,22 +233,37 @@ class RouteFacts:
         covering = [a for a in self._in_force if category in a.categories]
         if not covering:
             return _DENIED[Reason.CATEGORY_NOT_IN_AGREEMENT]
-        # A statutory basis needs no consent and must not consult it.
+        # A statutory basis needs no consent and must not consult it, unless the route ever
+        # shared this category on consent: then only a consent permits it.
+        consent_based = category in self._consent_categories
         for agreement in covering:
-            if agreement.lawful_basis != CONSENT:
+            if agreement.lawful_basis != CONSENT and not consent_based:
                 return CategoryDecision(True, basis=agreement.lawful_basis,
                                         agreement_id=agreement.id,
                                         statutory_gateway=agreement.statutory_gateway,
                                         valid_until=agreement.valid_to)
-        return tuple((a, n) for a in covering for n in self._notices if a.id in n.covers)
+        return tuple((a, n, self._versions_covering(a, n, category))
+                     for a in covering for n in self._notices if a.id in n.covers)
+
+    def _versions_covering(self, agreement: AgreementFact, notice: NoticeFact,
+                           category: str) -> frozenset[int]:
+        """The notice's versions whose consent covers the category on the agreement: each
+        covers the agreement, and every version of its lineage it covers lists the category."""
+        lineage = [a for a in self.agreements
+                   if a.id == agreement.id or (agreement.reference
+                                               and a.reference == agreement.reference)]
+        return frozenset(
+            version for version, ids in notice.coverage.items()
+            if agreement.id in ids and all(category in a.categories
+                                           for a in lineage if a.id in ids))
 
 
-def _consult(pairs: tuple[tuple[AgreementFact, NoticeFact], ...],
-             consents: Mapping[int, ConsentFact], now: dt.datetime) -> CategoryDecision:
+def _consult(pairs: tuple[_Pair, ...], consents: Mapping[int, ConsentFact],
+             now: dt.datetime) -> CategoryDecision:
     best: Reason = Reason.NO_CONSENT
-    for agreement, notice in pairs:
+    for agreement, notice, versions in pairs:
         fact = consents.get(notice.id)
-        reason = consent_status(fact, notice, agreement.id, now)
+        reason = consent_status(fact, notice, agreement.id, now, versions)
         if reason is not None:
             if _REASON_RANK[reason] < _REASON_RANK[best]:
                 best = reason

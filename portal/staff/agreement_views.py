@@ -58,6 +58,17 @@ MESSAGES = {
                        "change: create a new agreement instead"),
     "categories-widened": _l("People consented to this agreement as it is, so no category can "
                              "be added: create a new agreement and ask for consent again"),
+    "basis-locked": _l("People rely on this agreement, so its lawful basis cannot change to or "
+                       "from consent: create a new agreement instead"),
+    "basis-public-authority": _l("Legitimate interests is not a lawful basis for a public "
+                                 "authority sharing for its tasks: choose public task or "
+                                 "another basis"),
+    # Translators: a route is one agency sharing with another for one purpose.
+    "route-consent-based": _l("People were asked for consent to share these categories on this "
+                              "route, so another basis cannot share them here: create an "
+                              "agreement for a different purpose"),
+    "route-statutory": _l("An agreement in force already shares these categories on this "
+                          "route without consent, so consent cannot be asked for them here"),
 }
 
 

@@ -6,9 +6,19 @@ rewritten: an edit retires it and creates its successor (same reference, version
 ``supersedes_id``), and every notice version that covered it covers the successor too, so
 the consents people gave keep permitting exactly what they permitted before.
 
-Because those consents carry over, an edit of an agreement in use may not widen what people
-agreed to: its route (from, to, purpose) is fixed and, on the consent basis, no category may
-be added. Widening needs a new agreement and a notice version asking for consent again.
+Because those consents carry over, an edit of an agreement in use (or of any version after
+the first) may not widen what people agreed to: its route (from, to, purpose) is fixed, on
+the consent basis no category may be added that any earlier version lacked (the rule holds
+along the whole lineage, so no detour through other edits widens a consent), and its basis
+never changes to or from consent. Widening needs a new agreement and a notice version asking
+for consent again.
+
+A category a route ever shared on consent stays consent-based on that route: no agreement on
+another basis may share it there (a refusal or a withdrawal must not become a permit), and
+no consent is asked for a category an agreement in force already shares there by law.
+Another basis is a new agreement for another purpose, shown to the people it affects on
+their statutory sharing page. Legitimate interests is not open to a public authority
+disclosing for its tasks (UK GDPR Art 6(1), last paragraph).
 
 Every operation validates everything (the form only checks shapes), writes one audit entry
 with the changed fields before and after (reference data only: no personal data) and
@@ -31,13 +41,23 @@ from portal import audit
 from portal.audit import Actor
 from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
-from portal.models import Agency, DataCategory, LawfulBasis, Purpose, SharingAgreement
+from portal.models import (
+    Agency,
+    AgencyKind,
+    DataCategory,
+    LawfulBasis,
+    Purpose,
+    SharingAgreement,
+)
 
 REFERENCE = re.compile(r"^[A-Z0-9]+(?:-[A-Z0-9]+)*$")
 # Bases that rest on a statute: the agreement must name the law (the check returns it).
 NEEDS_GATEWAY = frozenset({LawfulBasis.PUBLIC_TASK, LawfulBasis.LEGAL_OBLIGATION,
                            LawfulBasis.LAW_ENFORCEMENT})
 _NVA = notice_version_agreements
+# Kinds of agency that are public authorities: legitimate interests is not their basis.
+PUBLIC_AUTHORITY_KINDS = frozenset({AgencyKind.POLICE, AgencyKind.COUNCIL, AgencyKind.HEALTH,
+                                    AgencyKind.PROBATION, AgencyKind.YOUTH_JUSTICE})
 
 
 @dataclass(frozen=True)
@@ -111,6 +131,9 @@ def _resolve(session: Session, values: AgreementValues, problems: list[tuple[str
         problems.append(("lawful_basis", "basis-unknown"))
     elif values.lawful_basis in NEEDS_GATEWAY and not values.statutory_gateway.strip():
         problems.append(("statutory_gateway", "gateway-required"))
+    elif values.lawful_basis == LawfulBasis.LEGITIMATE_INTERESTS and src is not None \
+            and src.kind in PUBLIC_AUTHORITY_KINDS:
+        problems.append(("lawful_basis", "basis-public-authority"))
     if values.valid_to is not None and values.valid_to <= values.valid_from:
         problems.append(("valid_to", "dates-order"))
     ids = list(dict.fromkeys(values.category_ids))
@@ -123,6 +146,31 @@ def _resolve(session: Session, values: AgreementValues, problems: list[tuple[str
     elif any(c.special_category for c in categories) and not values.art9_condition.strip():
         problems.append(("art9_condition", "art9-required"))
     return {"from_agency": src, "to_agency": dst, "purpose": purpose}, categories
+
+
+def _route_basis(session: Session, values: AgreementValues, categories: list[DataCategory],
+                 reference: str, problems: list[tuple[str, str]]) -> None:
+    """Refuse mixing consent and another basis for one category on one route (see module)."""
+    if not categories or values.lawful_basis not in {b.value for b in LawfulBasis}:
+        return
+    wanted = {c.id for c in categories}
+    others = session.scalars(select(SharingAgreement).where(
+        SharingAgreement.from_agency_id == values.from_agency_id,
+        SharingAgreement.to_agency_id == values.to_agency_id,
+        SharingAgreement.purpose_id == values.purpose_id,
+        SharingAgreement.reference != reference))
+    for other in others:
+        if not wanted & {c.id for c in other.categories}:
+            continue
+        if values.lawful_basis != LawfulBasis.CONSENT \
+                and other.lawful_basis == LawfulBasis.CONSENT:
+            # Retired or not: people refused or withdrew under it.
+            problems.append(("lawful_basis", "route-consent-based"))
+            return
+        if values.lawful_basis == LawfulBasis.CONSENT \
+                and other.lawful_basis != LawfulBasis.CONSENT and other.retired_at is None:
+            problems.append(("lawful_basis", "route-statutory"))
+            return
 
 
 def in_use(session: Session, agreement: SharingAgreement) -> bool:
@@ -156,6 +204,7 @@ def create_agreement(session: Session, reference: str, values: AgreementValues, 
                         .where(SharingAgreement.reference == reference)):
         problems.append(("reference", "reference-taken"))
     rows, categories = _resolve(session, values, problems)
+    _route_basis(session, values, categories, reference, problems)
     if problems:
         raise AgreementInvalid(problems)
     agreement = SharingAgreement(
@@ -190,14 +239,24 @@ def update_agreement(session: Session, agreement_id: int, values: AgreementValue
     old = _locked(session, agreement_id)
     problems: list[tuple[str, str]] = []
     rows, categories = _resolve(session, values, problems)
+    _route_basis(session, values, categories, old.reference, problems)
     used = in_use(session, old)
-    if used:
+    # A later version has a lineage someone may have relied on, even if this one is unused.
+    if used or old.version > 1:
         if (values.from_agency_id, values.to_agency_id, values.purpose_id) != (
                 old.from_agency_id, old.to_agency_id, old.purpose_id):
             problems.append(("from_agency", "route-locked"))
-        if values.lawful_basis == LawfulBasis.CONSENT and not (
-                {c.id for c in categories} <= {c.id for c in old.categories}):
-            problems.append(("categories", "categories-widened"))
+        if (values.lawful_basis == LawfulBasis.CONSENT) != (
+                old.lawful_basis == LawfulBasis.CONSENT):
+            problems.append(("lawful_basis", "basis-locked"))
+        if values.lawful_basis == LawfulBasis.CONSENT:
+            # Against every earlier version, not only the last: a consent given to the
+            # first must not come to permit what the first never listed.
+            allowed = {c.id for c in old.categories}
+            for earlier in history(session, old.reference):
+                allowed &= {c.id for c in earlier.categories}
+            if not {c.id for c in categories} <= allowed:
+                problems.append(("categories", "categories-widened"))
     if problems:
         raise AgreementInvalid(problems)
     before = _plain(old)

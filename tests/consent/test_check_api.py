@@ -599,3 +599,50 @@ def test_a_failed_checkpoint_is_only_logged(app: Flask, monkeypatch: pytest.Monk
     monkeypatch.setattr(service._engine, "raw_connection", unreachable)
     assert service.checkpoint() is None
     assert "checkpoint failed" in caplog.text
+
+
+def test_a_basis_switched_around_the_admin_rules_still_denies_a_refusal(
+        client: FlaskClient, key: str, session: Session) -> None:
+    from consent.models import notice_version_agreements as nva
+    from portal.db import utcnow
+    from portal.models import DataCategory, SharingAgreement
+
+    # Given FEN-ISA-001 (consent) superseded, as data written before the admin rules or
+    # around them could be, by a legitimate-interests version 2 that also adds case notes,
+    # and a consent version 3 after it; the notice covers every version
+    v1 = session.scalar(select(SharingAgreement).where(
+        SharingAgreement.reference == "FEN-ISA-001"))
+    assert v1 is not None
+    notice_versions = list(session.scalars(select(nva.c.notice_version_id).where(
+        nva.c.agreement_id == v1.id)))
+    case_notes = session.scalar(select(DataCategory).where(DataCategory.slug == "case-notes"))
+    now = utcnow()
+    v1.retired_at = now
+    v2 = SharingAgreement(reference=v1.reference, title=v1.title, from_agency=v1.from_agency,
+                          to_agency=v1.to_agency, purpose=v1.purpose,
+                          lawful_basis="legitimate-interests", valid_from=v1.valid_from,
+                          version=2, supersedes_id=v1.id, retired_at=now,
+                          categories=[*v1.categories, case_notes], created_at=now)
+    session.add(v2)
+    session.flush()
+    v3 = SharingAgreement(reference=v1.reference, title=v1.title, from_agency=v1.from_agency,
+                          to_agency=v1.to_agency, purpose=v1.purpose, lawful_basis="consent",
+                          valid_from=v1.valid_from, version=3, supersedes_id=v2.id,
+                          categories=list(v2.categories), created_at=now)
+    for row in (v2, v3):
+        session.add(row)
+        session.flush()
+        session.execute(nva.insert(), [{"notice_version_id": n, "agreement_id": row.id}
+                                       for n in notice_versions])
+    session.commit()
+    # When the refused, the withdrawn and the consenting are asked about
+    refused = ask(client, key, question("FP-DEMO-0006")).get_json()
+    withdrawn = ask(client, key, question("FP-DEMO-0002")).get_json()
+    wider = ask(client, key, question("FP-DEMO-0001",
+                                      categories=["contact-details", "case-notes"])).get_json()
+    # Then the refusal and the withdrawal still deny, and the consent to version 1 permits
+    # nothing version 1 did not list
+    assert refused["decision"] == "deny" and refused["reason"] == "refused"
+    assert withdrawn["decision"] == "deny" and withdrawn["reason"] == "withdrawn"
+    assert wider["categories"]["contact-details"]["decision"] == "permit"
+    assert wider["categories"]["case-notes"] == {"decision": "deny", "reason": "no_consent"}

@@ -215,9 +215,12 @@ def test_the_order_the_facts_come_in_does_not_change_the_answer(
                                    notices=sorted(notices, key=lambda n: n.id),
                                    consents=consents, categories=cats))
     assert d == in_order
-    # and the statutory agreement (id 2) answers for contact details before any consent,
+    # and the statutory agreement (id 2) never answers for contact details, which the route
+    # also shares on consent: only a consent permits it (a refusal stays a deny),
     # and of two notices whose consents both cover health, the first by id answers
-    assert d.categories["contact-details"].basis == "public-task"
+    assert d.categories["contact-details"].basis != "public-task"
+    if not {first, second} & {"given", "renewed"}:
+        assert not d.categories["contact-details"].permit
     if first in {"given", "renewed"}:
         assert d.categories["health"].consent_id == "c-10"
 
@@ -279,3 +282,60 @@ def test_a_route_is_not_changed_by_changing_the_lists_it_was_made_from() -> None
     notices.clear()
     # Then the route still decides on what it was given
     assert engine.decide_on_route(route, ["contact-details"], {10: consent()}).permit
+
+
+# A changed lawful basis never turns a refusal or a withdrawal into a permit, and no sequence
+# of edits widens what a consent permits: the engine holds both even on facts an admin rule
+# should have stopped (data from before the rule, or written around it).
+
+@pytest.mark.parametrize("event", ["refused", "withdrawn", None])
+@pytest.mark.parametrize("statutory", ["legitimate-interests", "public-task"])
+def test_a_statutory_version_of_a_consent_agreement_never_permits_a_refusal(
+        event: str | None, statutory: str) -> None:
+    # Given consent agreement 1, superseded by version 2 on another basis, both covered by
+    # the notice version the person answered
+    v1 = agreement(id=1, retired=True, reference="FEN-ISA-010")
+    v2 = agreement(statutory, id=2, reference="FEN-ISA-010")
+    consents = {} if event is None else {10: consent(event)}
+    # When the route is asked about
+    d = engine.decide(facts(agreements=[v1, v2], notices=[notice({1: {1, 2}})],
+                            consents=consents))
+    # Then the answer is still the person's: a deny
+    assert not d.permit and d.reason == (Reason(event) if event else Reason.NO_CONSENT)
+    # And a consent still permits, on consent
+    d = engine.decide(facts(agreements=[v1, v2], notices=[notice({1: {1, 2}})]))
+    assert d.permit and d.basis == "consent"
+
+
+def test_a_new_statutory_agreement_on_a_consent_route_does_not_permit_its_categories() -> None:
+    # Given a route that shares contact details on consent (even retired), and a new
+    # public-task agreement on it for contact details and incident reports
+    consent_based = agreement(id=1, retired=True, reference="A")
+    by_law = agreement("public-task", id=2, cats=("contact-details", "incident-report"),
+                       reference="B")
+    d = engine.decide(facts(agreements=[consent_based, by_law], consents={10: consent("refused")},
+                            categories=["contact-details", "incident-report"]))
+    # Then contact details stay consent-based (denied), incident reports are shared by law
+    assert not d.categories["contact-details"].permit
+    assert d.categories["incident-report"].permit
+    assert d.categories["incident-report"].basis == "public-task"
+
+
+def test_a_consent_permits_only_what_every_covered_version_listed() -> None:
+    # Given version 1 (contact details), widened by a detour through another basis to
+    # version 3 (contact details and case notes), all covered by notice version 1
+    lineage = [agreement(id=1, retired=True, reference="R"),
+               agreement("legitimate-interests", id=2, retired=True, reference="R",
+                         cats=("contact-details", "case-notes")),
+               agreement(id=3, reference="R", cats=("contact-details", "case-notes"))]
+    n = notice({1: {1, 2, 3}, 2: {3}})
+    # When a consent to version 1 is asked about both
+    d = engine.decide(facts(agreements=lineage, notices=[n],
+                            categories=["contact-details", "case-notes"]))
+    # Then only what version 1 listed is permitted
+    assert d.categories["contact-details"].permit
+    assert d.categories["case-notes"].reason == Reason.NO_CONSENT
+    # And a consent to notice version 2, whose text covers version 3 only, permits both
+    d = engine.decide(facts(agreements=lineage, notices=[n], consents={10: consent(version=2)},
+                            categories=["contact-details", "case-notes"]))
+    assert d.permit and d.basis == "consent"

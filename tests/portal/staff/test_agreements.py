@@ -365,3 +365,179 @@ def test_first_contact_offers_no_notice_whose_agreements_are_all_retired(
     ops.retire_agreement(session, outcome.agreement.id, actor=STAFF)
     session.commit()
     assert "victim-support-referral" not in offered()
+
+
+# --- A changed lawful basis never turns a refusal or a withdrawal into a permit --------------
+
+def _values(agreement: SharingAgreement, **change: Any) -> ops.AgreementValues:
+    fields: dict[str, Any] = {
+        "title": agreement.title, "from_agency_id": agreement.from_agency_id,
+        "to_agency_id": agreement.to_agency_id, "purpose_id": agreement.purpose_id,
+        "lawful_basis": agreement.lawful_basis, "valid_from": agreement.valid_from,
+        "category_ids": tuple(c.id for c in agreement.categories),
+        "statutory_gateway": agreement.statutory_gateway,
+        "art9_condition": agreement.art9_condition, "valid_to": agreement.valid_to}
+    fields.update(change)
+    return ops.AgreementValues(**fields)
+
+
+def _ask_about(client: FlaskClient, key: str, ref: str) -> Any:
+    r = client.post("/api/v1/consent/check", headers=bearer(key), json={
+        "subject": {"agency_ref": ref}, "recipient": "victim-care",
+        "purpose": "victim-support-referral",
+        "categories": ["contact-details", "incident-report"]})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()
+
+
+@pytest.mark.parametrize("basis", ["legitimate-interests", "public-task", "vital-interests"])
+def test_a_consent_agreement_in_use_cannot_switch_to_another_basis(
+        admin: FlaskClient, client: FlaskClient, session: Session, api_key: Any,
+        basis: str) -> None:
+    key = api_key("fenshire-police", "consent:check")
+    # Given FEN-ISA-001 (consent), which Taylor refused and Sam withdrew from
+    assert _ask_about(client, key, "FP-DEMO-0006")["reason"] == "refused"
+    assert _ask_about(client, key, "FP-DEMO-0002")["reason"] == "withdrawn"
+    old = _agreement(session, "FEN-ISA-001")
+    before = _counts(session)
+    # When a partnership admin edits it to another basis, same route and categories
+    r = _post(admin, f"/staff/partnership/agreements/{old.id}/edit",
+              _form_of(old, lawful_basis=basis,
+                       statutory_gateway="Crime and Disorder Act 1998 s115"))
+    # Then the edit is refused with a clear error, and nothing was versioned
+    assert r.status_code == 400
+    assert 'href="#lawful_basis"' in r.get_data(as_text=True)
+    assert "cannot change to or from consent" in r.get_data(as_text=True)
+    assert _counts(session) == before
+    assert _agreement(session, "FEN-ISA-001").retired_at is None
+    # And the refusal and the withdrawal still answer deny
+    assert _ask_about(client, key, "FP-DEMO-0006")["decision"] == "deny"
+    assert _ask_about(client, key, "FP-DEMO-0002")["decision"] == "deny"
+
+
+def test_no_sequence_of_edits_widens_what_a_consent_permits(session: Session,
+                                                            demo: Any) -> None:
+    old = _agreement(session, "FEN-ISA-001")
+    case_notes = int(_id(session, DataCategory, "case-notes"))
+    with_case_notes = (*(c.id for c in old.categories), case_notes)
+    # Given a consent agreement in use: the detour through another basis is refused at once
+    with pytest.raises(ops.AgreementInvalid) as refused:
+        ops.update_agreement(session, old.id, _values(old, lawful_basis="public-task",
+                                                      statutory_gateway="CDA 1998 s115"),
+                             actor=STAFF)
+    assert ("lawful_basis", "basis-locked") in refused.value.problems
+    session.rollback()
+    # And after a narrowing edit (version 2), adding back what version 2 dropped is refused,
+    # as is adding what no version listed
+    contact = int(_id(session, DataCategory, "contact-details"))
+    narrowed = ops.update_agreement(session, old.id, _values(old, category_ids=(contact,)),
+                                    actor=STAFF).agreement
+    session.commit()
+    for categories in (tuple(c.id for c in old.categories), with_case_notes):
+        with pytest.raises(ops.AgreementInvalid) as widened:
+            ops.update_agreement(session, narrowed.id,
+                                 _values(narrowed, category_ids=categories), actor=STAFF)
+        assert ("categories", "categories-widened") in widened.value.problems
+        session.rollback()
+
+
+def test_a_later_version_keeps_its_route_and_basis_even_when_unused(
+        client: FlaskClient, session: Session, api_key: Any) -> None:
+    key = api_key("fenshire-police", "consent:check")
+    council = {"categories": ("identity",), "recipient": "fenshire-city-council",
+               "purpose": "asb-case-management"}
+    # Given FEN-ISA-004 (public task) asked about, then versioned: version 2 is not yet in use
+    assert _ask(client, key, **council)["decision"] == "permit"
+    old = _agreement(session, "FEN-ISA-004")
+    v2 = ops.update_agreement(session, old.id, _values(old, title="Reworded"),
+                              actor=STAFF).agreement
+    session.commit()
+    assert not ops.in_use(session, v2)
+    # When it is "corrected in place" to consent, or to another route
+    housing = int(_id(session, Agency, "fen-housing"))
+    for change, problem in (({"lawful_basis": "consent", "statutory_gateway": ""},
+                             ("lawful_basis", "basis-locked")),
+                            ({"to_agency_id": housing}, ("from_agency", "route-locked"))):
+        with pytest.raises(ops.AgreementInvalid) as refused:
+            ops.update_agreement(session, v2.id, _values(v2, **change), actor=STAFF)
+        # Then it is refused: the lineage is what people relied on
+        assert problem in refused.value.problems
+        session.rollback()
+
+
+def test_a_new_agreement_cannot_share_on_another_basis_what_a_route_shares_on_consent(
+        admin: FlaskClient, client: FlaskClient, session: Session, api_key: Any) -> None:
+    key = api_key("fenshire-police", "consent:check")
+    incident = _id(session, DataCategory, "incident-report")
+    before = _counts(session)
+    statutory = _good(session, lawful_basis="public-task", categories=[incident],
+                      statutory_gateway="Crime and Disorder Act 1998 s115")
+    # Given the consent route Police -> Victim Care for referrals (FEN-ISA-001)
+    # When a new public-task agreement on it would share a category it shares on consent
+    r = _post(admin, NEW, statutory)
+    # Then it is refused, and also once the consent agreement is retired (for ever)
+    assert r.status_code == 400 and 'href="#lawful_basis"' in r.get_data(as_text=True)
+    assert "another basis cannot share them here" in r.get_data(as_text=True)
+    ops.retire_agreement(session, _agreement(session, "FEN-ISA-001").id, actor=STAFF)
+    session.commit()
+    before = _counts(session)
+    r = _post(admin, NEW, statutory)
+    assert r.status_code == 400 and "another basis cannot share them here" in \
+        r.get_data(as_text=True)
+    assert _counts(session) == before
+    assert _ask_about(client, key, "FP-DEMO-0006")["decision"] == "deny"
+    # And a consent agreement is refused for a category a route shares by law today
+    r = _post(admin, NEW, _good(
+        session, reference="FEN-ISA-101", to_agency=_id(session, Agency, "fenshire-city-council"),
+        purpose=_id(session, Purpose, "asb-case-management"),
+        categories=[_id(session, DataCategory, "identity")]))
+    assert r.status_code == 400 and "cannot be asked for them here" in r.get_data(as_text=True)
+
+
+def test_legitimate_interests_is_refused_for_a_public_authority(admin: FlaskClient,
+                                                                session: Session) -> None:
+    before = _counts(session)
+    # Given police, council, NHS, probation and youth justice (public authorities)
+    for slug in ("fenshire-police", "fenshire-city-council", "fenshire-nhs",
+                 "fenshire-probation", "fenshire-youth-justice"):
+        to = "fen-bid"
+        # When one is made the discloser of a legitimate-interests agreement
+        r = _post(admin, NEW, _good(session, from_agency=_id(session, Agency, slug),
+                                    to_agency=_id(session, Agency, to),
+                                    purpose=_id(session, Purpose, "business-crime-exclusion"),
+                                    lawful_basis="legitimate-interests"))
+        # Then it is refused, naming the rule
+        assert r.status_code == 400, slug
+        assert "not a lawful basis for a public authority" in r.get_data(as_text=True)
+    assert _counts(session) == before
+    # But a business crime partnership may rely on it
+    r = _post(admin, NEW, _good(session, from_agency=_id(session, Agency, "fen-bid"),
+                                to_agency=_id(session, Agency, "fenshire-police"),
+                                purpose=_id(session, Purpose, "business-crime-exclusion"),
+                                lawful_basis="legitimate-interests"))
+    assert r.status_code == 302
+
+
+def test_a_new_statutory_agreement_is_shown_to_the_people_it_affects(admin: FlaskClient,
+                                                                    session: Session) -> None:
+    from portal.selfservice import operations as selfservice
+    from tests.staff_helpers import person_of
+
+    # Given a person Fenshire Police holds records on
+    person = person_of(session, "fenshire-police")
+    shown = {(s.to_agency, s.purpose) for s in selfservice.statutory_sharing(session, person.id)}
+    assert ("Fenshire Probation Delivery Unit", "Safeguarding children and adults at risk") \
+        not in shown
+    # When a partnership admin makes a new public-task agreement from the police
+    r = _post(admin, NEW, _good(session, reference="FEN-ISA-110",
+                                to_agency=_id(session, Agency, "fenshire-probation"),
+                                purpose=_id(session, Purpose, "safeguarding"),
+                                lawful_basis="public-task",
+                                statutory_gateway="Children Act 2004 s11"))
+    assert r.status_code == 302
+    # Then it is on the person's statutory sharing page, with its law
+    session.rollback()
+    sharing = [s for s in selfservice.statutory_sharing(session, person.id)
+               if s.to_agency == "Fenshire Probation Delivery Unit"
+               and s.purpose == "Safeguarding children and adults at risk"]
+    assert sharing and sharing[0].statutory_gateway == "Children Act 2004 s11"
