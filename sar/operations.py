@@ -18,7 +18,7 @@ from portal.db import utcnow
 from portal.errors import Conflict, Invalid, InvalidTransition, NotFound
 from portal.identity.models import Account
 from portal.models import Agency, Holding, Subject
-from sar import clock
+from sar import clock, uploads
 from sar.models import (
     Reason,
     SarBundle,
@@ -52,27 +52,9 @@ def new_reference() -> str:
 def sniff(data: bytes) -> str:
     """The media type of an ID document judged by its content, or raise Invalid.
 
-    Only PDF, PNG and JPEG are accepted; a PDF must also parse.
+    Only PDF, PNG and JPEG that parse whole are accepted (see ``sar.uploads``).
     """
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise Invalid("each file must be 10 MB or smaller", field="document")
-    if not data:
-        raise Invalid("the file is empty", field="document")
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"%PDF-"):
-        from pypdf import PdfReader
-        from pypdf.errors import PyPdfError
-
-        try:
-            if len(PdfReader(io.BytesIO(data)).pages) < 1:
-                raise Invalid("the PDF has no pages", field="document")
-        except (PyPdfError, ValueError, KeyError, OSError) as exc:
-            raise Invalid("the file is not a readable PDF", field="document") from exc
-        return "application/pdf"
-    raise Invalid("the file must be a photo (JPEG or PNG) or a PDF", field="document")
+    return uploads.sniff_document(data, field="document", max_bytes=MAX_DOCUMENT_BYTES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -225,6 +225,7 @@ def test_sar_bundle_with_hostile_records_fetches_nothing(
     from sar import operations as ops
     from sar.worker import build
     from tests.identity_helpers import make_staff
+    from tests.sar.conftest import PNG
 
     redirector, _ = listeners
     actor = Actor("staff", "pdf-test", None)
@@ -234,7 +235,7 @@ def test_sar_bundle_with_hostile_records_fetches_nothing(
     assert holding is not None
     sar = ops.file_request(session, ops.NewRequest(
         requester_name="Morgan Lee", requester_email="m@example.org", subject_name="Morgan Lee",
-        documents=[("identity", b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)]),
+        documents=[("identity", PNG)]),
         actor=actor, today=dt.date(2026, 11, 2))
     ops.verify_identity(session, sar, subject_id=holding.subject_id, staff_id=officer.id,
                         method="document", today=dt.date(2026, 11, 3), actor=actor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import socket
 import uuid
 from collections.abc import Callable, Iterator
@@ -29,7 +30,19 @@ from tests.conftest import make_config
 from tests.identity_helpers import make_staff
 
 STAFF = Actor("staff", "1", None)
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = (8, 8)) -> bytes:
+    """A small, real image (PNG or JPEG) that an upload check reads whole."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 180, 40)).save(out, fmt)
+    return out.getvalue()
+
+
+PNG = image_bytes("PNG")
+JPEG = image_bytes("JPEG")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from portal.models import AuditEntry
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, Status
 from tests.identity_helpers import make_account
-from tests.sar.conftest import PNG, STAFF
+from tests.sar.conftest import JPEG, PNG, STAFF
 
 
 def _pdf() -> bytes:
@@ -31,7 +31,7 @@ def _pdf() -> bytes:
 
 def test_sniff_judges_by_content_not_name() -> None:
     assert ops.sniff(PNG) == "image/png"
-    assert ops.sniff(b"\xff\xd8\xff\xe0" + b"0" * 10) == "image/jpeg"
+    assert ops.sniff(JPEG) == "image/jpeg"
     assert ops.sniff(_pdf()) == "application/pdf"
     # An executable or HTML disguised by its name is refused.
     with pytest.raises(Invalid, match="photo"):
