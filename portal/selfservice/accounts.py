@@ -231,10 +231,15 @@ def reset() -> str | Response:
         return render_template("accounts/reset.html", form=form,
                                form_errors=forms.errors_of(form))
     account = ops.account_by_email(database.session(), form.email.data or "")
-    if account is not None and account.disabled_at is None:
-        link = _config().public_url.rstrip("/") + url_for("accounts.new_password",
-                                                          token=reset_token(account))
-        _send(account.email, _("Reset your password"), "reset", link=link)
+    usable = account is not None and account.disabled_at is None
+    # The message is built on every branch and sent only to an account: the same work for a
+    # known and an unknown address.
+    token = reset_token(account) if account is not None and usable else \
+        _serializer(RESET_SALT).dumps({"a": "", "h": ""})
+    link = _config().public_url.rstrip("/") + url_for("accounts.new_password", token=token)
+    text = render_template("email/public/reset.txt", link=link)
+    if account is not None and usable:
+        mail.queue(mail.build(account.email, _("Reset your password"), text))
     return redirect(url_for("accounts.check_email"))
 
 

@@ -74,9 +74,12 @@ def register(session: Session, email: str, password: str, *, language: str,
     revealed: the caller tells its owner by email instead of the person at the screen."""
     check_password_rules(password)
     existing = account_by_email(session, email)
+    # Hashed on both branches: skipping the work for a known address would tell anyone
+    # timing the answer that the address has an account.
+    password_hash = hash_password(password)
     if existing is not None:
         return existing, False
-    account = Account(email=normalise_email(email), password_hash=hash_password(password),
+    account = Account(email=normalise_email(email), password_hash=password_hash,
                       preferred_language=language)
     session.add(account)
     session.flush()
