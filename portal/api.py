@@ -226,9 +226,17 @@ def _agency_ref(agency_ref: str) -> str:
 def put_holding(agency_ref: str) -> tuple[Response, int]:
     """Register or update what the calling agency holds about a subject."""
     values = _parse_holding(json_body())
-    holding, created = operations.put_holding(
-        database.session(), caller().agency_id, _agency_ref(agency_ref),
-        actor=caller_actor(), **values)
+    db = database.session()
+    try:
+        holding, created = operations.put_holding(
+            db, caller().agency_id, _agency_ref(agency_ref), actor=caller_actor(), **values)
+    except operations.UnknownSubject as exc:
+        # Refused requests roll back; this one's audit entry must stay, so it commits alone,
+        # and the answer is the one an unknown id gets (no oracle for who is on the system).
+        db.rollback()
+        operations.record_refused_holding(db, agency_ref, exc, actor=caller_actor())
+        db.commit()
+        return problem(exc.status, exc.message, code=exc.code, field=exc.field), exc.status
     return jsonify({
         "agency_ref": holding.agency_ref, "subject_id": str(holding.subject_id),
         "categories": sorted(c.slug for c in holding.categories),

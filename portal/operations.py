@@ -8,7 +8,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -144,6 +144,41 @@ def register_subject(session: Session, new: NewSubject, *, agency_id: int | None
     return subject
 
 
+def linked(agency_id: int) -> ColumnElement[bool]:
+    """The condition that a subject is linked to the agency: it holds current records on
+    them under its own reference, or it registered them. Nothing else links an agency to a
+    person (an identifier alone never does)."""
+    held = exists().where(Holding.subject_id == Subject.id, Holding.agency_id == agency_id,
+                          Holding.ended_at.is_(None))
+    return or_(held, Subject.registered_by_agency_id == agency_id)
+
+
+def is_linked(session: Session, agency_id: int, subject_id: uuid.UUID) -> bool:
+    """True when the subject exists and is linked to the agency."""
+    return session.scalar(select(Subject.id).where(Subject.id == subject_id,
+                                                   linked(agency_id))) is not None
+
+
+class UnknownSubject(Invalid):
+    """A subject id that names nobody the agency is linked to (unknown or another's: the
+    caller is told the same either way)."""
+
+    def __init__(self, subject_id: uuid.UUID, *, exists: bool) -> None:
+        super().__init__("no subject with that subject_id", field="subject.subject_id")
+        self.subject_id = subject_id
+        self.exists = exists
+
+
+def record_refused_holding(session: Session, agency_ref: str, refused: UnknownSubject, *,
+                           actor: Actor) -> None:
+    """Audit a holding refused for naming a subject the agency has no link to."""
+    audit.record(session, "holding.refused", actor,
+                 subject_id=refused.subject_id if refused.exists else None,
+                 object_type="holding", object_id="",
+                 details={"agency_ref": agency_ref, "subject_id": str(refused.subject_id),
+                          "reason": "not-linked" if refused.exists else "unknown"})
+
+
 def put_holding(session: Session, agency_id: int, agency_ref: str, *,
                 categories: list[str], since: dt.date, actor: Actor,
                 subject_id: uuid.UUID | None = None,
@@ -163,8 +198,11 @@ def put_holding(session: Session, agency_id: int, agency_ref: str, *,
         holding.updated_at = utcnow()
     else:
         if subject_id is not None:
-            if session.get(Subject, subject_id) is None:
-                raise Invalid("no subject with that subject_id", field="subject.subject_id")
+            # Knowing an id grants nothing: one the agency has no link to is answered as if
+            # it named nobody, and nothing is made.
+            if not is_linked(session, agency_id, subject_id):
+                raise UnknownSubject(subject_id, exists=session.get(Subject, subject_id)
+                                     is not None)
             target = subject_id
         elif new_subject is not None:
             target = register_subject(session, new_subject, agency_id=agency_id,

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pyotp
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -22,6 +22,7 @@ from portal.identity import second_factor
 from portal.identity.models import Role, StaffUser
 from portal.identity.passwords import hash_password, verify_password
 from portal.models import STAFF_VIEW_ACTION, Agency, DataCategory, Holding, Subject
+from portal.operations import linked
 
 ISSUER = "Consent portal (staff)"
 # The order in which a role is named as "the role used" for a view that several roles may use.
@@ -94,10 +95,9 @@ def verify_second_factor(session: Session, staff: StaffUser, code: str) -> bool:
 
 # --- who may see whom -----------------------------------------------------------------------
 
-def _visible(agency_id: int):  # type: ignore[no-untyped-def]
-    held = exists().where(Holding.subject_id == Subject.id, Holding.agency_id == agency_id,
-                          Holding.ended_at.is_(None))
-    return or_(held, Subject.registered_by_agency_id == agency_id)
+def _visible(agency_id: int) -> ColumnElement[bool]:
+    # The one access model for people: the API's holdings follow it too.
+    return linked(agency_id)
 
 
 def visible_subject(session: Session, staff: StaffUser, subject_id: uuid.UUID) -> Subject:

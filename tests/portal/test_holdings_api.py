@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from portal.models import AuditEntry, Holding, Subject
@@ -113,3 +113,52 @@ def test_ending_an_overlong_reference_is_a_documented_422(client: FlaskClient, k
     assert r.status_code == 422 and r.mimetype == "application/problem+json"
     doc = client.get("/api/v1/openapi.json").get_json()
     assert "422" in doc["paths"]["/api/v1/holdings/{agency_ref}"]["delete"]["responses"]
+
+
+def test_an_id_of_someone_the_agency_has_no_link_to_creates_nothing_and_reveals_nothing(
+        client: FlaskClient, api_key: Callable[..., str], session: Session, demo: Any) -> None:
+    from tests.identity_helpers import login, make_staff
+
+    # Given Morgan, held by Fenshire Police, with safe-contact instructions
+    sid = next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0004")
+    council = api_key("fenshire-city-council", "holdings:write")
+    officer = make_staff(session, "fenshire-city-council", "consent-officer")
+    before = session.scalar(select(func.count()).select_from(Holding))
+    # When the council's system names Morgan's id, and then an id that names nobody
+    attach = client.put(URL + "FCC-1", json={**new_holding(), "subject": {"subject_id": sid}},
+                        headers=bearer(council))
+    unknown = client.put(URL + "FCC-2", json={**new_holding(),
+                                              "subject": {"subject_id": str(uuid.uuid4())}},
+                         headers=bearer(council))
+    # Then both get the same answer: nothing says Morgan is on the system
+    assert attach.status_code == unknown.status_code == 422
+    assert attach.mimetype == unknown.mimetype == "application/problem+json"
+    assert attach.get_json() == unknown.get_json()
+    assert attach.get_json()["field"] == "subject.subject_id"
+    # And no holding was made
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(Holding)) == before
+    # And the council's consent officer still cannot open Morgan's page or safe contact
+    login(client, officer)
+    page = client.get(f"/staff/subjects/{sid}")
+    assert page.status_code == 404
+    assert "Text only" not in page.get_data(as_text=True)
+    # And the attempt is in the audit log, against Morgan, for the DPO to see
+    refused = session.scalars(select(AuditEntry).where(
+        AuditEntry.action == "holding.refused").order_by(AuditEntry.id)).all()
+    assert [(e.subject_id, e.agency_id) for e in refused] == [
+        (uuid.UUID(sid), refused[0].agency_id), (None, refused[0].agency_id)]
+    assert '"reason":"not-linked"' in refused[0].details
+    assert '"reason":"unknown"' in refused[1].details
+
+
+def test_an_agency_linked_by_registering_the_person_may_add_a_reference(
+        client: FlaskClient, key: str, session: Session) -> None:
+    # Given a person the police registered through the API, whose holding then ended
+    r = client.put(URL + "FP-R-1", json=new_holding(), headers=bearer(key))
+    sid = r.get_json()["subject_id"]
+    assert client.delete(URL + "FP-R-1", headers=bearer(key)).status_code == 204
+    # When the police add another reference by id, it is accepted: they registered them
+    r = client.put(URL + "FP-R-2", json={**new_holding(), "subject": {"subject_id": sid}},
+                   headers=bearer(key))
+    assert r.status_code == 201 and r.get_json()["subject_id"] == sid
