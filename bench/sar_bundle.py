@@ -60,7 +60,8 @@ def _prepare(folder: Path, records: int, agencies: int) -> tuple[str, str]:
                 given_name="Bench", family_name="Subject", preferred_language="en")
             holding, _ = operations.put_holding(
                 session, agency.id, f"BENCH-{n}", categories=["contact-details"],
-                since=dt.date(2025, 1, 1), actor=actor, new_subject=new, subject_id=subject)
+                since=dt.date(2025, 1, 1), actor=actor, new_subject=new, subject_id=subject,
+                reviewed=True)
             subject = holding.subject_id
         assert subject is not None
         sar = ops.file_request(session, ops.NewRequest(

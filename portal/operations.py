@@ -182,8 +182,14 @@ def record_refused_holding(session: Session, agency_ref: str, refused: UnknownSu
 def put_holding(session: Session, agency_id: int, agency_ref: str, *,
                 categories: list[str], since: dt.date, actor: Actor,
                 subject_id: uuid.UUID | None = None,
-                new_subject: NewSubject | None = None) -> tuple[Holding, bool]:
-    """Register or update what an agency holds about a subject; True when created."""
+                new_subject: NewSubject | None = None,
+                reviewed: bool = False) -> tuple[Holding, bool]:
+    """Register or update what an agency holds about a subject; True when created.
+
+    ``reviewed`` links a subject the agency has no link to yet: only for a match of the
+    agency's reference to identity facts that staff reviewed, or a partnership admin's
+    decision. The API never passes it.
+    """
     cats = _categories(session, categories)
     holding = session.scalar(select(Holding).where(Holding.agency_id == agency_id,
                                                    Holding.agency_ref == agency_ref))
@@ -200,7 +206,7 @@ def put_holding(session: Session, agency_id: int, agency_ref: str, *,
         if subject_id is not None:
             # Knowing an id grants nothing: one the agency has no link to is answered as if
             # it named nobody, and nothing is made.
-            if not is_linked(session, agency_id, subject_id):
+            if not reviewed and not is_linked(session, agency_id, subject_id):
                 raise UnknownSubject(subject_id, exists=session.get(Subject, subject_id)
                                      is not None)
             target = subject_id
@@ -217,7 +223,7 @@ def put_holding(session: Session, agency_id: int, agency_ref: str, *,
                  subject_id=holding.subject_id, object_type="holding",
                  object_id=str(holding.id),
                  details={"agency_ref": agency_ref, "categories": [c.slug for c in cats],
-                          "since": since.isoformat()})
+                          "since": since.isoformat(), **({"reviewed": True} if reviewed else {})})
     return holding, created
 
 

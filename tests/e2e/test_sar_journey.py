@@ -48,7 +48,7 @@ def world(session: Session, demo: Any) -> Iterator[dict[str, Any]]:
     idva = operations.agency_by_slug(session, "fenshire-idva")
     operations.put_holding(session, idva.id, "IDVA-77", categories=["contact-details"],
                            since=dt.date(2026, 3, 1), actor=STAFF,
-                           subject_id=holding.subject_id)
+                           subject_id=holding.subject_id, reviewed=True)
     _c, police_key = operations.create_api_key(session, "fenshire-police", ["sar:supply"],
                                                actor=STAFF)
     _c, idva_key = operations.create_api_key(session, "fenshire-idva", ["sar:supply"],

@@ -63,7 +63,8 @@ def test_another_agencys_holding_cannot_be_ended(app: Flask, client: FlaskClient
 
     police = operations.agency_by_slug(session, "fenshire-police")
     operations.put_holding(session, police.id, "FP-H9", categories=[],
-                           since=dt.date(2026, 1, 1), actor=SYSTEM, subject_id=person.id)
+                           since=dt.date(2026, 1, 1), actor=SYSTEM, subject_id=person.id,
+                           reviewed=True)
     session.commit()
     housing = session.scalar(select(Holding).where(Holding.agency_ref == "FH-H1"))
     assert housing is not None

@@ -62,7 +62,8 @@ def test_an_ended_holding_no_longer_gives_sight(client: FlaskClient, session: Se
     person = person_of(session, "fen-housing", "FH-2")
     police = operations.agency_by_slug(session, "fenshire-police")
     operations.put_holding(session, police.id, "FP-9", categories=[],
-                           since=person.created_at.date(), actor=SYSTEM, subject_id=person.id)
+                           since=person.created_at.date(), actor=SYSTEM, subject_id=person.id,
+                           reviewed=True)
     session.commit()
     officer = make_staff(session, "fenshire-police", Role.SAR_OFFICER)
     login(client, officer)
