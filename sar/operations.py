@@ -100,13 +100,19 @@ def _validate(session: Session, new: NewRequest, *, has_account: bool, linked: b
     if (new.channel == "web" and new.identity_method == "document" and not linked
             and not any(kind == "identity" for kind, _data in new.documents)):
         raise Invalid("upload a photo or scan of an identity document", field="document")
+    # Acting for someone needs evidence of authority: uploaded, or shown in person.
+    if (new.channel == "web" and new.on_behalf and new.identity_method == "document"
+            and not any(kind == "authority" for kind, _data in new.documents)):
+        raise Invalid("upload evidence of your authority to act for this person",
+                      field="authority_document")
     if new.nation not in clock.NATIONS:
         raise Invalid("choose a nation", field="nation")
     if new.scope_from and new.scope_to and new.scope_from > new.scope_to:
         raise Invalid("the start date must be before the end date", field="scope_from")
     if not new.scope_everything:
-        if not new.scope_agencies and not new.scope_text.strip():
-            raise Invalid("choose the agencies or describe what you want", field="scope")
+        # "Only what I choose" with nothing chosen would silently mean every agency.
+        if not new.scope_agencies:
+            raise Invalid("choose at least one agency", field="scope")
         known = set(session.scalars(select(Agency.slug)))
         for slug in new.scope_agencies:
             if slug not in known:
@@ -151,7 +157,7 @@ def file_request(session: Session, new: NewRequest, *, actor: Actor, today: dt.d
 
 def add_document(session: Session, sar: SarRequest, kind: str, data: bytes, *,
                  today: dt.date, actor: Actor) -> SarDocument:
-    """Keep an identity or authority document until verification."""
+    """Keep an identity or authority document while the request is open."""
     if kind not in ("identity", "authority"):
         raise Invalid("unknown kind of document", field="document")
     mime = sniff(data)
@@ -174,38 +180,91 @@ def receive_document(session: Session, sar: SarRequest, kind: str, data: bytes, 
 
 
 def documents(session: Session, sar: SarRequest) -> list[SarDocument]:
-    """The request's identity and authority documents (content gone once verified)."""
+    """The request's identity and authority documents (content gone once purged)."""
     return list(session.scalars(select(SarDocument).where(SarDocument.request_id == sar.id)
                                 .order_by(SarDocument.id)))
 
 
 def verify_identity(session: Session, sar: SarRequest, *, subject_id: uuid.UUID,
-                    staff_id: int | None, method: str, today: dt.date, actor: Actor) -> SarRequest:
-    """Staff confirm identity (and authority) and the subject; the clock starts; ID deleted."""
+                    staff_id: int | None, method: str, note: str, today: dt.date,
+                    actor: Actor, adult_at_risk: bool = False) -> SarRequest:
+    """Staff confirm identity (and authority) and the subject, saying why they are satisfied;
+    the clock starts. A check by document needs the verifier to have opened each document;
+    the documents are kept until the bundle is purged."""
+    from sar import access
+
     if sar.status != Status.WAITING_FOR_ID:
         raise Conflict("this request is not waiting for proof of identity")
     if session.get(Subject, subject_id) is None:
         raise Invalid("choose the person the records are about", field="subject_id")
-    docs = documents(session, sar)
+    if not note.strip():
+        raise Invalid("say why you are satisfied of identity", field="note")
+    docs = [d for d in documents(session, sar) if d.content is not None]
     if method == "document":
-        if not docs:
+        kinds = {d.kind for d in docs}
+        if "identity" not in kinds:
             raise Invalid("no identity document has been received", field="method")
+        if sar.on_behalf and "authority" not in kinds:
+            raise Invalid("no evidence of authority has been received", field="method")
+        unopened = [d for d in docs if staff_id is None
+                    or not access.has_opened(session, staff_id, "document", str(d.id))]
+        if unopened:
+            raise Invalid("open every document before verifying by document", field="method")
         start = max(d.received_on for d in docs)
     elif method == "in-person":
         start = today
     else:
         raise Invalid("unknown way of checking identity", field="method")
-    for doc in docs:
-        # Proof of identity is kept no longer than it is needed.
-        doc.content = None
-        doc.deleted_at = utcnow()
     sar.subject_id = subject_id
     sar.verified_by_id = staff_id
     sar.identity_method = method
+    sar.verification_note = note.strip()
+    sar.adult_at_risk = adult_at_risk
     audit.record(session, "sar.identity_verified", actor, subject_id=subject_id,
                  object_type="sar", object_id=str(sar.id),
-                 details={"method": method, "documents_deleted": len(docs)})
+                 details={"method": method, "documents": len(docs),
+                          "adult_at_risk": adult_at_risk})
     _start_clock(session, sar, start, actor=actor)
+    return sar
+
+
+def _age_on(born: dt.date, day: dt.date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def needs_safeguarding(session: Session, sar: SarRequest) -> bool:
+    """An on-behalf request about a child (under 18 when received, or of unknown age) or an
+    adult at risk: the requester may be the person the subject needs protecting from."""
+    if not sar.on_behalf:
+        return False
+    if sar.adult_at_risk:
+        return True
+    subject = session.get(Subject, sar.subject_id) if sar.subject_id else None
+    born = subject.date_of_birth if subject and subject.date_of_birth else (
+        sar.subject_date_of_birth)
+    return born is None or _age_on(born, sar.received_on) < 18
+
+
+SAFEGUARDING_DECISIONS = ("release", "withhold")
+
+
+def record_safeguarding(session: Session, sar: SarRequest, *, decision: str, reason: str,
+                        staff_id: int, actor: Actor) -> SarRequest:
+    """Record whether the records may go to this requester, with reasons."""
+    _require_open(sar)
+    if decision not in SAFEGUARDING_DECISIONS:
+        raise Invalid("choose whether the records may be released to this requester",
+                      field="decision")
+    if not reason.strip():
+        raise Invalid("give the reasons for the safeguarding decision",
+                      field="safeguarding_reason")
+    sar.safeguarding_decision = decision
+    sar.safeguarding_reason = reason.strip()
+    sar.safeguarding_by_id = staff_id
+    sar.safeguarding_at = utcnow()
+    session.flush()
+    audit.record(session, "sar.safeguarding_decided", actor, subject_id=sar.subject_id,
+                 object_type="sar", object_id=str(sar.id), details={"decision": decision})
     return sar
 
 
@@ -401,7 +460,7 @@ class NewRecord:
 
 
 def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord], *,
-                   actor: Actor) -> SarTask:
+                   actor: Actor, staff_id: int | None = None) -> SarTask:
     """Add an agency's records to its task and mark it supplied."""
     if task.request.status not in OPEN_STATUSES:
         raise Conflict("the request is closed")
@@ -422,6 +481,7 @@ def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord]
                                 content=content))
     task.status = "supplied"
     task.supplied_at = utcnow()
+    task.supplied_by_id = staff_id
     session.flush()
     session.refresh(task)
     audit.record(session, "sar.records_supplied", actor, subject_id=task.request.subject_id,
@@ -430,12 +490,14 @@ def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord]
     return task
 
 
-def hold_nothing(session: Session, task: SarTask, *, actor: Actor) -> SarTask:
+def hold_nothing(session: Session, task: SarTask, *, actor: Actor,
+                 staff_id: int | None = None) -> SarTask:
     """The agency answers that it holds nothing on the person."""
     if task.records:
         raise Conflict("records were already supplied for this task")
     task.status = "nothing"
     task.supplied_at = utcnow()
+    task.supplied_by_id = staff_id
     session.flush()
     audit.record(session, "sar.nothing_held", actor, subject_id=task.request.subject_id,
                  object_type="sar_task", object_id=str(task.id))
@@ -494,11 +556,12 @@ def redact(session: Session, record: SarRecord, text: str, *, reason: str, detai
 
 
 def withhold(session: Session, record: SarRecord, *, reason: str, detail: str = "",
-             actor: Actor) -> SarRecord:
+             actor: Actor, staff_id: int | None = None) -> SarRecord:
     """Withhold a whole record, for a listed reason."""
     record.withhold_reason = _reason(reason, detail)
     record.withhold_detail = detail.strip()
     record.withheld = True
+    record.withheld_by_id = staff_id
     session.flush()
     audit.record(session, "sar.withheld", actor, object_type="sar_record",
                  object_id=str(record.id), details={"reason": record.withhold_reason})
@@ -582,17 +645,54 @@ class Approval:
     leaked: int = 0
 
 
+def prepared_by(session: Session, bundle: SarBundle, staff_id: int) -> list[str]:
+    """What this staff member did to the bundle's content: built, supplied, redacted, withheld."""
+    from sar.models import SarFileRedaction
+
+    sar = bundle.request
+    done = []
+    if bundle.requested_by_id == staff_id:
+        done.append("built")
+    if any(t.supplied_by_id == staff_id for t in sar.tasks):
+        done.append("supplied")
+    recs = records(sar)
+    files = [f for rec in recs for f in rec.files]
+    if (any(r.staff_id == staff_id for rec in recs for r in rec.redactions)
+            or (files and session.scalar(select(SarFileRedaction.id).where(
+                SarFileRedaction.file_id.in_([f.id for f in files]),
+                SarFileRedaction.staff_id == staff_id).limit(1)) is not None)
+            or any(f.reviewed_by_id == staff_id and f.review == "redacted" for f in files)):
+        done.append("redacted")
+    if (any(rec.withheld_by_id == staff_id for rec in recs)
+            or any(f.reviewed_by_id == staff_id and f.review == "withheld" for f in files)):
+        done.append("withheld")
+    return done
+
+
 def approve(session: Session, bundle: SarBundle, *, staff_id: int, actor: Actor,
             forbidden_extra: Sequence[str] = ()) -> Approval:
-    """Four eyes: a second officer approves; release is refused if anything redacted survives."""
+    """Four eyes: someone who built, supplied, redacted and withheld none of it, and opened it,
+    approves; release is refused if anything redacted survives, or while a safeguarding
+    decision is missing or says not to release to this requester."""
+    from sar import access
+
     sar = bundle.request
     _require_open(sar)
     if bundle.state != "built" or bundle.pdf is None:
         raise Conflict("the bundle is not built")
     if bundle.approved_at is not None:
         raise Conflict("the bundle is already approved")
-    if staff_id == bundle.requested_by_id:
-        raise Conflict("a second SAR officer must approve: not the one who prepared it")
+    done = prepared_by(session, bundle, staff_id)
+    if done:
+        raise Conflict("a second person must approve: you " + " and ".join(done)
+                       + " part of this bundle")
+    if not access.has_opened(session, staff_id, "bundle", str(bundle.id)):
+        raise Conflict("open the bundle's PDF and read it before approving it")
+    if needs_safeguarding(session, sar):
+        if not sar.safeguarding_decision:
+            raise Conflict("record the safeguarding decision before release")
+        if sar.safeguarding_decision != "release":
+            raise Conflict("the safeguarding decision is not to release to this requester")
     found = leaks(bundle.pdf, [*forbidden_strings(session, sar), *forbidden_extra])
     if found:
         bundle.release_blocked = f"{len(found)} redacted or safe-contact string(s) found"
@@ -667,6 +767,10 @@ def purge(session: Session, *, retention_days: int, now: dt.datetime,
         bundle.pdf = None
         bundle.archive = None
         bundle.purged_at = now
+        # Proof of identity and authority was kept for the life of the request only.
+        for doc in documents(session, bundle.request):
+            doc.content = None
+            doc.deleted_at = doc.deleted_at or now
         count += 1
         audit.record(session, "sar.bundle_purged", actor, subject_id=bundle.request.subject_id,
                      object_type="sar_bundle", object_id=str(bundle.id))
@@ -699,8 +803,65 @@ def queue(session: Session, *, status: str = "", assigned_to: int | None = None
     return list(session.scalars(stmt.order_by(SarRequest.received_on, SarRequest.created_at)))
 
 
-def audit_view(session: Session, sar: SarRequest, *, actor: Actor, what: str = "request"
-               ) -> None:
-    """Log a staff view of a request (the person may see who looked)."""
+def audit_view(session: Session, sar: SarRequest, *, actor: Actor, what: str = "request",
+               role: str = "", object_id: str = "") -> None:
+    """Log a staff view of a request or a part of it (the person sees each one)."""
+    from sar.models import SarView
+
+    agency = session.get(Agency, actor.agency_id) if actor.agency_id else None
+    if actor.type == "staff" and actor.id.isdigit():
+        session.add(SarView(request_id=sar.id, staff_id=int(actor.id),
+                            agency_id=actor.agency_id, role=role, what=what,
+                            object_id=object_id or str(sar.id)))
+        session.flush()
     audit.record(session, "sar.viewed", actor, subject_id=sar.subject_id, object_type="sar",
-                 object_id=str(sar.id), details={"what": what})
+                 object_id=str(sar.id), details={"what": what, "object": object_id,
+                                                 "agency": agency.slug if agency else "",
+                                                 "role": role})
+
+
+MAX_CANDIDATES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A person who may be the one a request is about, with the references held on them."""
+
+    subject: Subject
+    references: list[str]
+
+
+def _like_literal(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def match_candidates(session: Session, *, name: str = "", born: dt.date | None = None,
+                     reference: str = "") -> tuple[list[Candidate], bool]:
+    """People matching every criterion given (words of the name, date of birth, an agency's
+    reference), and whether there were more than are shown; nothing without a criterion."""
+    from sqlalchemy import ColumnElement, exists, func
+
+    words = [w for w in name.lower().split() if sum(c.isalnum() for c in w) >= 2][:4]
+    conditions: list[ColumnElement[bool]] = []
+    for word in words:
+        like = f"%{_like_literal(word)}%"
+        conditions.append(func.lower(Subject.given_name).like(like, escape="\\")
+                          | func.lower(Subject.family_name).like(like, escape="\\"))
+    if born is not None:
+        conditions.append(Subject.date_of_birth == born)
+    if reference.strip():
+        conditions.append(exists().where(
+            Holding.subject_id == Subject.id,
+            func.lower(Holding.agency_ref) == reference.strip().lower()))
+    if not conditions:
+        return [], False
+    found = list(session.scalars(select(Subject).where(*conditions)
+                                 .order_by(Subject.family_name, Subject.given_name)
+                                 .limit(MAX_CANDIDATES + 1)))
+    out = []
+    for subject in found[:MAX_CANDIDATES]:
+        refs = [f"{h.agency.name}: {h.agency_ref}" for h in session.scalars(
+            select(Holding).where(Holding.subject_id == subject.id,
+                                  Holding.ended_at.is_(None)))]
+        out.append(Candidate(subject, refs))
+    return out, len(found) > MAX_CANDIDATES

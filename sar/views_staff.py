@@ -1,4 +1,6 @@
-"""Staff pages for SAR officers: the queue, one request's work, review and approval."""
+"""Staff pages for SAR work: the coordinators' queue and requests (identity, clock, bundle,
+approval) and each agency's reviewers' own tasks (records, redaction). Who may open which
+object is decided in ``sar.access``; every view is logged for the person."""
 
 from __future__ import annotations
 
@@ -17,18 +19,20 @@ from portal import database, mail
 from portal.errors import DomainError, Invalid
 from portal.identity.models import Role, StaffUser
 from portal.identity.sessions import actor, current_staff, staff_required
-from portal.models import Subject
+from portal.models import Holding, Subject
+from sar import access, delivery, notify
 from sar import bundle as bundle_module
-from sar import delivery, notify
 from sar import operations as ops
 from sar.api import parse_records
-from sar.models import Reason, SarBundle, SarRecord, SarRequest, SarTask, Status
+from sar.models import Reason, SarRequest, SarTask, Status
 from sar.views_public import STATUS_LABELS, form_request, track_token
 from sar.views_public import agency_choices as public_agencies
 from sar.views_public import field_errors as form_errors
 
 bp = Blueprint("sar_staff", __name__, url_prefix="/staff/sar")
-officer = staff_required(Role.SAR_OFFICER)
+coordinator = staff_required(Role.SAR_COORDINATOR)
+reviewer = staff_required(Role.SAR_OFFICER)
+sar_staff = staff_required(Role.SAR_COORDINATOR, Role.SAR_OFFICER)
 UPLOAD_LIMIT = 50 * 1024 * 1024
 
 
@@ -48,33 +52,52 @@ def _me() -> StaffUser:
 
 def _sar(reference: str) -> SarRequest:
     try:
-        return ops.by_reference(database.session(), reference)
+        return access.request_for(database.session(), _me(), reference)
     except DomainError as exc:
         raise HttpNotFound() from exc
 
 
+def _task(task_id: uuid.UUID) -> SarTask:
+    try:
+        return access.task_for(database.session(), _me(), task_id)
+    except DomainError as exc:
+        raise HttpNotFound() from exc
+
+
+def _log(sar: SarRequest, what: str, role: Role, object_id: str = "") -> None:
+    ops.audit_view(database.session(), sar, actor=actor(), what=what, role=role.value,
+                   object_id=object_id)
+
+
 @bp.get("/")
-@officer
+@sar_staff
 def queue() -> str:
-    """Every request with its deadline, days left and overdue flag; filter and sort."""
+    """A coordinator's queue of every request (deadline, days left, overdue; filter and
+    sort); a reviewer's list of their own agency's tasks."""
     today = dt.date.today()
+    me = _me()
     status = request.args.get("status", "")
     mine = request.args.get("mine") == "1"
     rows = []
-    for sar in ops.queue(database.session(), status=status if status in set(Status) else "",
-                         assigned_to=_me().id if mine else None):
-        due = ops.due(sar, today)
-        rows.append({"sar": sar, "due": due,
-                     "left": (due - today).days if due else None,
-                     "overdue": bool(due and due < today and sar.status in ops.OPEN_STATUSES)})
-    if request.args.get("sort") == "due":
-        rows.sort(key=lambda r: (r["due"] is None, r["due"] or today))
+    if access.is_coordinator(me):
+        for sar in ops.queue(database.session(),
+                             status=status if status in set(Status) else "",
+                             assigned_to=me.id if mine else None):
+            due = ops.due(sar, today)
+            rows.append({"sar": sar, "due": due,
+                         "left": (due - today).days if due else None,
+                         "overdue": bool(due and due < today
+                                         and sar.status in ops.OPEN_STATUSES)})
+        if request.args.get("sort") == "due":
+            rows.sort(key=lambda r: (r["due"] is None, r["due"] or today))
     return render_template("sar/staff/queue.html", rows=rows, labels=STATUS_LABELS,
-                           status=status, mine=mine, sort=request.args.get("sort", ""))
+                           status=status, mine=mine, sort=request.args.get("sort", ""),
+                           coordinator=access.is_coordinator(me),
+                           tasks=access.own_tasks(database.session(), me), today=today)
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@officer
+@coordinator
 def new_request() -> str | tuple[str, int] | WerkzeugResponse:
     """Enter a request received by phone, in person or in writing, in the same shape."""
     values = request.form
@@ -99,26 +122,95 @@ def new_request() -> str | tuple[str, int] | WerkzeugResponse:
                            staff_entry=True)
 
 
+def _search_date() -> tuple[dt.date | None, bool]:
+    parts = [request.args.get(f"dob-{p}", "").strip() for p in ("day", "month", "year")]
+    if not any(parts):
+        return None, False
+    try:
+        return dt.date(int(parts[2]), int(parts[1]), int(parts[0])), False
+    except ValueError:
+        return None, True
+
+
 def _detail(sar: SarRequest, **extra: Any) -> str:
     today = dt.date.today()
     session = database.session()
-    subjects = list(session.scalars(select(Subject).order_by(Subject.family_name).limit(200)))
+    me = _me()
     officers = [s for s in session.scalars(select(StaffUser).order_by(StaffUser.name))
-                if Role.SAR_OFFICER in s.role_set]
+                if Role.SAR_COORDINATOR in s.role_set]
+    documents = ops.documents(session, sar)
+    extra.setdefault("error_field", None)
+    search: dict[str, Any] = {}
+    if sar.status == Status.WAITING_FOR_ID:
+        # Matching starts from what the requester typed; the coordinator may refine it.
+        searched = "name" in request.args
+        born, bad_date = _search_date()
+        if not searched:
+            born = sar.subject_date_of_birth
+        name = request.args.get("name", sar.subject_name)[:200]
+        reference = request.args.get("reference", "")[:100]
+        found, more = ops.match_candidates(session, name=name, born=born, reference=reference)
+        search = {"name": name, "born": born, "reference": reference, "bad_date": bad_date,
+                  "candidates": found, "more": more,
+                  "day": request.args.get("dob-day", str(born.day) if born else ""),
+                  "month": request.args.get("dob-month", str(born.month) if born else ""),
+                  "year": request.args.get("dob-year", str(born.year) if born else "")}
     return render_template(
         "sar/staff/detail.html", sar=sar, due=ops.due(sar, today), labels=STATUS_LABELS,
-        bundle=ops.latest_bundle(session, sar), documents=ops.documents(session, sar),
-        subjects=subjects, officers=officers, reasons=list(Reason),
-        reason_labels=bundle_module.REASON_LABELS, me=_me(), personal=True, **extra)
+        bundle=ops.latest_bundle(session, sar), documents=documents,
+        opened={d.id for d in documents
+                if access.has_opened(session, me.id, "document", str(d.id))},
+        search=search, officers=officers, me=me,
+        safeguarding=ops.needs_safeguarding(session, sar), personal=True, **extra)
 
 
 @bp.get("/<reference>")
-@officer
+@coordinator
 def detail(reference: str) -> str:
-    """One request: identity, clock, tasks, records for review, messages, bundle."""
+    """One request: identity and matching, clock, agencies' progress, messages, bundle."""
     sar = _sar(reference)
-    ops.audit_view(database.session(), sar, actor=actor())
+    _log(sar, "request", Role.SAR_COORDINATOR)
     return _detail(sar)
+
+
+@bp.get("/<reference>/documents/<int:document_id>")
+@coordinator
+def document(reference: str, document_id: int) -> Response:
+    """An identity or authority document, opened by a coordinator (logged)."""
+    sar = _sar(reference)
+    try:
+        doc = access.document_for(database.session(), _me(), sar, document_id)
+    except DomainError as exc:
+        raise HttpNotFound() from exc
+    if doc.content is None:
+        raise HttpNotFound()
+    _log(sar, "document", Role.SAR_COORDINATOR, str(doc.id))
+    # Sniffed at upload (PDF, PNG or JPEG only); shown sandboxed, never cached.
+    return Response(doc.content, mimetype=doc.mime, headers={
+        "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
+        "Content-Disposition": f'inline; filename="{sar.reference}-{doc.kind}-{doc.id}"'})
+
+
+@bp.get("/tasks/<uuid:task_id>")
+@reviewer
+def task(task_id: uuid.UUID) -> str:
+    """A reviewer's own agency's part of a request: its records, to supply and redact."""
+    found = _task(task_id)
+    _log(found.request, "task", Role.SAR_OFFICER, str(found.id))
+    return _task_page(found)
+
+
+def _task_page(found: SarTask, **extra: Any) -> str:
+    session = database.session()
+    subject = session.get(Subject, found.request.subject_id) if found.request.subject_id \
+        else None
+    refs = [h.agency_ref for h in session.scalars(select(Holding).where(
+        Holding.subject_id == found.request.subject_id,
+        Holding.agency_id == found.agency_id))] if subject else []
+    return render_template("sar/staff/task.html", task=found, sar=found.request,
+                           subject=subject, refs=refs, reasons=list(Reason),
+                           reason_labels=bundle_module.REASON_LABELS, personal=True, **extra)
 
 
 def _notify(sar: SarRequest, event: str, **extra: Any) -> None:
@@ -130,7 +222,7 @@ def _notify(sar: SarRequest, event: str, **extra: Any) -> None:
 
 
 @bp.post("/<reference>/action")
-@officer
+@coordinator
 def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
     """Act on a request: each action calls one operation."""
     sar = _sar(reference)
@@ -144,7 +236,9 @@ def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
             except ValueError as exc:
                 raise Invalid("choose the person", field="subject_id") from exc
             ops.verify_identity(session, sar, subject_id=subject_id, staff_id=me.id,
-                                method=form.get("method", ""), today=today, actor=who)
+                                method=form.get("method", ""), note=form.get("note", ""),
+                                adult_at_risk=form.get("adult_at_risk") == "yes",
+                                today=today, actor=who)
             _notify(sar, "started", due=ops.due(sar, today))
         elif name == "pause":
             ops.pause_for_clarification(session, sar, form.get("question", ""), staff_id=me.id,
@@ -169,6 +263,10 @@ def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
             ops.assign(session, sar, int(value) if value.isdigit() else None, actor=who)
         elif name == "ncnd":
             ops.set_ncnd(session, sar, reason=form.get("reason", ""), actor=who)
+        elif name == "safeguarding":
+            ops.record_safeguarding(session, sar, decision=form.get("decision", ""),
+                                    reason=form.get("safeguarding_reason", ""),
+                                    staff_id=me.id, actor=who)
         elif name == "bundle":
             ops.request_bundle(session, sar, staff_id=me.id, actor=who)
         elif name == "approve":
@@ -176,8 +274,14 @@ def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
         else:
             raise Invalid("unknown action", field="action")
     except DomainError as exc:
-        return _detail(sar, form_errors=[{"text": exc.message, "href": "#actions"}]), 400
+        href = f"#{exc.field}" if exc.field in ACTION_FIELDS else "#actions"
+        return _detail(sar, form_errors=[{"text": exc.message, "href": href}],
+                       error_field=exc.field), 400
     return redirect(url_for("sar_staff.detail", reference=reference))
+
+
+# The action form fields an error summary may point at (the others point at the actions).
+ACTION_FIELDS = frozenset({"subject_id", "method", "note", "decision", "safeguarding_reason"})
 
 
 def _approve(sar: SarRequest, me: StaffUser) -> str | WerkzeugResponse:
@@ -199,51 +303,40 @@ def _approve(sar: SarRequest, me: StaffUser) -> str | WerkzeugResponse:
     return redirect(url_for("sar_staff.detail", reference=sar.reference))
 
 
-def _record(record_id: int) -> SarRecord:
-    record = database.session().get(SarRecord, record_id)
-    if record is None:
-        raise HttpNotFound()
-    return record
-
-
-def _record_sar(record: SarRecord) -> SarRequest:
-    task = database.session().get(SarTask, record.task_id)
-    if task is None:
-        raise HttpNotFound()
-    return task.request
-
-
 @bp.post("/records/<int:record_id>/redact")
-@officer
+@reviewer
 def redact(record_id: int) -> tuple[str, int] | WerkzeugResponse:
-    """Redact a span of a record's text, for a listed reason."""
-    record = _record(record_id)
-    sar = _record_sar(record)
+    """Redact a span of a record's text, or withhold it, for a listed reason."""
+    try:
+        record = access.record_for(database.session(), _me(), record_id)
+    except DomainError as exc:
+        raise HttpNotFound() from exc
+    task = _task(record.task_id)
     try:
         if request.form.get("whole") == "yes":
             ops.withhold(database.session(), record, reason=request.form.get("reason", ""),
-                         detail=request.form.get("detail", ""), actor=actor())
+                         detail=request.form.get("detail", ""), actor=actor(),
+                         staff_id=_me().id)
         else:
             ops.redact(database.session(), record, request.form.get("text", ""),
                        reason=request.form.get("reason", ""),
                        detail=request.form.get("detail", ""), staff_id=_me().id,
                        actor=actor())
     except DomainError as exc:
-        return _detail(sar, form_errors=[{"text": exc.message,
-                                          "href": f"#record-{record.id}-text"}]), 400
-    return redirect(url_for("sar_staff.detail", reference=sar.reference) + f"#record-{record.id}")
+        return _task_page(task, form_errors=[{"text": exc.message,
+                                              "href": f"#record-{record.id}-text"}]), 400
+    return redirect(url_for("sar_staff.task", task_id=task.id) + f"#record-{record.id}")
 
 
 @bp.post("/tasks/<uuid:task_id>/upload")
-@officer
+@reviewer
 def upload_records(task_id: uuid.UUID) -> tuple[str, int] | WerkzeugResponse:
-    """Staff upload an agency's records (the API's JSON format), or record "we hold nothing"."""
-    task = database.session().get(SarTask, task_id)
-    if task is None:
-        raise HttpNotFound()
+    """A reviewer uploads their agency's records (the API's JSON format), or records "we hold
+    nothing"."""
+    task = _task(task_id)
     try:
         if request.form.get("nothing") == "yes":
-            ops.hold_nothing(database.session(), task, actor=actor())
+            ops.hold_nothing(database.session(), task, actor=actor(), staff_id=_me().id)
         else:
             upload = request.files.get("records")
             try:
@@ -251,21 +344,26 @@ def upload_records(task_id: uuid.UUID) -> tuple[str, int] | WerkzeugResponse:
             except ValueError as exc:
                 raise Invalid("the file is not JSON in the API's format",
                               field="records") from exc
-            ops.supply_records(database.session(), task, parse_records(body), actor=actor())
+            ops.supply_records(database.session(), task, parse_records(body), actor=actor(),
+                               staff_id=_me().id)
     except DomainError as exc:
-        return _detail(task.request, form_errors=[{"text": exc.message,
-                                                   "href": f"#task-{task.id}"}]), 400
-    return redirect(url_for("sar_staff.detail", reference=task.request.reference))
+        return _task_page(task, form_errors=[{"text": exc.message,
+                                              "href": f"#records-{task.id}"}]), 400
+    return redirect(url_for("sar_staff.task", task_id=task.id))
 
 
 @bp.get("/bundles/<uuid:bundle_id>.pdf")
-@officer
+@coordinator
 def preview(bundle_id: uuid.UUID) -> Response:
-    """The built PDF, for the reviewing and approving officers (logged)."""
-    bundle = database.session().get(SarBundle, bundle_id)
-    if bundle is None or bundle.pdf is None:
+    """The built PDF (every agency's records), for coordinators: opening it is logged, and an
+    approver must have opened it."""
+    try:
+        bundle = access.bundle_for(database.session(), _me(), bundle_id)
+    except DomainError as exc:
+        raise HttpNotFound() from exc
+    if bundle.pdf is None:
         raise HttpNotFound()
-    ops.audit_view(database.session(), bundle.request, actor=actor(), what="bundle")
+    _log(bundle.request, "bundle", Role.SAR_COORDINATOR, str(bundle.id))
     return Response(bundle.pdf, mimetype="application/pdf",
                     headers={"Cache-Control": "no-store"})
 

@@ -25,7 +25,7 @@ from portal.database import get_database
 from portal.identity.models import Role, StaffUser
 from portal.models import Holding
 from sar import operations as ops
-from sar.models import SarRequest
+from sar.models import SarBundle, SarRequest
 from tests.conftest import make_config
 from tests.identity_helpers import make_staff
 
@@ -47,11 +47,34 @@ JPEG = image_bytes("JPEG")
 
 @pytest.fixture
 def officers(session: Session, demo: Any) -> tuple[StaffUser, StaffUser]:
-    """Two SAR officers (ids 1 and 2 in a fresh database): one prepares, one approves."""
-    first = make_staff(session, "fenshire-police", Role.SAR_OFFICER)
-    second = make_staff(session, "fenshire-police", Role.SAR_OFFICER)
+    """Two SAR coordinators (ids 1 and 2 in a fresh database): one builds, one approves."""
+    first = make_staff(session, "victim-care", Role.SAR_COORDINATOR)
+    second = make_staff(session, "fenshire-city-council", Role.SAR_COORDINATOR)
     assert (first.id, second.id) == (1, 2)
     return first, second
+
+
+@pytest.fixture
+def reviewers(session: Session, officers: tuple[StaffUser, StaffUser]
+              ) -> dict[str, StaffUser]:
+    """A SAR officer (an agency's reviewer) of the police, of the IDVA service and of Victim
+    Care (which holds nothing on Morgan)."""
+    return {slug: make_staff(session, slug, Role.SAR_OFFICER)
+            for slug in ("fenshire-police", "fenshire-idva", "victim-care")}
+
+
+def open_documents(session: Session, sar: SarRequest, staff_id: int = 1) -> None:
+    """The coordinator opens every ID and authority document (as the document page logs)."""
+    for doc in ops.documents(session, sar):
+        ops.audit_view(session, sar, actor=Actor("staff", str(staff_id), None),
+                       what="document", role=Role.SAR_COORDINATOR.value,
+                       object_id=str(doc.id))
+
+
+def open_bundle(session: Session, bundle: SarBundle, staff_id: int) -> None:
+    """A coordinator opens the bundle's PDF (as the preview page logs)."""
+    ops.audit_view(session, bundle.request, actor=Actor("staff", str(staff_id), None),
+                   what="bundle", role=Role.SAR_COORDINATOR.value, object_id=str(bundle.id))
 
 
 @pytest.fixture
@@ -60,9 +83,9 @@ def morgan(session: Session, officers: tuple[StaffUser, StaffUser]) -> uuid.UUID
     holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0004"))
     assert holding is not None
     idva = operations.agency_by_slug(session, "fenshire-idva")
-    operations.put_holding(session, idva.id, "IDVA-77", categories=["contact-details"],
-                           since=dt.date(2026, 3, 1), actor=STAFF,
-                           subject_id=holding.subject_id)
+    # A holding matched to Morgan and reviewed (an agency's API may not link by id alone).
+    session.add(Holding(agency_id=idva.id, subject_id=holding.subject_id,
+                        agency_ref="IDVA-77", since=dt.date(2026, 3, 1)))
     session.commit()
     return holding.subject_id
 
@@ -79,8 +102,10 @@ def filed(session: Session, morgan: uuid.UUID) -> Callable[..., SarRequest]:
         if account_id is not None:
             sar.account_id = account_id
         if verified:
+            open_documents(session, sar)
             ops.verify_identity(session, sar, subject_id=morgan, staff_id=1,
-                                method="document", today=dt.date(2026, 11, 3), actor=STAFF)
+                                method="document", note="passport photo matches",
+                                today=dt.date(2026, 11, 3), actor=STAFF)
         session.commit()
         return sar
 

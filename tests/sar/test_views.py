@@ -76,13 +76,18 @@ def test_disguised_and_oversized_uploads_are_refused(mail_app: Flask, session: S
     assert session.scalars(select(SarRequest)).all() == []
 
 
-def test_staff_pages_need_a_sar_officer(app: Flask, client: FlaskClient, session: Session,
-                                        demo: Any) -> None:
+def test_staff_pages_need_a_sar_role(app: Flask, client: FlaskClient, session: Session,
+                                     demo: Any) -> None:
     consent_officer = make_staff(session, "fenshire-police", Role.CONSENT_OFFICER)
     login(client, consent_officer)
     assert client.get("/staff/sar/").status_code == 403
+    # An agency's reviewer has a list of their agency's tasks, and no request pages
     sar_officer = make_staff(session, "fenshire-police", Role.SAR_OFFICER)
     login(client, sar_officer)
+    assert client.get("/staff/sar/").status_code == 200
+    assert client.get("/staff/sar/SAR-NOPE-NOPE").status_code == 403
+    coordinator = make_staff(session, "victim-care", Role.SAR_COORDINATOR)
+    login(client, coordinator)
     assert client.get("/staff/sar/").status_code == 200
     assert client.get("/staff/sar/SAR-NOPE-NOPE").status_code == 404
 
@@ -100,6 +105,14 @@ def test_a_requester_sees_only_their_own(client: FlaskClient, session: Session,
     assert client.get("/sar/track/forged.token").status_code == 404
 
 
+def _open_bundle(client: FlaskClient, sar: SarRequest) -> None:
+    page = client.get(f"/staff/sar/{sar.reference}").get_data(as_text=True)
+    link = re.search(r'id="open-bundle" href="([^"]+)"', page)
+    assert link
+    r = client.get(link.group(1))
+    assert r.status_code == 200 and r.data.startswith(b"%PDF")
+
+
 def _act(client: FlaskClient, sar: SarRequest, **form: str) -> Any:
     token = _csrf(client, f"/staff/sar/{sar.reference}")
     return client.post(f"/staff/sar/{sar.reference}/action",
@@ -108,6 +121,7 @@ def _act(client: FlaskClient, sar: SarRequest, **form: str) -> Any:
 
 def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
                            officers: tuple[StaffUser, StaffUser], morgan: uuid.UUID,
+                           reviewers: dict[str, StaffUser],
                            api_key: Callable[..., str]) -> None:
     public, staff = mail_app.test_client(), mail_app.test_client()
     first, second = officers
@@ -115,10 +129,14 @@ def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
     _file(public)
     session.rollback()
     sar = session.scalars(select(SarRequest)).one()
-    # When an officer verifies the identity, the clock starts and tasks go to both agencies
+    # When a coordinator opens the passport and verifies the identity, the clock starts and
+    # tasks go to both agencies
     login(staff, first)
-    assert _act(staff, sar, action="verify", subject_id=str(morgan),
-                method="document").status_code == 302
+    page = staff.get(f"/staff/sar/{sar.reference}").get_data(as_text=True)
+    document = re.search(r'href="(/staff/sar/[^"]+/documents/\d+)"', page)
+    assert document and staff.get(document.group(1)).data == PNG
+    assert _act(staff, sar, action="verify", subject_id=str(morgan), method="document",
+                note="The passport photo and name match.").status_code == 302
     session.rollback()
     assert sar.status == Status.IN_PROGRESS and len(sar.tasks) == 2
     assert "in progress" in inbox.messages[-1]["Subject"]
@@ -133,19 +151,26 @@ def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
     [task] = public.get("/api/v1/sar/tasks", headers=bearer(idva)).get_json()["tasks"]
     public.post(f"/api/v1/sar/tasks/{task['id']}/nothing-held", headers=bearer(idva))
     session.rollback()
-    # Build first, then redact: the bundle still holds the name
+    # Build first, then the police's reviewer redacts: the bundle still holds the name
     assert _act(staff, sar, action="bundle").status_code == 302
     with mail_app.app_context():
         assert worker.run_once(get_database(mail_app).sessionmaker) == "built"
-    record = sar.tasks[0].records[0] if sar.tasks[0].records else sar.tasks[1].records[0]
-    token = _csrf(staff, f"/staff/sar/{sar.reference}")
+    police_task = next(t for t in sar.tasks if t.agency.slug == "fenshire-police")
+    record = police_task.records[0]
+    login(staff, reviewers["fenshire-police"])
+    token = _csrf(staff, f"/staff/sar/tasks/{police_task.id}")
     assert staff.post(f"/staff/sar/records/{record.id}/redact",
                       data={"csrf_token": token, "text": "Jane Doe",
                             "reason": "third-party"}).status_code == 302
-    # The preparer may not approve; the second officer's approval is blocked by the leak
+    # The builder may not approve; the second coordinator must open the PDF first, and then
+    # their approval is blocked by the leak
+    login(staff, first)
     page = staff.get(f"/staff/sar/{sar.reference}").get_data(as_text=True)
-    assert "A second SAR officer must approve" in page
+    assert "another coordinator must approve" in page
     login(staff, second)
+    r = _act(staff, sar, action="approve")
+    assert r.status_code == 400 and "open the bundle" in r.get_data(as_text=True)
+    _open_bundle(staff, sar)
     r = _act(staff, sar, action="approve")
     assert r.status_code == 200 and "Release refused" in r.get_data(as_text=True)
     session.rollback()
@@ -157,6 +182,7 @@ def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
     with mail_app.app_context():
         assert worker.run_once(get_database(mail_app).sessionmaker) == "built"
     login(staff, second)
+    _open_bundle(staff, sar)
     assert _act(staff, sar, action="approve").status_code == 302
     session.rollback()
     session.expire_all()

@@ -18,7 +18,7 @@ from portal.models import AuditEntry
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, Status
 from tests.identity_helpers import make_account
-from tests.sar.conftest import JPEG, PNG, STAFF
+from tests.sar.conftest import JPEG, PNG, STAFF, open_bundle
 
 
 def _pdf() -> bytes:
@@ -67,7 +67,7 @@ def test_documents_are_taken_only_while_waiting_for_id(
     assert len(session.scalars(select(SarDocument)).all()) == before
 
 
-def test_verification_starts_the_clock_creates_tasks_and_deletes_id(
+def test_verification_starts_the_clock_creates_tasks_and_keeps_the_id(
         session: Session, filed: Callable[..., SarRequest]) -> None:
     sar = filed()
     assert sar.status == Status.IN_PROGRESS
@@ -76,8 +76,11 @@ def test_verification_starts_the_clock_creates_tasks_and_deletes_id(
     assert ops.due(sar, dt.date(2026, 11, 3)) == dt.date(2026, 12, 2)
     assert sorted(t.agency.slug for t in sar.tasks) == ["fenshire-idva", "fenshire-police"]
     assert all(t.due_on == dt.date(2026, 11, 16) for t in sar.tasks)
+    # The documents the verifier looked at stay with the request, and so does why they were
+    # satisfied (the documents go when the bundle is purged).
     docs = session.scalars(select(SarDocument)).all()
-    assert docs and all(d.content is None and d.deleted_at for d in docs)
+    assert docs and all(d.content is not None and d.deleted_at is None for d in docs)
+    assert sar.verification_note == "passport photo matches"
     actions = set(session.scalars(select(AuditEntry.action)))
     assert {"sar.filed", "sar.document_received", "sar.identity_verified",
             "sar.task_created"} <= actions
@@ -200,6 +203,7 @@ def test_approval_and_purge(session: Session, filed: Callable[..., SarRequest]) 
     session.flush()
     with pytest.raises(Conflict, match="second"):
         ops.approve(session, bundle, staff_id=1, actor=STAFF)
+    open_bundle(session, bundle, 2)
     assert ops.approve(session, bundle, staff_id=2, actor=STAFF).approved
     assert sar.status == Status.READY
     account = make_account(session, "morgan.lee@example.org")
@@ -217,5 +221,7 @@ def test_approval_and_purge(session: Session, filed: Callable[..., SarRequest]) 
     assert ops.purge(session, retention_days=30, now=now + dt.timedelta(days=31),
                      actor=STAFF) == 1
     assert bundle.pdf is None and bundle.archive is None
+    # The proof of identity goes with the bundle.
+    assert all(d.content is None and d.deleted_at for d in ops.documents(session, sar))
     session.commit()
     assert session.scalars(select(SarBundle)).one().purged_at is not None
