@@ -131,6 +131,12 @@ def signing_payload(document: dict[str, Any]) -> bytes:
 
 def sign_head(session: Session, key: Ed25519PrivateKey, *, now: dt.datetime) -> dict[str, Any]:
     """Each chain's head, with the time, the key and an Ed25519 signature, as a JSON object."""
+    return sign_heads(audit.head(session), key, now=now)
+
+
+def sign_heads(heads: dict[int, tuple[int, str]], key: Ed25519PrivateKey, *,
+               now: dt.datetime) -> dict[str, Any]:
+    """Given chain heads (chain: (seq, hash)) signed as ``sign_head`` signs the log's own."""
     public = key.public_key()
     document: dict[str, Any] = {
         "format": FORMAT,
@@ -138,7 +144,7 @@ def sign_head(session: Session, key: Ed25519PrivateKey, *, now: dt.datetime) -> 
         "key_id": key_id(public),
         "public_key": _b64(public_raw(public)),
         "chains": [{"chain": chain, "seq": seq, "hash": digest}
-                   for chain, (seq, digest) in sorted(audit.head(session).items())],
+                   for chain, (seq, digest) in sorted(heads.items())],
     }
     document["signature"] = _b64(key.sign(signing_payload(document)))
     return document
@@ -173,6 +179,11 @@ def check_signature(document: Any, trusted: Ed25519PublicKey) -> str:
     except (SigningKeyError, InvalidSignature):
         return "the head file's signature is not valid (forged or altered)"
     return ""
+
+
+def signed_heads(document: dict[str, Any]) -> dict[int, tuple[int, str]]:
+    """The (seq, hash) of each chain in a head whose signature was checked."""
+    return {c["chain"]: (c["seq"], c["hash"]) for c in document["chains"]}
 
 
 def verify_against(session: Session, document: Any, trusted: Ed25519PublicKey) -> HeadCheck:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
+from typing import TextIO
 
 import click
 from flask import Flask, current_app
@@ -98,13 +99,22 @@ def demo_users() -> None:
 
 @staff_cli.command("export-register")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-def export_register(folder: Path) -> None:
-    """Export the whole register (JSON Lines, CSV, FHIR R5 Consent Bundle) to FOLDER."""
-    from portal import audit, database
+@click.option("--key", "key_value", default=None,
+              help="The Ed25519 private key that signs the export's audit head (PEM file's "
+                   "path or base64); default: PORTAL_AUDIT_SIGNING_KEY.")
+def export_register(folder: Path, key_value: str | None) -> None:
+    """Export the whole register (JSON Lines, CSV, FHIR R5 Consent Bundle) to FOLDER, with
+    its audit head signed (audit-head.signed.json) when a signing key is set."""
+    from portal import audit, audit_head, database
     from portal.staff import register
 
+    value = key_value or current_app.config["PORTAL"].audit_signing_key
+    try:
+        key = audit_head.load_private_key(value) if value else None
+    except audit_head.SigningKeyError as exc:
+        raise click.ClickException(f"the signing key cannot be used: {exc}") from exc
     db = database.session()
-    manifest = register.export_register(db, folder)
+    manifest = register.export_register(db, folder, signing_key=key)
     audit.record(db, "register.export", CLI_ACTOR, object_type="register",
                  details={"tables": manifest["tables"]})
     db.commit()
@@ -112,26 +122,51 @@ def export_register(folder: Path) -> None:
         click.echo(f"{name}: {count}")
     for chain, head in manifest["audit_heads"].items():
         click.echo(f"audit head: chain {chain} entry {head['seq']} {head['hash']}")
+    if key is None:
+        click.echo("No signing key (PORTAL_AUDIT_SIGNING_KEY or --key): the export has no "
+                   "signed head, so it cannot be imported.", err=True)
+    else:
+        click.echo(f"signed head: {folder / register.HEAD_FILE} (key "
+                   f"{audit_head.key_id(key.public_key())}); give the importer the public key "
+                   "separately", err=True)
 
 
 @staff_cli.command("import-register")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def import_register(folder: Path) -> None:
-    """Import an export into this empty register; the audit chain must verify."""
-    from portal import database
+@click.option("--against", "head_file", required=True,
+              type=click.File("r", encoding="utf-8"),
+              help="The export's signed audit head (audit-head.signed.json, or one from "
+                   "'audit head --signed' at the moment of the export).")
+@click.option("--public-key", required=True,
+              help="The exporting partnership's Ed25519 public key (PEM text, a PEM file's "
+                   "path, or base64), obtained separately from the folder.")
+def import_register(folder: Path, head_file: TextIO, public_key: str) -> None:
+    """Import an export into this empty register; its audit chain must verify and end at the
+    signed head."""
+    import json
+
+    from portal import audit_head, database
     from portal.errors import DomainError
     from portal.staff import register
 
+    try:
+        trusted = audit_head.load_public_key(public_key)
+        head = json.load(head_file)
+    except audit_head.SigningKeyError as exc:
+        raise click.ClickException(f"the public key cannot be used: {exc}") from exc
+    except ValueError as exc:
+        raise click.ClickException(f"the head file is not JSON: {exc}") from exc
     db = database.session()
     try:
-        counts = register.import_register(db, folder)
+        counts = register.import_register(db, folder, head=head, trusted=trusted)
     except DomainError as exc:
         db.rollback()
         raise click.ClickException(exc.message) from exc
     db.commit()
     for name, count in counts.items():
         click.echo(f"{name}: {count}")
-    click.echo("The imported audit chain verifies.")
+    click.echo(f"The imported audit chain verifies and matches the head signed at "
+               f"{head['signed_at']} by key {head['key_id']}.")
 
 
 def init_app(app: Flask) -> None:

@@ -9,7 +9,7 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -119,14 +119,17 @@ def register_page() -> str:
 @staff_required(Role.PARTNERSHIP_ADMIN)
 def register_export() -> Response:
     """Download the whole register as a zip (the format is docs/register-format.md)."""
-    from portal import audit
+    from portal import audit, audit_head
     from portal.staff import register
 
     staff = current()
     db = database.session()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "register"
-        manifest = register.export_register(db, folder)
+        configured = current_app.config["PORTAL"].audit_signing_key
+        # The partnership's key signs the export's head, so that it can be imported elsewhere.
+        key = audit_head.load_private_key(configured) if configured else None
+        manifest = register.export_register(db, folder, signing_key=key)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(folder.iterdir()):

@@ -12,17 +12,35 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from flask import Flask
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from portal import create_app, migrate
+from portal import audit_head, create_app, migrate
 from portal.audit import verify
 from portal.database import get_database
-from portal.db import make_engine, make_sessionmaker
+from portal.db import make_engine, make_sessionmaker, utcnow
 from portal.staff import register
 from tests.conftest import make_config
+
+# The exporting partnership's signing key, and its public half given to the importer.
+PEM, PUBLIC = audit_head.new_private_key_pem()
+
+
+def _export(app: Flask, folder: Path) -> Result:
+    """Export the register to a folder, its audit head signed with the partnership's key."""
+    return app.test_cli_runner().invoke(args=["staff", "export-register", str(folder),
+                                              "--key", PEM.decode()])
+
+
+def _import(target: Flask, folder: Path, *, head: Path | None = None,
+            public: str = PUBLIC) -> Result:
+    """Import a folder against its signed head and the exporter's public key."""
+    return target.test_cli_runner().invoke(args=[
+        "staff", "import-register", str(folder), "--against",
+        str(head or folder / register.HEAD_FILE), "--public-key", public])
 
 
 def _dump(session: Session) -> dict[str, list[dict[str, Any]]]:
@@ -76,11 +94,11 @@ def test_round_trip_loses_nothing_and_the_chain_verifies(
     before = _dump(session)
     assert before["consent_events"] and before["audit_entries"] and before["check_decisions"]
     folder = tmp_path / "export"
-    result = app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    result = _export(app, folder)
     assert result.exit_code == 0, result.output
     # When it is imported into an empty instance
     target, engine = empty_target
-    imported = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    imported = _import(target, folder)
     assert imported.exit_code == 0, imported.output
     # Then every row of every register table is there, exactly
     with make_sessionmaker(engine)() as other:
@@ -100,9 +118,9 @@ def test_the_target_keeps_working_after_an_import(app: Flask, session: Session, 
                                                   tmp_path: Path,
                                                   empty_target: tuple[Flask, Engine]) -> None:
     folder = tmp_path / "export"
-    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    _export(app, folder)
     target, engine = empty_target
-    target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    _import(target, folder)
     # New rows and audit entries follow on from the imported ones
     key = target.test_cli_runner().invoke(args=["api-keys", "create", "--agency",
                                                 "fenshire-police", "--scope", "consent:check",
@@ -126,22 +144,22 @@ def test_the_target_keeps_working_after_an_import(app: Flask, session: Session, 
 def test_import_refuses_a_register_that_is_not_empty(app: Flask, demo: Any,
                                                      tmp_path: Path) -> None:
     folder = tmp_path / "export"
-    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
-    result = app.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    _export(app, folder)
+    result = _import(app, folder)
     assert result.exit_code != 0 and "not empty" in result.output
 
 
 def test_import_refuses_a_tampered_audit_log(app: Flask, demo: Any, tmp_path: Path,
                                              empty_target: tuple[Flask, Engine]) -> None:
     folder = tmp_path / "export"
-    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    _export(app, folder)
     lines = (folder / "audit_entries.jsonl").read_text().splitlines()
     entry = json.loads(lines[0])
     entry["actor_id"] = "someone-else"
     lines[0] = json.dumps(entry)
     (folder / "audit_entries.jsonl").write_text("\n".join(lines) + "\n")
     target, engine = empty_target
-    result = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    result = _import(target, folder)
     assert result.exit_code != 0 and "does not verify" in result.output
     with make_sessionmaker(engine)() as other:
         assert other.scalar(select(register._table("agencies").c.id)) is None
@@ -159,7 +177,7 @@ def test_import_refuses_a_tampered_check_decision(app: Flask, demo: Any, tmp_pat
                                "categories": ["contact-details"]}).get_json()
     assert answer["decision"] == "deny"
     folder = tmp_path / "export"
-    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    _export(app, folder)
     path = folder / "check_decisions.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     assert len(rows) == 1
@@ -167,7 +185,7 @@ def test_import_refuses_a_tampered_check_decision(app: Flask, demo: Any, tmp_pat
     path.write_text(json.dumps(rows[0]) + "\n")
     # When it is imported, then it is refused and nothing is kept
     target, engine = empty_target
-    result = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    result = _import(target, folder)
     assert result.exit_code != 0
     assert "check decisions do not match their audit entries" in result.output
     assert answer["decision_id"] in result.output
@@ -180,7 +198,7 @@ def test_import_refuses_a_forged_consent_event(app: Flask, demo: Any, tmp_path: 
                                               empty_target: tuple[Flask, Engine]) -> None:
     # Given an export with a "given" event added to the file, with no audit entry for it
     folder = tmp_path / "export"
-    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    _export(app, folder)
     path = folder / "consent_events.jsonl"
     lines = path.read_text().splitlines()
     forged = json.loads(lines[0])
@@ -192,7 +210,7 @@ def test_import_refuses_a_forged_consent_event(app: Flask, demo: Any, tmp_path: 
     (folder / "manifest.json").write_text(json.dumps(manifest))
     # When it is imported, then it is refused, naming the event, and nothing is kept
     target, engine = empty_target
-    result = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    result = _import(target, folder)
     assert result.exit_code != 0
     assert "consent events do not match their audit entries" in result.output
     assert "00000000-0000-4000-8000-00000000f0f0" in result.output
@@ -204,7 +222,7 @@ def test_import_refuses_a_forged_consent_event(app: Flask, demo: Any, tmp_path: 
 def test_the_export_has_csv_and_a_fhir_consent_bundle(app: Flask, session: Session, demo: Any,
                                                       tmp_path: Path) -> None:
     folder = tmp_path / "export"
-    app.test_cli_runner().invoke(args=["staff", "export-register", str(folder)])
+    _export(app, folder)
     bundle = json.loads((folder / "consents.fhir.json").read_text())
     assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
     consents = [e["resource"] for e in bundle["entry"]]
@@ -260,11 +278,10 @@ def test_round_trip_keeps_agreement_versions_and_retired_items(
     session.commit()
     before = _dump(session)
     folder = tmp_path / "export"
-    assert app.test_cli_runner().invoke(
-        args=["staff", "export-register", str(folder)]).exit_code == 0
+    assert _export(app, folder).exit_code == 0
     # When it is imported into an empty instance
     target, engine = empty_target
-    imported = target.test_cli_runner().invoke(args=["staff", "import-register", str(folder)])
+    imported = _import(target, folder)
     assert imported.exit_code == 0, imported.output
     # Then both versions, their link, the notice coverage and the retirement are all there
     with make_sessionmaker(engine)() as other:
@@ -295,8 +312,7 @@ def test_the_register_csv_is_safe_in_a_spreadsheet(app: Flask, session: Session,
                        family=command)
     # When the register is exported
     folder = tmp_path / "export"
-    assert app.test_cli_runner().invoke(
-        args=["staff", "export-register", str(folder)]).exit_code == 0
+    assert _export(app, folder).exit_code == 0
     # Then the CSV cells are text to a spreadsheet, and the JSON Lines keep the exact names
     with (folder / "subjects.csv").open(encoding="utf-8", newline="") as f:
         row = next(r for r in csv.DictReader(f) if r["id"] == str(person.id))
@@ -307,3 +323,202 @@ def test_the_register_csv_is_safe_in_a_spreadsheet(app: Flask, session: Session,
     stored = [json.loads(line) for line in (folder / "subjects.jsonl").read_text().splitlines()]
     assert {"given_name": link, "family_name": command}.items() <= next(
         r for r in stored if r["id"] == str(person.id)).items()
+
+
+# --- import trusts only a head signed by the exporter's key ----------------------------------
+
+def _entries(folder: Path) -> list[dict[str, Any]]:
+    path = folder / "audit_entries.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _rewrite_chain(folder: Path, *, manifest_too: bool) -> None:
+    """Change one audit entry in the export and recompute every hash after it, as someone
+    rewriting the export consistently would; with ``manifest_too``, its heads as well."""
+    import datetime as dt
+    import uuid
+
+    from portal import audit
+
+    rows = _entries(folder)
+    target = next(r for r in rows if "holding" in r["action"])
+    target["object_id"] = "REWRITTEN"
+    prev: dict[int, str] = {}
+    for row in sorted(rows, key=lambda r: (r["chain"], r["seq"])):
+        at = dt.datetime.fromisoformat(row["at"])
+        row["prev_hash"] = prev.get(row["chain"], audit.GENESIS)
+        row["hash"] = audit.entry_hash(
+            row["prev_hash"], row["chain"], row["seq"],
+            at if at.tzinfo else at.replace(tzinfo=dt.UTC), row["actor_type"], row["actor_id"],
+            row["agency_id"], row["action"],
+            uuid.UUID(row["subject_id"]) if row["subject_id"] else None, row["object_type"],
+            row["object_id"], row["details"])
+        prev[row["chain"]] = row["hash"]
+    (folder / "audit_entries.jsonl").write_text(
+        "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    if manifest_too:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for chain, digest in prev.items():
+            manifest["audit_heads"][str(chain)]["hash"] = digest
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _nothing_imported(engine: Engine) -> None:
+    with make_sessionmaker(engine)() as other:
+        for name in ("agencies", "subjects", "audit_entries"):
+            assert other.scalar(select(register._table(name).c.id)) is None, name
+
+
+def test_a_consistently_rewritten_export_is_refused(app: Flask, demo: Any, tmp_path: Path,
+                                                    empty_target: tuple[Flask, Engine]) -> None:
+    # Given an export whose audit chain was rewritten with every hash recomputed, and its
+    # manifest's heads changed to match
+    folder = tmp_path / "export"
+    assert _export(app, folder).exit_code == 0
+    signed = tmp_path / "head.json"
+    shutil.copyfile(folder / register.HEAD_FILE, signed)  # kept apart from the folder
+    untouched_manifest = tmp_path / "export-manifest-kept"
+    shutil.copytree(folder, untouched_manifest)
+    _rewrite_chain(folder, manifest_too=True)
+    target, engine = empty_target
+    # When it is imported against the head signed at the export
+    result = _import(target, folder, head=signed)
+    # Then it is refused, and nothing is imported
+    assert result.exit_code != 0
+    assert "does not match the signed head" in result.output
+    _nothing_imported(engine)
+    # And a rewrite that left the manifest as it was is caught once the chain is walked
+    _rewrite_chain(untouched_manifest, manifest_too=False)
+    result = _import(target, untouched_manifest, head=signed)
+    assert result.exit_code != 0
+    assert "does not verify against the signed head" in result.output
+    assert "was rewritten" in result.output
+    _nothing_imported(engine)
+    engine.dispose()
+
+
+def test_a_rewrite_with_a_head_signed_by_another_key_is_refused(
+        app: Flask, demo: Any, tmp_path: Path, empty_target: tuple[Flask, Engine]) -> None:
+    # Given a rewritten export whose forger signed a new head with a key of their own
+    folder = tmp_path / "export"
+    assert _export(app, folder).exit_code == 0
+    _rewrite_chain(folder, manifest_too=True)
+    forger, _ = audit_head.new_private_key_pem()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    forged = audit_head.sign_heads(
+        {int(c): (h["seq"], h["hash"]) for c, h in manifest["audit_heads"].items()},
+        audit_head.load_private_key(forger.decode()), now=utcnow())
+    (folder / register.HEAD_FILE).write_text(json.dumps(forged))
+    target, engine = empty_target
+    # When it is imported with the exporter's real public key, then it is refused
+    result = _import(target, folder)
+    assert result.exit_code != 0 and "cannot be trusted" in result.output
+    assert "not by the trusted key" in result.output
+    # And with the forger's public key, its chain still does not match the genuine head
+    genuine = tmp_path / "genuine"
+    assert _export(app, genuine).exit_code == 0
+    result = _import(target, folder, head=genuine / register.HEAD_FILE)
+    assert result.exit_code != 0 and "signed head" in result.output
+    _nothing_imported(engine)
+    engine.dispose()
+
+
+def test_an_import_needs_a_signed_head_and_a_public_key(
+        app: Flask, demo: Any, tmp_path: Path, empty_target: tuple[Flask, Engine]) -> None:
+    folder = tmp_path / "export"
+    assert _export(app, folder).exit_code == 0
+    target, engine = empty_target
+    runner = target.test_cli_runner()
+    # Without a head, or without a key, nothing is imported
+    bare = runner.invoke(args=["staff", "import-register", str(folder)])
+    assert bare.exit_code != 0 and "--against" in bare.output
+    keyless = runner.invoke(args=["staff", "import-register", str(folder), "--against",
+                                  str(folder / register.HEAD_FILE)])
+    assert keyless.exit_code != 0 and "--public-key" in keyless.output
+    # Nor with a head that is not signed at all
+    unsigned = tmp_path / "unsigned.json"
+    head = json.loads((folder / register.HEAD_FILE).read_text())
+    head.pop("signature")
+    unsigned.write_text(json.dumps(head))
+    result = _import(target, folder, head=unsigned)
+    assert result.exit_code != 0 and "signature is not valid" in result.output
+    _nothing_imported(engine)
+    # A head signed before later entries were exported does not cover them: refused
+    earlier = tmp_path / "earlier.json"
+    shutil.copyfile(folder / register.HEAD_FILE, earlier)
+    later = tmp_path / "later"
+    assert _export(app, later).exit_code == 0  # the first export's own entry follows the head
+    result = _import(target, later, head=earlier)
+    assert result.exit_code != 0 and "does not match the signed head" in result.output
+    _nothing_imported(engine)
+    engine.dispose()
+
+
+def test_names_that_lead_out_of_the_folder_are_refused(
+        app: Flask, demo: Any, tmp_path: Path, empty_target: tuple[Flask, Engine]) -> None:
+    folder = tmp_path / "export"
+    assert _export(app, folder).exit_code == 0
+    target, engine = empty_target
+    manifest_text = (folder / "manifest.json").read_text()
+    # Given a manifest naming a table file outside the folder
+    manifest = json.loads(manifest_text)
+    manifest["tables"]["../../outside/subjects"] = manifest["tables"].pop("subjects")
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = _import(target, folder)
+    assert result.exit_code != 0 and "../../outside/subjects" in result.output
+    assert "exactly the register's tables" in result.output
+    (folder / "manifest.json").write_text(manifest_text)
+    # Given a table file that is a link to a file elsewhere
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder / "subjects.jsonl").rename(outside / "subjects.jsonl")
+    (folder / "subjects.jsonl").symlink_to(outside / "subjects.jsonl")
+    result = _import(target, folder)
+    assert result.exit_code != 0 and "subjects.jsonl" in result.output
+    assert "not a plain file" in result.output
+    # Then neither imported anything
+    _nothing_imported(engine)
+    engine.dispose()
+
+
+def test_malformed_rows_are_refused_and_nothing_is_imported(
+        app: Flask, demo: Any, tmp_path: Path, empty_target: tuple[Flask, Engine]) -> None:
+    folder = tmp_path / "export"
+    assert _export(app, folder).exit_code == 0
+    target, engine = empty_target
+    path = folder / "subjects.jsonl"
+    original = path.read_text()
+    first, *rest = original.splitlines()
+    row = json.loads(first)
+    cases = {
+        "not JSON": ["{not json", "subjects.jsonl line 1 is not JSON"],
+        "a list": ["[1, 2, 3]", "must be a JSON object"],
+        "an unknown column": [json.dumps({**row, "is_admin": True}), "no column 'is_admin'"],
+        "a missing column": [json.dumps({k: v for k, v in row.items() if k != "given_name"}),
+                             "lacks given_name"],
+        "a bad identifier": [json.dumps({**row, "id": "../../etc/passwd"}),
+                             "id is not a valid value"],
+        "a bad date": [json.dumps({**row, "created_at": "yesterday"}),
+                       "created_at is not a valid value"],
+        "a number for text": [json.dumps({**row, "given_name": 7}),
+                              "given_name is not a valid value"],
+        "a null where one is not allowed": [json.dumps({**row, "created_at": None}),
+                                            "created_at must not be null"],
+    }
+    for name, (line, message) in cases.items():
+        # Given the export with one malformed row
+        path.write_text("\n".join([line, *rest]) + "\n")
+        # When it is imported, then it is refused naming the file and line
+        result = _import(target, folder)
+        assert result.exit_code != 0, name
+        assert message in result.output, (name, result.output)
+    # A duplicated row (the count in the manifest matching) cannot be stored either
+    path.write_text("\n".join([first, first, *rest]) + "\n")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["tables"]["subjects"] += 1
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    result = _import(target, folder)
+    assert result.exit_code != 0 and "cannot be stored" in result.output
+    _nothing_imported(engine)
+    engine.dispose()
+
