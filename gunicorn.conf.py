@@ -47,8 +47,8 @@ def post_fork(server: Any, worker: Any) -> None:
 def post_worker_init(worker: Any) -> None:
     """Move everything the worker built at start-up (the application, its modules, the
     check cache) out of the garbage collector's reach: without it, each full collection
-    walks those hundreds of thousands of long-lived objects again, which cost a
-    1,000-question batch check about 30 ms in collections (docs/performance.md)."""
+    walks those hundreds of thousands of long-lived objects again, in the middle of whichever
+    check or batch set it off."""
     import gc
 
     gc.collect()

@@ -1,4 +1,4 @@
-"""The soak benchmark (issue 6): mixed load for minutes on PostgreSQL, then the books balance.
+"""The soak benchmark: mixed load for minutes on PostgreSQL, then the books balance.
 
     python -m bench.soak [--minutes 10] [--subjects 20000] [--events 100000]
 

@@ -1,12 +1,13 @@
 """The yardsticks, served like the portal (``gunicorn -c gunicorn.conf.py bench.yardstick:app``).
 
-``GET /``: a trivial Flask route returning a small JSON (DESIGN §7's yardstick): what the same
-gunicorn configuration, Flask and the machine cost before the portal does any work of its own.
+``GET /``: a trivial Flask route returning a small JSON: what the same gunicorn configuration,
+Flask and the machine cost before the portal does any work of its own.
 
-``POST /write``: the second yardstick (proposed in docs/performance.md, not in DESIGN §7): one
-row inserted and committed durably in the database named by ``YARDSTICK_DATABASE_URL``,
-through the portal's own engine settings (``portal.db.make_engine``: SQLite in WAL mode with
-``synchronous=FULL``; PostgreSQL with the server's ``synchronous_commit``). A consent check
+``POST /write``: the write yardstick, against which DESIGN §7 judges the consent check's
+throughput (docs/design.md): one row inserted and committed durably in the database named by
+``YARDSTICK_DATABASE_URL``, through the portal's own engine settings (``portal.db.make_engine``:
+SQLite in WAL mode with ``synchronous=FULL``; PostgreSQL with the server's
+``synchronous_commit``). A consent check
 does that and more (a read, a decision, two rows), so the ratio against it measures the
 portal's own work rather than what the database and the disk cost for any durable write.
 """

@@ -1,6 +1,6 @@
 """The consent check: facts from a per-process cache and one read, decisions committed together.
 
-Why it is built this way (docs/performance.md has the measurements):
+Why it is built this way (docs/performance.md has the design decisions and the latest figures):
 
 - The reference data a check needs (API keys, agencies, purposes, categories, agreements,
   notice coverage) changes rarely, so each process keeps it in memory. Database triggers bump
@@ -78,7 +78,7 @@ MAX_GROUP_ROWS = 4000
 CHECKPOINT_INTERVAL = 0.2
 # PostgreSQL: a group of at least this many decisions goes in by binary COPY (the driver
 # encodes its rows in C, the server inserts them in bulk); a smaller group costs less as one
-# statement over column arrays. Measured crossing over near 64 rows (docs/performance.md).
+# statement over column arrays. The two cost about the same near 64 rows.
 PG_COPY_MIN_ROWS = 64
 
 
@@ -311,9 +311,9 @@ class _Reader:
                 mark, match = "%s", f"{column} = %s"
                 if count > 1:
                     # A join to the list, not "= ANY": for a list of a thousand the planner
-                    # chose a parallel scan of every holding (94 ms at a million subjects)
-                    # over a thousand index lookups (43 ms). A binary array (%b): the text
-                    # form escapes each element with a regular expression.
+                    # chose a parallel scan of every holding over a thousand index lookups.
+                    # A binary array (%b): the text form escapes each element with a regular
+                    # expression.
                     type_ = "text" if by == "ref" else "uuid"
                     source += f" CROSS JOIN unnest(%b::{type_}[]) AS r(value)"
                     match = f"{column} = r.value"

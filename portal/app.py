@@ -41,7 +41,7 @@ class PortalFlask(Flask):
 
     def send_static_file(self, filename: str) -> Response:
         """The static file, or the gzip copy the build wrote beside it for a client that
-        accepts gzip (the stylesheet and script are 178 kB as built, 27 kB compressed)."""
+        accepts gzip (the stylesheet and script are most of what a page weighs)."""
         folder = self.static_folder
         path = safe_join(folder, filename) if folder else None
         if folder is None or path is None or not _fresh_gzip_copy(path):

@@ -1,4 +1,4 @@
-"""Subject access requests: the legal clock, workflow, tasks, bundles and delivery (issue 5)."""
+"""Subject access requests: the legal clock, workflow, tasks, bundles and delivery."""
 
 from __future__ import annotations
 

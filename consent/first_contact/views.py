@@ -421,7 +421,7 @@ def remote(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
 
     person = staff_ops.visible_subject(db, staff, subject_id)
     return render_template("staff/subject.html", subject=person, staff=staff,
-                           holdings=staff_ops.holdings_of(db, person.id),
+                           holdings=staff_ops.holdings_of(db, person.id, staff.agency_id),
                            choices=fc.choices_of(db, person.id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),
@@ -470,7 +470,7 @@ def add_holding(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
         else:
             return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
     return render_template("staff/subject.html", subject=person, staff=staff,
-                           holdings=staff_ops.holdings_of(db, person.id),
+                           holdings=staff_ops.holdings_of(db, person.id, staff.agency_id),
                            choices=fc.choices_of(db, person.id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),

@@ -1,4 +1,4 @@
-"""The public self-service portal: accounts, my consents, my records, my data (issue 3)."""
+"""The public self-service portal: accounts, my consents, my records, my data."""
 
 from __future__ import annotations
 

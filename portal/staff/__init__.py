@@ -1,4 +1,4 @@
-"""The staff back office: staff sign-in, roles, first contact, administration (issue 4)."""
+"""The staff back office: staff sign-in, roles, first contact, administration."""
 
 from __future__ import annotations
 

@@ -177,7 +177,7 @@ def subject(subject_id: uuid.UUID) -> str:
     from consent.first_contact import operations as fc
 
     return render_template("staff/subject.html", subject=person, staff=staff,
-                           holdings=ops.holdings_of(db, person.id),
+                           holdings=ops.holdings_of(db, person.id, staff.agency_id),
                            choices=fc.choices_of(db, person.id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),

@@ -1,4 +1,4 @@
-"""Two app instances sharing one database and one Redis behave as one service (issue 6, Scale).
+"""Two app instances sharing one database and one Redis behave as one service.
 
 Each instance is its own gunicorn (the repository's gunicorn.conf.py) on its own port, with
 its own instance folder, as two hosts behind a load balancer would be. Between them they
