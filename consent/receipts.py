@@ -166,10 +166,16 @@ def kantara(session: Session, subject: Subject, choices: Sequence[Choice], *, re
 
 
 def pdf(subject: Subject, choices: Sequence[Choice], *, receipt_id: str, config: Config,
-        claim_code: str | None = None, qr_svg: str | None = None) -> bytes:
-    """The receipt a person keeps: each choice in their language, and how to change it."""
+        claim_code: str | None = None, qr_svg: str | None = None,
+        link_help: bool = False) -> bytes:
+    """The receipt a person keeps: each choice in their language, and how to change it.
+
+    Only the rendering printed or shown in person carries a claim code: the one that is
+    emailed has none, and ``link_help`` says there how to get a code in person instead.
+    """
     html = render_template("pdf/receipt.html", subject=subject, choices=choices,
                            receipt_id=receipt_id, claim_code=claim_code, qr_svg=qr_svg,
+                           link_help=link_help and not claim_code,
                            public_url=config.public_url, stylesheet=static_url("pdf/pdf.css"))
     return render_pdf(html, pdf_variant="pdf/ua-1")
 

@@ -14,10 +14,29 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from flask import current_app, g
+from flask_babel import gettext as _
 
 from portal.config import Config
 
 log = logging.getLogger("portal.mail")
+
+# What an email to a member of the public may say (their choice; DESIGN §12). Neutral says
+# only that there is something to read on the portal; detailed says what it is about; none
+# means nothing is sent (they check the portal, or staff use the channel they chose).
+NEUTRAL, DETAILED, NO_EMAIL = "neutral", "detailed", "none"
+WORDINGS = (NEUTRAL, DETAILED, NO_EMAIL)
+
+
+def wording(value: str) -> str:
+    """A stored wording choice read safely: anything unknown counts as neutral."""
+    return value if value in WORDINGS else NEUTRAL
+
+
+def neutral_subject(config: Config) -> str:
+    """The subject line of an email that must not tell a mailbox's reader what it is about."""
+    # Translators: the subject of emails to the public; %(name)s is the partnership's name,
+    # like "Fenshire Community Safety Partnership". It must not say what the email is about.
+    return str(_("A message from the %(name)s portal", name=config.partnership_name))
 
 
 def build(to: str, subject: str, text: str, *, html: str | None = None,
@@ -62,9 +81,11 @@ def send_now(msg: EmailMessage, config: Config) -> None:
         client.send_message(msg)
 
 
-def queue(msg: EmailMessage) -> None:
-    """Send this message once the current request has committed."""
-    g.setdefault("outgoing_mail", []).append(msg)
+def queue(msg: EmailMessage | None) -> None:
+    """Send this message once the current request has committed (None: the person chose no
+    email, so nothing is sent)."""
+    if msg is not None:
+        g.setdefault("outgoing_mail", []).append(msg)
 
 
 def flush_queue() -> None:

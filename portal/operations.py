@@ -118,6 +118,8 @@ class NewSubject:
     postal_address: str = ""
     safe_contact: str = ""
     preferred_language: str = "en"
+    contact_channel: str = ""  # email | phone | post | none, as the person chose
+    email_wording: str = "neutral"  # neutral | detailed | none
 
 
 def _categories(session: Session, slugs: list[str]) -> list[DataCategory]:
@@ -136,6 +138,7 @@ def register_subject(session: Session, new: NewSubject, *, agency_id: int | None
                       date_of_birth=new.date_of_birth, email=new.email, phone=new.phone,
                       postal_address=new.postal_address, safe_contact=new.safe_contact,
                       preferred_language=new.preferred_language,
+                      contact_channel=new.contact_channel, email_wording=new.email_wording,
                       registered_by_agency_id=agency_id)
     session.add(subject)
     session.flush()

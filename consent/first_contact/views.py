@@ -53,6 +53,7 @@ bp.after_request(after_staff_request)
 OFFICER = Role.CONSENT_OFFICER
 LANGUAGE_CHOICES = ("en", *LANGUAGES)
 LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg", "pl": "Polski"}
+CONTACT_CHANNELS = ("email", "phone", "post", "none")
 
 
 def _journey() -> dict[str, Any]:
@@ -112,6 +113,17 @@ def start() -> str | BaseResponse | tuple[str, int]:
         values["safe_contact"] = forms.text(form, "safe_contact", errors,
                                             label=_l("Safe contact instructions"),
                                             required=False, max_length=1000)
+        # Optional, never pre-selected: unanswered, a link is told by staff and emails are
+        # neutral.
+        values["contact_channel"] = form.get("contact_channel") or ""
+        if values["contact_channel"] not in ("", *CONTACT_CHANNELS):
+            forms.add(errors, "contact_channel", _("Choose how they want to be contacted"))
+        elif values["contact_channel"] == "email" and not values["email"]:
+            forms.add(errors, "email", _("Enter their email address, or choose another way "
+                                         "to contact them"))
+        values["email_wording"] = form.get("email_wording") or mail.NEUTRAL
+        if values["email_wording"] not in mail.WORDINGS:
+            forms.add(errors, "email_wording", _("Choose what emails to them may say"))
         values["agency_ref"] = forms.text(form, "agency_ref", errors,
                                           label=_l("your agency's reference"),
                                           max_length=100, name_like=True)
@@ -130,7 +142,9 @@ def start() -> str | BaseResponse | tuple[str, int]:
                                  family_name=values["family_name"],
                                  date_of_birth=values["date_of_birth"], email=values["email"],
                                  phone=values["phone"], safe_contact=values["safe_contact"],
-                                 preferred_language=values["language"])
+                                 preferred_language=values["language"],
+                                 contact_channel=values["contact_channel"],
+                                 email_wording=values["email_wording"])
                 if existing != "new":
                     duplicates = fc.possible_duplicates(db, staff, new.given_name,
                                                         new.family_name, new.date_of_birth)
@@ -316,21 +330,25 @@ def done(receipt_id: uuid.UUID) -> str:
                            choices=chosen, claim_code=code, sent=request.args.get("sent"))
 
 
-def _pdf(receipt_id: uuid.UUID) -> tuple[bytes, Any]:
+def _pdf(receipt_id: uuid.UUID, *, printed: bool) -> tuple[bytes, Any]:
+    """The receipt: ``printed`` (handed over in person) carries the claim code and its QR
+    while this journey's session holds it; the rendering that is emailed never does."""
     receipt, person, chosen = fc.receipt_for(database.session(), current(), receipt_id)
-    code = _claim_code(receipt_id)
+    code = _claim_code(receipt_id) if printed else None
     qr = segno.make(_claim_url(code), error="m").svg_inline(scale=3) if code else None
     with force_locale(receipt.language):
         data = receipts.pdf(person, chosen, receipt_id=str(receipt.id),
-                            config=current_app.config["PORTAL"], claim_code=code, qr_svg=qr)
+                            config=current_app.config["PORTAL"], claim_code=code, qr_svg=qr,
+                            link_help=True)
     return data, person
 
 
 @bp.get("/receipts/<uuid:receipt_id>/receipt.pdf")
 @staff_required(OFFICER)
 def receipt_pdf(receipt_id: uuid.UUID) -> Response:
-    """The PDF receipt (with the claim code while this journey's session holds it)."""
-    data, _person = _pdf(receipt_id)
+    """The PDF receipt to print and hand over (with the claim code while this journey's
+    session holds it)."""
+    data, _person = _pdf(receipt_id, printed=True)
     return Response(data, mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="consent-receipt-{receipt_id}.pdf"'})
 
@@ -360,19 +378,26 @@ def email(receipt_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
     if address and "@" not in address:
         forms.add(errors, "email", _("Enter an email address in the right format, like "
                                      "name@example.com"))
-    data, person = _pdf(receipt_id)
+    data, person = _pdf(receipt_id, printed=False)
+    wording = mail.wording(person.email_wording)
+    if wording == mail.NO_EMAIL:
+        forms.add(errors, "email", _("They chose not to get emails: print the receipt "
+                                     "instead"))
     if errors:
         receipt, person, chosen = fc.receipt_for(database.session(), current(), receipt_id)
         return render_template("first_contact/done.html", receipt=receipt, person=person,
                                choices=chosen, claim_code=_claim_code(receipt_id),
                                form_errors=errors, field_error=forms.field_error,
                                email=address), 400
+    config = current_app.config["PORTAL"]
+    detailed = wording == mail.DETAILED
     with force_locale(person.preferred_language):
-        text = render_template("email/staff/receipt.txt", person=person)
-        subject = _("Your consent receipt")
+        text = render_template("email/staff/receipt.txt", person=person, detailed=detailed,
+                               partnership=config.partnership_name)
+        subject = _("Your consent receipt") if detailed else mail.neutral_subject(config)
+    name = f"consent-receipt-{receipt_id}.pdf" if detailed else f"receipt-{receipt_id}.pdf"
     mail.queue(mail.build(address, subject, text,
-                          attachments=[(f"consent-receipt-{receipt_id}.pdf", "application/pdf",
-                                        data)]))
+                          attachments=[(name, "application/pdf", data)]))
     # Who sent a person's receipt where is security-relevant: the address is not logged.
     audit.record(database.session(), "first_contact.receipt_emailed", staff_actor(current()),
                  subject_id=person.id, object_type="first_contact_receipt",
@@ -493,4 +518,43 @@ def end_holding(subject_id: uuid.UUID, holding_id: int) -> BaseResponse:
             or holding.subject_id != subject_id or holding.ended_at is not None:
         raise NotFound("no such holding")
     end(db, staff.agency_id, holding.agency_ref, actor=staff_actor(staff))
+    return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
+
+
+# --- online accounts linked to the person ----------------------------------------------------
+
+@bp.post("/links/<uuid:subject_id>/<uuid:account_id>/revoke")
+@staff_required(OFFICER)
+def revoke_link(subject_id: uuid.UUID, account_id: uuid.UUID) -> BaseResponse:
+    """Undo a wrong link: the account loses the records and its sessions; the person is told."""
+    staff = current()
+    db = database.session()
+    person = visible_subject(db, staff, subject_id)
+    notice = claims.unlink(db, person.id, account_id, actor=staff_actor(staff))
+    mail.queue(claims.notice_email(notice, person, current_app.config["PORTAL"]))
+    return redirect(url_for("staff.subject", subject_id=subject_id, unlinked="1"))
+
+
+@bp.post("/codes/<uuid:subject_id>")
+@staff_required(OFFICER)
+def new_code(subject_id: uuid.UUID) -> str | BaseResponse:
+    """A new claim code for the person in front of the officer (older unused ones stop)."""
+    staff = current()
+    db = database.session()
+    person = visible_subject(db, staff, subject_id)
+    if request.form.get("identity_checked") != "yes":
+        return redirect(url_for("staff.subject", subject_id=subject_id, code_error="1")
+                        + "#new-code")
+    _claim, code = claims.reissue(db, person.id, actor=staff_actor(staff))
+    return render_template("first_contact/new_code.html", person=person, claim_code=code)
+
+
+@bp.post("/notices/<uuid:subject_id>/<int:notice_id>/done")
+@staff_required(OFFICER)
+def notice_done(subject_id: uuid.UUID, notice_id: int) -> BaseResponse:
+    """Record that the person was told, by the channel they chose."""
+    staff = current()
+    db = database.session()
+    visible_subject(db, staff, subject_id)
+    claims.notice_done(db, subject_id, notice_id, staff.id, actor=staff_actor(staff))
     return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
 from consent import receipts
-from portal import database
+from portal import database, mail
 from portal.config import Config
 from portal.errors import Conflict, DomainError, GuardianRequired, Invalid, NotFound
 from portal.extensions import client_address, limiter
@@ -86,13 +86,17 @@ def link() -> str | BaseResponse:
         # The QR code on a first-contact receipt carries the code: the person only confirms.
         form.code.data = request.args["code"][:40]
     if form.validate_on_submit():
+        db = database.session()
         try:
-            claims.redeem(database.session(), account, form.code.data or "",
-                          actor=sessions.actor())
+            subject = claims.redeem(db, account, form.code.data or "", actor=sessions.actor())
         except (Invalid, Conflict, NotFound):
             form.code.errors = [_("That code is not valid, has been used or has expired. "
                                   "Check it against your receipt")]
         else:
+            # The person hears of it where they chose at first contact, not (only) here.
+            notice = claims.last_notice(db, subject.id)
+            if notice is not None:
+                mail.queue(claims.notice_email(notice, subject, current_app.config["PORTAL"]))
             return redirect(url_for("selfservice.link_done"))
     return render_template("selfservice/link.html", form=form,
                            form_errors=forms.errors_of(form))

@@ -175,13 +175,18 @@ def subject(subject_id: uuid.UUID) -> str:
     db = database.session()
     person = ops.view_subject(db, staff, subject_id, role=ops.role_used(staff, SUBJECT_ROLES))
     from consent.first_contact import operations as fc
+    from portal.identity import claims
 
+    # Who can reach the records online is the consent officer's to check and undo.
+    officer = Role.CONSENT_OFFICER in staff.role_set
+    accounts = {"links": claims.linked_accounts(db, person.id),
+                "person_notices": claims.open_notices(db, person.id)} if officer else {}
     return render_template("staff/subject.html", subject=person, staff=staff,
                            holdings=ops.holdings_of(db, person.id, staff.agency_id),
                            choices=fc.choices_of(db, person.id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),
-                           categories=ops.all_categories(db), now=utcnow())
+                           categories=ops.all_categories(db), now=utcnow(), **accounts)
 
 
 def after_staff_request(response: Response) -> Response:

@@ -40,6 +40,9 @@ EXPECTED: dict[str, set[str] | None] = {
     "first_contact.remote": {Role.CONSENT_OFFICER},
     "first_contact.add_holding": {Role.CONSENT_OFFICER},
     "first_contact.end_holding": {Role.CONSENT_OFFICER},
+    "first_contact.revoke_link": {Role.CONSENT_OFFICER},
+    "first_contact.new_code": {Role.CONSENT_OFFICER},
+    "first_contact.notice_done": {Role.CONSENT_OFFICER},
     "staff_admin.api_keys": {Role.AGENCY_ADMIN},
     "staff_admin.create_api_key": {Role.AGENCY_ADMIN},
     "staff_admin.revoke_api_key": {Role.AGENCY_ADMIN},
@@ -95,7 +98,9 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
             "<int:agreement_id>", "999999").replace(
             "<any(agencies, categories, purposes):kind>", "agencies").replace(
             "<reference>", "SAR-NONE").replace("<int:record_id>", "999999").replace(
-            "<uuid:task_id>", str(uuid.uuid4())).replace("<uuid:bundle_id>", str(uuid.uuid4()))
+            "<uuid:task_id>", str(uuid.uuid4())).replace("<uuid:bundle_id>", str(uuid.uuid4())
+                                                         ).replace("<uuid:account_id>",
+                                                                   str(uuid.uuid4()))
         for part, value in (("<int:notice_id>", "999999"), ("<language>", "cy"),
                             ("<int:number>", "1"), ("<int:staff_id>", "999999"),
                             ("<token>", "not-a-token")):
