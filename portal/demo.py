@@ -290,8 +290,8 @@ def fresh_demo_key(session: Session) -> tuple[ApiClient, str]:
 
 
 def fresh_claim_code(session: Session) -> str | None:
-    """A new claim code for the demo person, or None when an account is already linked to them
-    (a person's records link to one account only)."""
+    """A new claim code for the demo person (earlier unused ones stop working), or None when an
+    account is already linked to them (a person's records link to one account only)."""
     police = operations.agency_by_slug(session, "fenshire-police")
     subject_id = session.scalar(select(Holding.subject_id).where(
         Holding.agency_id == police.id, Holding.agency_ref == CLAIM_DEMO_REF,
@@ -299,7 +299,7 @@ def fresh_claim_code(session: Session) -> str | None:
     if subject_id is None or session.scalar(
             select(Account.id).where(Account.subject_id == subject_id)) is not None:
         return None
-    _claim, code = claims.issue(session, subject_id, actor=DEMO_ACTOR)
+    _claim, code = claims.reissue(session, subject_id, actor=DEMO_ACTOR)
     return code
 
 

@@ -91,15 +91,19 @@ def test_demo_data_ends_with_the_url_the_key_and_a_check_to_try(app: Flask) -> N
 
 def test_demo_data_prints_a_claim_code_that_links_an_account(app: Flask, client: FlaskClient,
                                                              session: Session) -> None:
-    # Given a newcomer who ran the demo and registered an account
+    # Given a newcomer who ran the demo twice and registered an account
     runner = app.test_cli_runner()
+    stale = _claim_code(runner.invoke(args=["demo-data"]).output)
     output = runner.invoke(args=["demo-data"]).output
     code = _claim_code(output)
-    assert code is not None, output
+    assert code is not None and stale is not None and code != stale, output
     assert "/account/register" in output and "/my/link" in output and "outbox" in output
     account = make_account(session)
     login(client, account)
-    # When they enter the printed code
+    # When they enter the code of the first run, it no longer works
+    r = post(client, "/my/link", {"code": stale})
+    assert r.status_code == 200 and "not valid" in r.get_data(as_text=True)
+    # When they enter the code the last run printed
     r = post(client, "/my/link", {"code": code})
     # Then their account is linked to the demo person's records
     assert r.status_code == 302 and r.headers["Location"].endswith("/my/link/done")
