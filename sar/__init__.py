@@ -15,9 +15,11 @@ def init_app(app: Flask) -> None:
 
         app.register_blueprint(public_bp)
     if "staff" in surfaces:
+        from sar.views_files import bp as files_bp
         from sar.views_staff import bp as staff_bp
 
         app.register_blueprint(staff_bp)
+        app.register_blueprint(files_bp)
     if "api" in surfaces:
         from portal.extensions import csrf
         from sar.api import bp as api_bp

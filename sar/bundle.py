@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, selectinload
 from portal import csvfile
 from portal.models import Holding, SharingAgreement, Subject
 from portal.pdf import static_url
-from sar.models import Reason, SarRecord, SarRequest, SarTask
+from sar import attachments
+from sar.models import FileReview, Reason, SarFile, SarRecord, SarRequest, SarTask
 from sar.operations import safe_contact_parts
 
 REASON_LABELS = {
@@ -50,6 +51,14 @@ class Part:
 
 
 @dataclass(frozen=True, slots=True)
+class FileView:
+    """A file of a record as the bundle lists it: where it is in the zip, or why it is not."""
+
+    path: str  # "" when withheld
+    reason: str  # a withheld file's reason, as the person reads it
+
+
+@dataclass(frozen=True, slots=True)
 class RecordView:
     """A record as the bundle shows it."""
 
@@ -58,6 +67,22 @@ class RecordView:
     title: str
     occurred_on: Any
     parts: list[Part]
+    files: tuple[FileView, ...] = ()
+
+
+def _released(file: SarFile) -> bool:
+    return (file.review in (FileReview.AS_IS, FileReview.REDACTED)
+            and file.released is not None)
+
+
+def file_views(agency_slug: str, record: SarRecord) -> tuple[FileView, ...]:
+    """Each file of a record: released (its place in the zip) or withheld (with its reason;
+    a file nobody reviewed is never released). A withheld file's name is not given."""
+    return tuple(
+        FileView(attachments.zip_path(agency_slug, f), "") if _released(f)
+        else FileView("", str(REASON_LABELS[Reason(f.withhold_reason)])
+                      if f.withhold_reason else "")
+        for f in record.files)
 
 
 def split_redacted(text: str, spans: Sequence[str]) -> list[Part]:
@@ -93,7 +118,7 @@ def _load_records(session: Session, sar: SarRequest) -> None:
     records = selectinload(SarTask.records)
     session.scalars(select(SarTask).where(SarTask.request_id == sar.id).options(
         selectinload(SarTask.agency), records.selectinload(SarRecord.redactions),
-        records.selectinload(SarRecord.files))).all()
+        records.selectinload(SarRecord.files).selectinload(SarFile.redactions))).all()
 
 
 def _safe_parts(session: Session, sar: SarRequest) -> list[str]:
@@ -101,10 +126,10 @@ def _safe_parts(session: Session, sar: SarRequest) -> list[str]:
     return safe_contact_parts(subject.safe_contact) if subject else []
 
 
-def _shown(record: SarRecord, extra: Sequence[str]) -> RecordView:
+def _shown(record: SarRecord, extra: Sequence[str], agency_slug: str = "") -> RecordView:
     spans = [r.text for r in record.redactions] + list(extra)
     return RecordView(record.external_id, record.kind, record.title, record.occurred_on,
-                      split_redacted(record.text, spans))
+                      split_redacted(record.text, spans), file_views(agency_slug, record))
 
 
 def context(session: Session, sar: SarRequest) -> dict[str, Any]:
@@ -121,7 +146,10 @@ def context(session: Session, sar: SarRequest) -> dict[str, Any]:
                 continue
             for red in rec.redactions:
                 withheld[red.reason] += 1
-            shown.append(_shown(rec, safe))
+            for f in rec.files:
+                if f.withhold_reason:
+                    withheld[f.withhold_reason] += 1
+            shown.append(_shown(rec, safe, task.agency.slug))
         sections.append({"agency": task.agency.name, "records": shown})
     agencies = [t.agency_id for t in sar.tasks]
     categories: set[str] = set()
@@ -149,39 +177,37 @@ def html(session: Session, sar: SarRequest) -> str:
 
 
 def archive(session: Session, sar: SarRequest) -> bytes:
-    """The same records as JSON and CSV, with the original files of records not withheld."""
+    """The same records as JSON and CSV, with each file as a reviewer released it (redactions
+    burnt in); a withheld file is listed as withheld, with its reason, and is not in the zip."""
     _load_records(session, sar)
     safe = _safe_parts(session, sar)
     rows: list[dict[str, Any]] = []
     files: list[tuple[str, bytes]] = []
-    for task in sar.tasks:
-        for rec in task.records:
-            if rec.withheld:
-                continue
-            view = _shown(rec, safe)
-            text = "".join("[redacted]" if p.redacted else p.text for p in view.parts)
-            rows.append({"agency": task.agency.slug, "id": rec.external_id, "kind": rec.kind,
-                         "title": rec.title,
-                         "date": rec.occurred_on.isoformat() if rec.occurred_on else "",
-                         "text": text,
-                         "files": [f"files/{task.agency.slug}/{f.id}-{_safe_name(f.filename)}"
-                                   for f in rec.files]})
-            # A file of a record with redactions cannot be checked span by span: keep it back.
-            if not rec.redactions:
-                files += [(f"files/{task.agency.slug}/{f.id}-{_safe_name(f.filename)}",
-                           f.content) for f in rec.files]
+    with force_locale(sar.language):
+        for task in sar.tasks:
+            for rec in task.records:
+                if rec.withheld:
+                    continue
+                view = _shown(rec, safe, task.agency.slug)
+                text = "".join("[redacted]" if p.redacted else p.text for p in view.parts)
+                rows.append({"agency": task.agency.slug, "id": rec.external_id,
+                             "kind": rec.kind, "title": rec.title,
+                             "date": rec.occurred_on.isoformat() if rec.occurred_on else "",
+                             "text": text,
+                             "files": [{"file": v.path} if v.path
+                                       else {"withheld": True, "reason": v.reason}
+                                       for v in view.files]})
+                files += [(attachments.zip_path(task.agency.slug, f), f.released)
+                          for f in rec.files if _released(f) and f.released is not None]
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("records.json", json.dumps({"reference": sar.reference, "records": rows},
                                               ensure_ascii=False, indent=2))
         z.writestr("records.csv", csvfile.text(
             ["agency", "id", "kind", "title", "date", "text", "files"],
-            ({**row, "files": " ".join(row["files"])} for row in rows)))
+            ({**row, "files": " ".join(f.get("file", "(withheld)") for f in row["files"])}
+             for row in rows)))
         for name, data in files:
             z.writestr(name, data)
     return out.getvalue()
-
-
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[-100:] or "file"
 

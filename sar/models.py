@@ -246,17 +246,6 @@ class SarFileRedaction(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
-class SarFileOpen(Base):
-    """A staff member opened a supplied file (a reviewer must have, before deciding)."""
-
-    __tablename__ = "sar_file_opens"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    file_id: Mapped[int] = mapped_column(ForeignKey("sar_files.id"), index=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"))
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
 class SarRedaction(Base):
     """A span of a record's text that must not be disclosed, and why."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from portal.db import utcnow
 from portal.errors import Conflict, Invalid, InvalidTransition, NotFound
 from portal.identity.models import Account
 from portal.models import Agency, Holding, Subject
-from sar import clock, uploads
+from sar import attachments, clock, uploads
 from sar.models import (
     Reason,
     SarBundle,
@@ -469,14 +468,23 @@ def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord]
     if not records:
         raise Invalid("send at least one record, or answer that you hold nothing",
                       field="records")
-    for new in records:
+    # Every file is judged by its content before anything is stored: what it claims to be
+    # (its name, its declared type) decides nothing.
+    judged: list[list[tuple[str, str, bytes]]] = []
+    for i, new in enumerate(records):
+        judged.append([])
+        for j, (filename, mime, content) in enumerate(new.files):
+            where = f"records[{i}].files[{j}]"
+            if len(content) > MAX_RECORD_FILE_BYTES:
+                raise Invalid("each file must be 10 MB or smaller", field=where)
+            judged[i].append((attachments.safe_filename(filename),
+                              attachments.sniff(content, mime, field=where), content))
+    for new, files in zip(records, judged, strict=True):
         rec = SarRecord(task_id=task.id, external_id=new.external_id, kind=new.kind,
                         title=new.title, occurred_on=new.occurred_on, text=new.text)
         session.add(rec)
         session.flush()
-        for filename, mime, content in new.files:
-            if len(content) > MAX_RECORD_FILE_BYTES:
-                raise Invalid("each file must be 10 MB or smaller", field="files")
+        for filename, mime, content in files:
             session.add(SarFile(record_id=rec.id, filename=filename, mime=mime,
                                 content=content))
     task.status = "supplied"
@@ -587,6 +595,7 @@ def request_bundle(session: Session, sar: SarRequest, *, staff_id: int | None,
     waiting = [t.agency.name for t in sar.tasks if t.status == "open"]
     if waiting:
         raise Conflict("still waiting for: " + ", ".join(waiting))
+    _require_files_reviewed(sar)
     bundle = SarBundle(request_id=sar.id, requested_by_id=staff_id)
     session.add(bundle)
     session.flush()
@@ -605,6 +614,7 @@ def forbidden_strings(session: Session, sar: SarRequest) -> list[str]:
     """Everything that must not appear in the bundle: redacted spans and safe contacts."""
     out = [r.text for rec in records(sar) for r in rec.redactions]
     out += [rec.text for rec in records(sar) if rec.withheld and rec.text.strip()]
+    out += attachments.forbidden_in_files(sar)
     if sar.subject_id is not None:
         subject = session.get(Subject, sar.subject_id)
         if subject is not None:
@@ -617,24 +627,17 @@ def safe_contact_parts(safe_contact: str) -> list[str]:
     return [line.strip() for line in safe_contact.splitlines() if len(line.strip()) >= 4]
 
 
-def _normalise(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
 def leaks(pdf: bytes, forbidden: Sequence[str]) -> list[str]:
-    """The forbidden strings that survive in the PDF's extracted text."""
-    from pypdf import PdfReader
+    """The forbidden strings that survive in the PDF's extracted text (normalised: NFKC,
+    no bidi or zero-width characters, case and whitespace folded)."""
+    return attachments.leaks_in(attachments.pdf_text(pdf), forbidden)
 
-    reader = PdfReader(io.BytesIO(pdf))
-    text = _normalise(" ".join(page.extract_text() or "" for page in reader.pages))
-    squeezed = text.replace(" ", "")
-    found = []
-    for s in forbidden:
-        needle = _normalise(s)
-        # Text extraction may split or join words across lines: compare without spaces too.
-        if needle in text or needle.replace(" ", "") in squeezed:
-            found.append(s)
-    return found
+
+def _require_files_reviewed(sar: SarRequest) -> None:
+    waiting = attachments.unreviewed(sar)
+    if waiting:
+        raise Conflict(f"{len(waiting)} file(s) have not been reviewed: open each one and "
+                       "release it, redact it or withhold it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,6 +646,7 @@ class Approval:
 
     approved: bool
     leaked: int = 0
+    files: int = 0  # files in the zip that are not as a reviewer released them
 
 
 def prepared_by(session: Session, bundle: SarBundle, staff_id: int) -> list[str]:
@@ -693,15 +697,26 @@ def approve(session: Session, bundle: SarBundle, *, staff_id: int, actor: Actor,
             raise Conflict("record the safeguarding decision before release")
         if sar.safeguarding_decision != "release":
             raise Conflict("the safeguarding decision is not to release to this requester")
-    found = leaks(bundle.pdf, [*forbidden_strings(session, sar), *forbidden_extra])
-    if found:
-        bundle.release_blocked = f"{len(found)} redacted or safe-contact string(s) found"
+    _require_files_reviewed(sar)
+    forbidden = [*forbidden_strings(session, sar), *forbidden_extra]
+    found = leaks(bundle.pdf, forbidden)
+    # The zip is released too: its records, its file names and every file in it are checked,
+    # and it may hold only files a reviewer released, exactly as they released them.
+    files = (attachments.check_archive(bundle.archive, attachments.expected_members(sar),
+                                       forbidden)
+             if bundle.archive is not None else attachments.ArchiveCheck([], []))
+    found = list(dict.fromkeys([*found, *files.leaked]))
+    if found or files.problems:
+        bundle.release_blocked = "; ".join(
+            ([f"{len(found)} redacted or safe-contact string(s) found"] if found else [])
+            + ([f"{len(files.problems)} file(s) in the zip not as a reviewer released them"]
+               if files.problems else []))
         session.flush()
         # The strings themselves stay out of the audit log.
         audit.record(session, "sar.release_blocked", actor, subject_id=sar.subject_id,
                      object_type="sar_bundle", object_id=str(bundle.id),
-                     details={"found": len(found)})
-        return Approval(False, len(found))
+                     details={"found": len(found), "files": len(files.problems)})
+        return Approval(False, len(found), len(files.problems))
     bundle.approved_by_id = staff_id
     bundle.approved_at = utcnow()
     bundle.release_blocked = ""

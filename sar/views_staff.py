@@ -284,17 +284,25 @@ def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
 ACTION_FIELDS = frozenset({"subject_id", "method", "note", "decision", "safeguarding_reason"})
 
 
-def _approve(sar: SarRequest, me: StaffUser) -> str | WerkzeugResponse:
+def _approve(sar: SarRequest, me: StaffUser) -> tuple[str, int] | WerkzeugResponse:
     session = database.session()
     bundle = ops.latest_bundle(session, sar)
     if bundle is None:
         raise Invalid("there is no bundle", field="action")
     result = ops.approve(session, bundle, staff_id=me.id, actor=actor())
     if not result.approved:
-        # Committed (the block is recorded), shown as an error.
-        return _detail(sar, form_errors=[{"text": _(
-            "Release refused: %(count)d redacted or safe-contact string(s) still appear in "
-            "the bundle. Rebuild it.", count=result.leaked), "href": "#bundle"}])
+        # The refusal is audited, so it is committed here, and answered as an error: an
+        # error answer is otherwise rolled back at the end of the request.
+        session.commit()
+        messages = []
+        if result.leaked:
+            messages.append(_("Release refused: %(count)d redacted or safe-contact string(s) "
+                              "still appear in the bundle. Rebuild it.", count=result.leaked))
+        if result.files:
+            messages.append(_("Release refused: %(count)d file(s) in the zip are not as a "
+                              "reviewer released them. Rebuild it.", count=result.files))
+        return _detail(sar, form_errors=[{"text": m, "href": "#bundle"}
+                                         for m in messages]), 409
     config = current_app.config["PORTAL"]
     days = delivery.link_max_age(config) // 86400
     if sar.delivery == "download" and sar.requester_email:

@@ -1,7 +1,7 @@
-"""SAR files: a reviewer's decision on each, burnt-in redactions, and who opened it
+"""SAR files: a reviewer's decision on each, and redactions burnt into what is released
 
-Files already stored stay unreviewed: none is released until a reviewer has opened it and
-decided.
+Files already stored stay unreviewed: none is released until a reviewer has opened it
+(sar_views) and decided.
 
 Revision ID: 0018
 Revises: 0017
@@ -50,23 +50,8 @@ def upgrade() -> None:
     with op.batch_alter_table('sar_file_redactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sar_file_redactions_file_id'), ['file_id'], unique=False)
 
-    op.create_table('sar_file_opens',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('file_id', sa.Integer(), nullable=False),
-    sa.Column('staff_id', sa.Integer(), nullable=False),
-    sa.Column('at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['file_id'], ['sar_files.id'], name=op.f('fk_sar_file_opens_file_id_sar_files')),
-    sa.ForeignKeyConstraint(['staff_id'], ['staff_users.id'], name=op.f('fk_sar_file_opens_staff_id_staff_users')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_sar_file_opens'))
-    )
-    with op.batch_alter_table('sar_file_opens', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_sar_file_opens_file_id'), ['file_id'], unique=False)
-
 
 def downgrade() -> None:
-    with op.batch_alter_table('sar_file_opens', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_sar_file_opens_file_id'))
-    op.drop_table('sar_file_opens')
     with op.batch_alter_table('sar_file_redactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sar_file_redactions_file_id'))
     op.drop_table('sar_file_redactions')

@@ -134,7 +134,7 @@ def test_large_bodies_are_allowed_up_to_the_route_limit(
     big = {"records": [{"id": "1", "kind": "k", "title": "t", "text": "a" * 150_000}
                        for _ in range(1)],
            }
-    big["records"][0]["files"] = [{"filename": "scan.pdf", "media_type": "application/pdf",
+    big["records"][0]["files"] = [{"filename": "notes.txt", "media_type": "text/plain",
                                    "content_base64": base64.b64encode(b"x" * 3_000_000)
                                    .decode()}]
     assert client.post(url, json=big, headers=bearer(police)).status_code == 201

@@ -16,21 +16,34 @@ from sqlalchemy.orm import Session
 from portal.database import get_database
 from portal.models import AuditEntry
 from portal.pdf import Rendered, RenderFailed
+from sar import attachments, worker
 from sar import operations as ops
-from sar import worker
 from sar.models import SarBundle, SarRequest
-from tests.sar.conftest import STAFF
+from tests.sar.conftest import STAFF, open_bundle
 
 SECRET = "Jane Doe of 4 Elm Road"
 
 
-def _ready(session: Session, sar: SarRequest, *, text: str) -> None:
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30), "white").save(out, "PNG")
+    return out.getvalue()
+
+
+def _ready(session: Session, sar: SarRequest, *, text: str, photo: str = "withheld") -> None:
+    """Supply a record with a photo; a reviewer (officer 1) opens the photo and decides."""
     police = next(t for t in sar.tasks if t.agency.slug == "fenshire-police")
     idva = next(t for t in sar.tasks if t.agency.slug == "fenshire-idva")
     ops.supply_records(session, police, [ops.NewRecord(
         "INC-1", "incident", "Report of 3 March", text,
-        files=[("photo.png", "image/png", b"\x89PNG\r\n\x1a\nfake")])], actor=STAFF)
+        files=[("photo.png", "image/png", _png())])], actor=STAFF)
     ops.hold_nothing(session, idva, actor=STAFF)
+    record = ops.records(sar)[0]
+    attachments.record_open(session, sar, record.files[0], actor=STAFF)
+    attachments.decide(session, sar, record, record.files[0], photo, reason="third-party",
+                       staff_id=1, forbidden=[], actor=STAFF)
 
 
 def _build(app: Flask, session: Session, sar: SarRequest) -> SarBundle:
@@ -71,7 +84,7 @@ def test_bundle_escapes_html_redacts_and_keeps_safe_contact_out(
     assert "Morgan reported damage" in text and "[redacted]" in text
     assert "Information Commissioner" in text and "Fenshire IDVA Service" in text
     assert "section 45" in text
-    # The zip holds JSON and CSV, redacted alike; a redacted record's file is held back
+    # The zip holds JSON and CSV, redacted alike; a withheld file is held back
     with zipfile.ZipFile(io.BytesIO(bundle.archive)) as z:
         names = z.namelist()
         records = json.loads(z.read("records.json"))["records"]
@@ -80,6 +93,7 @@ def test_bundle_escapes_html_redacts_and_keeps_safe_contact_out(
     assert records[0]["id"] == "INC-1" and SECRET not in records[0]["text"]
     assert not [n for n in names if n.startswith("files/")]
     # And a second officer may approve it: the release check passes
+    open_bundle(session, bundle, 2)
     assert ops.approve(session, bundle, staff_id=2, actor=STAFF).approved
 
 
@@ -91,6 +105,7 @@ def test_release_is_blocked_when_a_redacted_string_survives(
     # A redaction added after the build is not in the PDF's redactions: it survives.
     ops.redact(session, ops.records(sar)[0], SECRET, reason="third-party", staff_id=1,
                actor=STAFF)
+    open_bundle(session, bundle, 2)
     result = ops.approve(session, bundle, staff_id=2, actor=STAFF)
     assert not result.approved and result.leaked == 1
     assert bundle.approved_at is None and "1 redacted" in bundle.release_blocked
@@ -103,7 +118,7 @@ def test_release_is_blocked_when_a_redacted_string_survives(
 def test_unredacted_file_goes_into_the_zip(app: Flask, session: Session,
                                            filed: Callable[..., SarRequest]) -> None:
     sar = filed()
-    _ready(session, sar, text="Nothing to hide.")
+    _ready(session, sar, text="Nothing to hide.", photo="as-is")
     bundle = _build(app, session, sar)
     assert bundle.archive is not None
     with zipfile.ZipFile(io.BytesIO(bundle.archive)) as z:

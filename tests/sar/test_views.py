@@ -172,7 +172,7 @@ def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
     assert r.status_code == 400 and "open the bundle" in r.get_data(as_text=True)
     _open_bundle(staff, sar)
     r = _act(staff, sar, action="approve")
-    assert r.status_code == 200 and "Release refused" in r.get_data(as_text=True)
+    assert r.status_code == 409 and "Release refused" in r.get_data(as_text=True)
     session.rollback()
     assert session.scalars(select(AuditEntry).where(
         AuditEntry.action == "sar.release_blocked")).one()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,16 @@ from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, Status
 from tests.identity_helpers import make_account
 from tests.sar.conftest import JPEG, PNG, STAFF, open_bundle
+
+
+def _zip() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("records.json", '{"records": []}')
+    return out.getvalue()
+
+
+ZIP = _zip()
 
 
 def _pdf() -> bytes:
@@ -199,7 +210,7 @@ def test_approval_and_purge(session: Session, filed: Callable[..., SarRequest]) 
     sar = filed()
     _supply(session, sar)
     bundle = ops.request_bundle(session, sar, staff_id=1, actor=STAFF)
-    bundle.state, bundle.pdf, bundle.archive = "built", _pdf(), b"zip"
+    bundle.state, bundle.pdf, bundle.archive = "built", _pdf(), ZIP
     session.flush()
     with pytest.raises(Conflict, match="second"):
         ops.approve(session, bundle, staff_id=1, actor=STAFF)
@@ -212,7 +223,7 @@ def test_approval_and_purge(session: Session, filed: Callable[..., SarRequest]) 
     ops.use_link(session, bundle, account, actor=STAFF)
     with pytest.raises(Conflict, match="already"):
         ops.use_link(session, bundle, account, actor=STAFF)
-    assert ops.download(session, bundle, account, "zip", actor=STAFF) == b"zip"
+    assert ops.download(session, bundle, account, "zip", actor=STAFF) == ZIP
     assert sar.status == Status.DELIVERED
     now = bundle.delivered_at
     assert now is not None
