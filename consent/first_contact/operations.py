@@ -199,11 +199,15 @@ def receipt_for(session: Session, staff: StaffUser, receipt_id: uuid.UUID
     return receipt, subject, receipts.load_choices(session, events, receipt.language)
 
 
-def choices_of(session: Session, subject_id: uuid.UUID) -> list[receipts.Choice]:
-    """The person's current choice per notice, newest first."""
+def choices_of(session: Session, subject_id: uuid.UUID, agency_id: int
+               ) -> list[receipts.Choice]:
+    """The person's current choice per notice, newest first, for the notices whose sharing
+    starts or ends at this agency: a choice about sharing between two other agencies (a
+    referral to an IDVA service, say) is not this agency's to see."""
     latest = consent_ops.latest_events(session, subject_id)
     events = sorted(latest.values(), key=lambda e: e.id, reverse=True)
-    return receipts.load_choices(session, events)
+    return [c for c in receipts.load_choices(session, events)
+            if any(agency_id in (a.from_agency_id, a.to_agency_id) for a in c.agreements)]
 
 
 def record_remote_choice(session: Session, staff: StaffUser, subject_id: uuid.UUID, *,

@@ -447,7 +447,7 @@ def remote(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
     person = staff_ops.visible_subject(db, staff, subject_id)
     return render_template("staff/subject.html", subject=person, staff=staff,
                            holdings=staff_ops.holdings_of(db, person.id, staff.agency_id),
-                           choices=fc.choices_of(db, person.id),
+                           choices=fc.choices_of(db, person.id, staff.agency_id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),
                            categories=staff_ops.all_categories(db),
@@ -496,7 +496,7 @@ def add_holding(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
             return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
     return render_template("staff/subject.html", subject=person, staff=staff,
                            holdings=staff_ops.holdings_of(db, person.id, staff.agency_id),
-                           choices=fc.choices_of(db, person.id),
+                           choices=fc.choices_of(db, person.id, staff.agency_id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),
                            categories=staff_ops.all_categories(db),

@@ -173,7 +173,10 @@ def init_app(app: Flask) -> None:
     """Register the staff area's blueprints."""
     from consent.first_contact import views as first_contact
     from portal.staff import admin, agreement_views, notices, partnership, people, views
+    from portal.staff.operations import shown_safe_contact
 
+    # The subject page asks the access model, not the template, whose safe contact it shows.
+    app.jinja_env.globals["shown_safe_contact"] = shown_safe_contact
     app.register_blueprint(views.auth)
     app.register_blueprint(views.bp)
     app.register_blueprint(first_contact.bp)

@@ -163,11 +163,23 @@ def view_subject(session: Session, staff: StaffUser, subject_id: uuid.UUID, *,
     return subject
 
 
-def holdings_of(session: Session, subject_id: uuid.UUID) -> Sequence[Holding]:
-    """Every current holding on a subject (all agencies: the person may see them all)."""
+def holdings_of(session: Session, subject_id: uuid.UUID, agency_id: int) -> Sequence[Holding]:
+    """The agency's own current holdings on a subject. Staff see what their agency supplied:
+    which other agencies hold records on the person (an IDVA service, a health trust) is
+    itself something to protect; the person sees every holding on their own page."""
     return list(session.scalars(select(Holding).where(Holding.subject_id == subject_id,
+                                                      Holding.agency_id == agency_id,
                                                       Holding.ended_at.is_(None))
                                 .order_by(Holding.since)))
+
+
+def shown_safe_contact(staff: StaffUser, subject: Subject) -> str:
+    """The person's safe-contact instructions if the staff member's agency recorded them
+    (it registered the person), otherwise nothing: they are shown to no other agency."""
+    if subject.registered_by_agency_id is not None \
+            and subject.registered_by_agency_id == staff.agency_id:
+        return subject.safe_contact
+    return ""
 
 
 def all_categories(session: Session) -> Sequence[DataCategory]:

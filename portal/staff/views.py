@@ -183,7 +183,7 @@ def subject(subject_id: uuid.UUID) -> str:
                 "person_notices": claims.open_notices(db, person.id)} if officer else {}
     return render_template("staff/subject.html", subject=person, staff=staff,
                            holdings=ops.holdings_of(db, person.id, staff.agency_id),
-                           choices=fc.choices_of(db, person.id),
+                           choices=fc.choices_of(db, person.id, staff.agency_id),
                            notices=fc.applicable_notices(db, staff.agency_id,
                                                          person.preferred_language),
                            categories=ops.all_categories(db), now=utcnow(), **accounts)

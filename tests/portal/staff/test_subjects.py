@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.identity.models import Role
-from portal.models import AuditEntry
+from portal.models import AuditEntry, Holding
 from tests.identity_helpers import login, make_staff
 from tests.staff_helpers import person_of
 
@@ -126,3 +126,45 @@ def test_a_search_needs_enough_of_a_name_or_a_reference(client: FlaskClient, ses
     # A short word beside a real one is ignored, and the real one still finds the person
     assert "Alex Rivera" in client.get("/staff/subjects?q=a+rivera").get_data(as_text=True)
     assert "Alex Rivera" in client.get("/staff/subjects?q=ri").get_data(as_text=True)
+
+
+def test_another_agency_sees_neither_the_safe_contact_nor_what_it_did_not_supply(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    import datetime as dt
+
+    from portal import operations
+    from tests.staff_helpers import SYSTEM
+
+    # Given Morgan, registered by the police with safe-contact instructions and a consent to
+    # the IDVA referral, and linked (after review) to the IDVA service and a housing provider
+    safe = "Do not phone. Text only"
+    morgan = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0004"))
+    assert morgan is not None
+    for slug, ref in (("fenshire-idva", "IDVA-9"), ("fen-housing", "FH-9")):
+        operations.put_holding(session, operations.agency_by_slug(session, slug).id, ref,
+                               categories=[], since=dt.date(2026, 3, 1), actor=SYSTEM,
+                               subject_id=morgan.subject_id, reviewed=True)
+    session.commit()
+    url = f"/staff/subjects/{morgan.subject_id}"
+
+    def page(agency: str) -> str:
+        login(client, make_staff(session, agency, Role.CONSENT_OFFICER))
+        r = client.get(url)
+        assert r.status_code == 200
+        return r.get_data(as_text=True)
+
+    # When the police open the page, they see the instructions they recorded
+    police = page("fenshire-police")
+    assert safe in police and "FP-DEMO-0004" in police and "IDVA-9" not in police
+    # Then the IDVA service sees its own reference and the choice about sharing with it,
+    # but not the safe contact the police recorded, nor the others' references
+    idva = page("fenshire-idva")
+    assert safe not in idva and "Safe contact:" not in idva
+    assert "IDVA-9" in idva and "FP-DEMO-0004" not in idva and "FH-9" not in idva
+    assert "independent domestic violence adviser" in idva
+    # And the housing provider sees nothing of the IDVA referral or of the others
+    housing = page("fen-housing")
+    assert safe not in housing and "FH-9" in housing
+    assert "IDVA-9" not in housing and "FP-DEMO-0004" not in housing
+    assert "independent domestic violence adviser" not in housing
+    assert "Fenshire IDVA Service" not in housing
