@@ -29,7 +29,7 @@ from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
 from portal.identity.models import Role
 from portal.identity.sessions import staff_required
-from portal.models import SharingAgreement
+from portal.models import LawfulBasis, SharingAgreement
 from portal.staff import forms
 from portal.staff.operations import staff_actor
 from portal.staff.views import after_staff_request, current
@@ -76,9 +76,11 @@ def latest_published(notice: Notice) -> NoticeVersion | None:
 
 
 def current_agreements(session: Session) -> list[SharingAgreement]:
-    """The sharing agreements a new version may cover (not retired)."""
+    """The sharing agreements a new version may cover: not retired, and on consent (asking
+    for consent to sharing another basis allows regardless would mislead the person)."""
     return list(session.scalars(select(SharingAgreement)
-                                .where(SharingAgreement.retired_at.is_(None))
+                                .where(SharingAgreement.retired_at.is_(None),
+                                       SharingAgreement.lawful_basis == LawfulBasis.CONSENT)
                                 .order_by(SharingAgreement.reference)))
 
 

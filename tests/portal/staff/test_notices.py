@@ -304,3 +304,23 @@ def test_a_later_version_keeps_an_earlier_re_consent_mark(client: FlaskClient,
     body = _check(client, key, "FP-DEMO-0004", *route)
     assert (body["decision"], body["reason"]) == ("deny", "reconsent_required")
     assert [v.status for v in _notice(session, "idva-referral").versions] == ["published"] * 3
+
+
+def test_a_notice_asks_for_consent_only_to_sharing_on_consent(session: Session,
+                                                              demo: Any) -> None:
+    from portal.errors import Invalid
+
+    # Given a draft of the restorative justice notice, its text approved
+    notice = _notice(session, "restorative-justice")
+    draft = notices.start_draft(session, notice.id, actor=SYSTEM)
+    for text in draft.texts:
+        text.status = "approved"
+    session.commit()
+    by_law = _agreement(session, "FEN-ISA-004")  # public task
+    # Then an agreement on another basis is not offered, and publishing with it is refused
+    assert by_law.id not in {a.id for a in notices.current_agreements(session)}
+    with pytest.raises(Invalid) as refused:
+        notices.publish(session, notice.id, requires_reconsent=False,
+                        agreement_ids=[_agreement(session, "FEN-ISA-002").id, by_law.id],
+                        languages=("en",), actor=SYSTEM)
+    assert refused.value.field == "agreements"
