@@ -37,10 +37,12 @@ FIELD_ERRORS: dict[str, Any] = {
     "relationship": _l("Say how you are acting for this person"),
     "delivery": _l("Choose how you want to receive the records"),
     "postal_address": _l("Enter the postal address"),
-    "scope": _l("Choose the agencies or describe the records you want"),
+    "scope": _l("Choose at least one agency, or choose everything every agency holds"),
     "scope_from": _l("The start date must be a real date before the end date"),
     "identity_method": _l("Choose how you will prove your identity"),
     "document": _l("The file must be a photo (JPEG or PNG) or a PDF, 10 MB or smaller"),
+    "authority_document": _l("Upload evidence of your authority to act for this person (a "
+                             "photo or a PDF), or choose to show it in person"),
     "body": _l("Write a message of 5,000 characters or fewer"),
 }
 

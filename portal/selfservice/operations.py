@@ -388,6 +388,30 @@ def staff_views(session: Session, subject_id: uuid.UUID, limit: int | None = Non
     return out
 
 
+@dataclass
+class SarViewEntry:
+    """One time staff opened part of a subject access request about the person (never who,
+    by name): the request, a proof of identity, an agency's records, the draft bundle."""
+
+    at: dt.datetime
+    agency: str
+    role: str
+    what: str
+
+
+def sar_views(session: Session, subject_id: uuid.UUID, limit: int | None = None, *,
+              offset: int = 0) -> list[SarViewEntry]:
+    """Every staff view of a request about the person, newest first, those made before the
+    request was matched to them included (``limit`` after the newest ``offset``)."""
+    from sar.models import SarRequest, SarView
+
+    by_id = dict(session.execute(select(Agency.id, Agency.name)).all())
+    rows = session.scalars(select(SarView).join(SarRequest, SarView.request_id == SarRequest.id)
+                           .where(SarRequest.subject_id == subject_id)
+                           .order_by(SarView.id.desc()).offset(offset).limit(limit))
+    return [SarViewEntry(v.at, by_id.get(v.agency_id or 0, ""), v.role, v.what) for v in rows]
+
+
 # --- take it away ----------------------------------------------------------------------------
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -436,6 +460,8 @@ def export(session: Session, subject_id: uuid.UUID, *, actor: Actor) -> bytes:
               "basis": c.basis} for c in checks(session, subject_id)]
     views = [{"at": _iso(v.at), "agency": v.agency, "role": v.role}
              for v in staff_views(session, subject_id)]
+    request_views = [{"at": _iso(v.at), "agency": v.agency, "role": v.role, "what": v.what}
+                     for v in sar_views(session, subject_id)]
     statutory = [{"from": s.from_agency, "to": s.to_agency, "purpose": s.purpose,
                   "categories": s.categories, "lawful_basis": s.lawful_basis,
                   "statutory_gateway": s.statutory_gateway}
@@ -449,6 +475,7 @@ def export(session: Session, subject_id: uuid.UUID, *, actor: Actor) -> bytes:
         "checks": (asked, ["at", "asked_by", "recipient", "purpose", "categories", "decision",
                            "basis"]),
         "staff_views": (views, ["at", "agency", "role"]),
+        "request_views": (request_views, ["at", "agency", "role", "what"]),
         "statutory_sharing": (statutory, ["from", "to", "purpose", "categories",
                                           "lawful_basis", "statutory_gateway"]),
     }
@@ -471,6 +498,7 @@ holdings.json / .csv         which agencies hold records about you, what kinds, 
 consent_events.json / .csv   every yes, no, withdrawal, renewal and expiry recorded for you
 checks.json / .csv           every time a sharing system asked whether it may share your data
 staff_views.json / .csv      every time staff looked at your record (agency and role)
+request_views.json / .csv    every time staff opened part of a subject access request about you
 statutory_sharing.json / .csv  sharing that happens by law, without your consent
 
 Files are UTF-8. JSON is the full record; CSV has the same rows for spreadsheets.

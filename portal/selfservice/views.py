@@ -214,11 +214,14 @@ def activity() -> str:
     offset = (page - 1) * ACTIVITY_LIMIT
     checks = ops.checks(db, subject_id, ACTIVITY_LIMIT + 1, offset=offset)
     views = ops.staff_views(db, subject_id, ACTIVITY_LIMIT + 1, offset=offset)
-    if page > 1 and not checks and not views:
+    request_views = ops.sar_views(db, subject_id, ACTIVITY_LIMIT + 1, offset=offset)
+    if page > 1 and not checks and not views and not request_views:
         abort(404)
     return render_template("selfservice/activity.html", checks=checks[:ACTIVITY_LIMIT],
-                           views=views[:ACTIVITY_LIMIT], limit=ACTIVITY_LIMIT, page=page,
-                           older=len(checks) > ACTIVITY_LIMIT or len(views) > ACTIVITY_LIMIT)
+                           views=views[:ACTIVITY_LIMIT],
+                           request_views=request_views[:ACTIVITY_LIMIT], limit=ACTIVITY_LIMIT,
+                           page=page, older=max(len(checks), len(views),
+                                                len(request_views)) > ACTIVITY_LIMIT)
 
 
 @bp.get("/download")

@@ -76,14 +76,18 @@ EXPECTED: dict[str, set[str] | None] = {
     "staff_people.disable_member": {Role.AGENCY_ADMIN},
     "staff_people.reset_member_second_factor": {Role.AGENCY_ADMIN},
     "staff_people.resend_setup_link": {Role.AGENCY_ADMIN},
-    # Subject access requests' staff pages (sar/views_staff.py)
-    "sar_staff.queue": {Role.SAR_OFFICER},
-    "sar_staff.new_request": {Role.SAR_OFFICER},
-    "sar_staff.detail": {Role.SAR_OFFICER},
-    "sar_staff.action": {Role.SAR_OFFICER},
+    # Subject access requests' staff pages (sar/views_staff.py): the partnership's
+    # coordinators run requests; each agency's SAR officers review their own agency's task
+    # (which task is theirs is proved in tests/sar/test_access_matrix.py)
+    "sar_staff.queue": {Role.SAR_COORDINATOR, Role.SAR_OFFICER},
+    "sar_staff.new_request": {Role.SAR_COORDINATOR},
+    "sar_staff.detail": {Role.SAR_COORDINATOR},
+    "sar_staff.document": {Role.SAR_COORDINATOR},
+    "sar_staff.action": {Role.SAR_COORDINATOR},
+    "sar_staff.preview": {Role.SAR_COORDINATOR},
+    "sar_staff.task": {Role.SAR_OFFICER},
     "sar_staff.redact": {Role.SAR_OFFICER},
     "sar_staff.upload_records": {Role.SAR_OFFICER},
-    "sar_staff.preview": {Role.SAR_OFFICER},
 }
 
 
@@ -101,7 +105,8 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
             "<uuid:task_id>", str(uuid.uuid4())).replace("<uuid:bundle_id>", str(uuid.uuid4())
                                                          ).replace("<uuid:account_id>",
                                                                    str(uuid.uuid4()))
-        for part, value in (("<int:notice_id>", "999999"), ("<language>", "cy"),
+        for part, value in (("<int:notice_id>", "999999"), ("<int:document_id>", "999999"),
+                            ("<language>", "cy"),
                             ("<int:number>", "1"), ("<int:staff_id>", "999999"),
                             ("<token>", "not-a-token")):
             url = url.replace(part, value)
