@@ -1,4 +1,10 @@
-"""The emails of the SAR workflow, each in the person's language."""
+"""The emails of the SAR workflow, each in the person's language and the wording they chose.
+
+By default an email says only that there is something to read on the portal (whoever reads
+the mailbox learns nothing of a request for records); the requester may choose detailed
+wording, or no email at all. A request filed by an account is followed only while signed in
+to it, so its emails carry no link that works without signing in.
+"""
 
 from __future__ import annotations
 
@@ -23,15 +29,30 @@ def _subjects() -> dict[str, str]:
         "refused": _("Our decision on your request %(reference)s"),
         "ready": _("Your records are ready: %(reference)s"),
         "message": _("A new message about your request %(reference)s"),
+        "link": _("A new link to follow your request %(reference)s"),
     }
 
 
-def to_requester(sar: SarRequest, event: str, config: Config, **extra: object) -> EmailMessage:
-    """The email telling the requester of a step, in their language."""
+def to_requester(sar: SarRequest, event: str, config: Config, **extra: object) \
+        -> EmailMessage | None:
+    """The email telling the requester of a step, or None when they chose no email."""
+    wording = mail.wording(sar.email_wording)
+    if wording == mail.NO_EMAIL or not sar.requester_email:
+        return None
+    signed_in = sar.account_id is not None
+    if signed_in and event != "ready":
+        # Followed only while signed in: the link is to the account's requests, not a token.
+        extra["link"] = config.public_url.rstrip("/") + "/sar/mine"
     with force_locale(sar.language):
-        subject = _subjects()[event] % {"reference": sar.reference}
-        text = render_template(f"email/sar/{event}.txt", sar=sar,
-                               public_url=config.public_url, **extra)
+        if wording == mail.DETAILED:
+            subject = _subjects()[event] % {"reference": sar.reference}
+            text = render_template(f"email/sar/{event}.txt", sar=sar, signed_in=signed_in,
+                                   public_url=config.public_url, **extra)
+        else:
+            subject = mail.neutral_subject(config)
+            text = render_template("email/neutral.txt", signed_in=signed_in,
+                                   download=event == "ready",
+                                   partnership=config.partnership_name, **extra)
     return mail.build(sar.requester_email, subject, text, config=config)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -27,7 +27,10 @@ from sar.models import SarBundle, SarRequest, Status
 
 bp = Blueprint("sar", __name__, url_prefix="/sar")
 TRACK_SALT = "sar-track-request"
-TRACK_MAX_AGE = 400 * 86400  # a request and its follow-up can run for over a year
+# A link to an anonymous request is a bearer token sent by email, so it expires: every email
+# about the request carries a fresh one, and /sar/new-link sends another on demand. A request
+# filed by a signed-in account is followed only while signed in to it, whatever the link.
+TRACK_MAX_AGE = 30 * 86400
 UPLOAD_LIMIT = 21 * 1024 * 1024  # two documents of 10 MB and the form
 
 FIELD_ERRORS: dict[str, Any] = {
@@ -75,15 +78,50 @@ def track_token(sar: SarRequest) -> str:
     return str(_serializer().dumps({"sar": str(sar.id)}))
 
 
+class LinkExpired(Exception):
+    """A tracking link past its age: the person is offered a new one."""
+
+
 def _from_token(token: str) -> SarRequest:
     try:
         data = _serializer().loads(token, max_age=TRACK_MAX_AGE)
         sar = database.session().get(SarRequest, uuid.UUID(data["sar"]))
+    except SignatureExpired as exc:
+        raise LinkExpired() from exc
     except (BadSignature, KeyError, TypeError, ValueError) as exc:
         raise HttpNotFound() from exc
     if sar is None:
         raise HttpNotFound()
     return sar
+
+
+class SignInFirst(Exception):
+    """The request was filed by an account: only that account, signed in, may follow it."""
+
+
+def _followed(token: str) -> SarRequest:
+    """The request a link names, if this visitor may follow it (the one access rule of every
+    page reached by a tracking link: status, messages, replies, documents)."""
+    sar = _from_token(token)
+    if sar.account_id is not None:
+        account = current_account()
+        if account is None:
+            raise SignInFirst()
+        if account.id != sar.account_id:
+            # Another account: as if there were no such request.
+            raise HttpNotFound()
+    return sar
+
+
+@bp.errorhandler(SignInFirst)
+def _sign_in_first(_exc: SignInFirst) -> WerkzeugResponse:
+    token = str((request.view_args or {}).get("token", ""))
+    return redirect(url_for("accounts.sign_in", next=url_for("sar.track", token=token)))
+
+
+@bp.errorhandler(LinkExpired)
+def _link_expired(_exc: LinkExpired) -> tuple[str, int]:
+    return render_template("sar/link_expired.html", personal=True), 410
 
 
 def _date(prefix: str) -> dt.date | None:
@@ -150,6 +188,7 @@ def file_request() -> str | tuple[str, int] | WerkzeugResponse:
             new = form_request(account=account, channel="web", language=_current_lang())
             sar = ops.file_request(database.session(), new, actor=actor(),
                                    today=dt.date.today(), account=account)
+            sar.email_wording = _chosen_wording(account)
         except DomainError as exc:
             errors, summary = field_errors(exc)
             # 400: the request's transaction is rolled back, so nothing half-made is kept.
@@ -158,12 +197,22 @@ def file_request() -> str | tuple[str, int] | WerkzeugResponse:
                                    account=account), 400
         token = track_token(sar)
         config = current_app.config["PORTAL"]
+        database.session().flush()
         mail.queue(notify.to_requester(sar, "filed", config,
                                        link=config.public_url + url_for("sar.track",
                                                                         token=token)))
         return redirect(url_for("sar.track", token=token, new="1"))
     return render_template("sar/file.html", values=values, errors={}, agencies=agency_choices(),
                            personal=True, account=account)
+
+
+def _chosen_wording(account: Account | None) -> str:
+    """What emails about the request may say: the form's answer, else the account's choice,
+    else neutral."""
+    chosen = request.form.get("email_wording", "")
+    if chosen in mail.WORDINGS:
+        return chosen
+    return mail.wording(account.email_wording) if account is not None else mail.NEUTRAL
 
 
 def _current_lang() -> str:
@@ -185,7 +234,7 @@ def _status_page(sar: SarRequest, token: str, **extra: Any) -> str:
 @public
 def track(token: str) -> str:
     """The status of one request, its messages, and what the person can do next."""
-    return _status_page(_from_token(token), token)
+    return _status_page(_followed(token), token)
 
 
 @bp.post("/track/<token>/message")
@@ -193,7 +242,7 @@ def track(token: str) -> str:
 @limiter.limit("20/hour", key_func=_address_key)
 def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
     """The requester writes to the SAR team (an answer to a question restarts the clock)."""
-    sar = _from_token(token)
+    sar = _followed(token)
     try:
         ops.post_message(database.session(), sar, request.form.get("body", ""),
                          from_requester=True, staff_id=None, today=dt.date.today(),
@@ -209,7 +258,7 @@ def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
 @limiter.limit("10/hour", key_func=_address_key)
 def upload_document(token: str) -> tuple[str, int] | WerkzeugResponse:
     """Send proof of identity (or of authority) after filing."""
-    sar = _from_token(token)
+    sar = _followed(token)
     upload = request.files.get("document")
     data = upload.read(ops.MAX_DOCUMENT_BYTES + 1) if upload else b""
     kind = "authority" if request.form.get("kind") == "authority" else "identity"
@@ -220,6 +269,38 @@ def upload_document(token: str) -> tuple[str, int] | WerkzeugResponse:
         errors, summary = field_errors(exc)
         return _status_page(sar, token, form_errors=summary, document_error=errors), 400
     return redirect(url_for("sar.track", token=token))
+
+
+@bp.route("/new-link", methods=["GET", "POST"])
+@public
+@limiter.limit("5/hour", key_func=_address_key, methods=["POST"])
+def new_link() -> str:
+    """Send a fresh tracking link to the address a request was filed with.
+
+    The answer is the same whether or not such a request exists, so the page tells nobody
+    who has asked for their records. A request filed by an account gets a pointer to sign in
+    instead of a link, and one whose requester chose no email gets nothing.
+    """
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        reference = request.form.get("reference", "").strip().upper()[:20]
+        address = request.form.get("email", "").strip().lower()[:320]
+        if not reference:
+            errors["reference"] = _("Enter the reference of your request")
+        if "@" not in address:
+            errors["email"] = str(FIELD_ERRORS["requester_email"])
+        if not errors:
+            sar = database.session().scalar(select(SarRequest).where(
+                SarRequest.reference == reference))
+            if sar is not None and sar.requester_email.strip().lower() == address:
+                config = current_app.config["PORTAL"]
+                link = config.public_url.rstrip("/") + url_for("sar.track",
+                                                                token=track_token(sar))
+                mail.queue(notify.to_requester(sar, "link", config, link=link))
+            return render_template("sar/new_link.html", sent=True, personal=True, errors={})
+    summary = [{"text": text, "href": f"#{field}"} for field, text in errors.items()]
+    return render_template("sar/new_link.html", sent=False, errors=errors,
+                           form_errors=summary, values=request.form, personal=True)
 
 
 @bp.get("/mine")

@@ -91,7 +91,9 @@ def _send(to: str, subject: str, template: str, **values: Any) -> None:
 def _send_verification(account: Account) -> None:
     link = _config().public_url.rstrip("/") + url_for("accounts.verify",
                                                       token=verification_token(account))
-    _send(account.email, _("Confirm your email address"), "verify", link=link)
+    # Account emails name no service in their subject: whoever reads the mailbox sees only
+    # that the portal wrote (the body's first line says what it is).
+    _send(account.email, mail.neutral_subject(_config()), "verify", link=link)
 
 
 @bp.route("/register", methods=["GET", "POST"])
@@ -111,8 +113,7 @@ def register() -> str | Response:
         _send_verification(account)
     else:
         link = _config().public_url.rstrip("/") + url_for("accounts.reset")
-        _send(account.email, _("Someone tried to create an account with your email address"),
-              "exists", link=link)
+        _send(account.email, mail.neutral_subject(_config()), "exists", link=link)
     return redirect(url_for("accounts.check_email"))
 
 
@@ -239,7 +240,7 @@ def reset() -> str | Response:
     link = _config().public_url.rstrip("/") + url_for("accounts.new_password", token=token)
     text = render_template("email/public/reset.txt", link=link)
     if account is not None and usable:
-        mail.queue(mail.build(account.email, _("Reset your password"), text))
+        mail.queue(mail.build(account.email, mail.neutral_subject(_config()), text))
     return redirect(url_for("accounts.check_email"))
 
 

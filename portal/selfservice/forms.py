@@ -117,6 +117,17 @@ class ClaimForm(_Form):
     ])
 
 
+class EmailWordingForm(_Form):
+    """What emails to the account may say."""
+
+    wording = RadioField(choices=[SelectChoice("neutral", ""), SelectChoice("detailed", ""),
+                                  SelectChoice("none", "")],
+                         validate_choice=False,
+                         validators=[DataRequired(_l("Choose what our emails may say")),
+                                     AnyOf(["neutral", "detailed", "none"],
+                                           message=_l("Choose what our emails may say"))])
+
+
 class LanguageForm(_Form):
     """The account's language."""
 

@@ -137,6 +137,25 @@ def set_language(session: Session, account: Account, language: str, locales: Seq
                  object_id=str(account.id), details={"language": language})
 
 
+def set_email_wording(session: Session, account: Account, wording: str, *,
+                      actor: Actor) -> None:
+    """Remember what emails to this account may say (neutral, detailed or none), for it and
+    for every request it filed."""
+    from sqlalchemy import update
+
+    from portal.mail import WORDINGS
+    from sar.models import SarRequest
+
+    if wording not in WORDINGS:
+        raise Invalid("unknown wording", field="wording")
+    account.email_wording = wording
+    session.execute(update(SarRequest).where(SarRequest.account_id == account.id)
+                    .values(email_wording=wording))
+    session.flush()
+    audit.record(session, "account.email_wording", actor, object_type="account",
+                 object_id=str(account.id), details={"wording": wording})
+
+
 def enable_totp(session: Session, account: Account, secret: str, *, actor: Actor) -> None:
     """Turn on the second factor with a secret the person has proved they hold."""
     if account.totp_enabled_at is not None:

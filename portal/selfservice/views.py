@@ -110,6 +110,21 @@ def link_done() -> str:
     return render_template("selfservice/link_done.html")
 
 
+@bp.route("/emails", methods=["GET", "POST"])
+@sessions.account_required
+def emails() -> str | BaseResponse:
+    """Choose what our emails may say: someone else may read the person's mailbox."""
+    account = sessions.current_account()
+    assert account is not None  # noqa: S101 - account_required guarantees it
+    form = forms.EmailWordingForm(wording=account.email_wording)
+    if not form.validate_on_submit():
+        return render_template("selfservice/emails.html", form=form,
+                               form_errors=forms.errors_of(form))
+    ops.set_email_wording(database.session(), account, form.wording.data or "",
+                          actor=sessions.actor())
+    return redirect(url_for("selfservice.home", emails="1"))
+
+
 @bp.get("/consents")
 @sessions.account_required
 @linked

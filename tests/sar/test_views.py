@@ -54,8 +54,10 @@ def test_file_without_an_account_and_follow_it(mail_app: Flask, inbox: Inbox,
     sar = session.scalars(select(SarRequest)).one()
     assert sar.reference in page and "Waiting for proof of identity" in page
     assert sar.status == Status.WAITING_FOR_ID
-    # And an email with the status link reached the SMTP server
-    assert sar.reference in inbox.messages[0]["Subject"]
+    # And an email with the status link reached the SMTP server, saying nothing of what
+    # it is about (the default wording is neutral)
+    assert sar.reference not in inbox.messages[0]["Subject"]
+    assert "subject access" not in inbox.bodies()[0].lower()
     assert "/sar/track/" in inbox.bodies()[0]
 
 
@@ -125,8 +127,8 @@ def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
                            api_key: Callable[..., str]) -> None:
     public, staff = mail_app.test_client(), mail_app.test_client()
     first, second = officers
-    # Given a request filed on the web
-    _file(public)
+    # Given a request filed on the web, by someone who chose detailed emails
+    _file(public, email_wording="detailed")
     session.rollback()
     sar = session.scalars(select(SarRequest)).one()
     # When a coordinator opens the passport and verifies the identity, the clock starts and
