@@ -20,7 +20,15 @@ CLI_ACTOR = Actor("system", "cli")
 DEMO_STAFF = [
     ("consent.officer@fenshire-police.example", "Casey Consent", ("consent-officer",),
      "demo-consent-officer"),
+    # SAR work: two partnership coordinators (one builds a bundle, the other approves it)
+    # and the reviewers of two agencies, each seeing only their own agency's records.
+    ("sar.coordinator@fenshire-police.example", "Cody Coordinator", ("sar-coordinator",),
+     "demo-sar-coordinator"),
+    ("sar.approver@fenshire-city-council.example", "Ali Approver", ("sar-coordinator",),
+     "demo-sar-approver"),
     ("sar.officer@fenshire-police.example", "Sasha SAR", ("sar-officer",), "demo-sar-officer"),
+    ("sar.officer@fenshire-idva.example", "Indra Reviewer", ("sar-officer",),
+     "demo-sar-officer-idva"),
     ("agency.admin@fenshire-police.example", "Avery Admin", ("agency-admin",),
      "demo-agency-admin"),
     ("partnership.admin@fenshire-police.example", "Parker Partnership",
@@ -71,7 +79,8 @@ def create_admin(agency: str, email: str, name: str, roles: tuple[str, ...]) -> 
 
 @staff_cli.command("demo-users")
 def demo_users() -> None:
-    """Create the demo staff of fenshire-police (development only) and print how to sign in."""
+    """Create the demo staff (development only; each of the agency its address names) and
+    print how to sign in."""
     import pyotp
     from sqlalchemy import select
 
@@ -87,7 +96,8 @@ def demo_users() -> None:
         secret = demo_secret(email)
         staff = db.scalar(select(StaffUser).where(StaffUser.email == email))
         if staff is None:
-            staff = ops.create_staff(db, ops.NewStaff("fenshire-police", email, name, roles),
+            agency = email.split("@")[1].removesuffix(".example")
+            staff = ops.create_staff(db, ops.NewStaff(agency, email, name, roles),
                                      actor=CLI_ACTOR, password=password)
         staff.totp_secret = secret
         staff.totp_confirmed_at = staff.totp_confirmed_at or utcnow()

@@ -46,7 +46,10 @@ setup.after_request(after_staff_request)
 GRANTABLE = (Role.CONSENT_OFFICER, Role.SAR_OFFICER, Role.AGENCY_ADMIN)
 ROLE_LABELS = {
     Role.CONSENT_OFFICER.value: _l("Consent officer: records consent, manages holdings"),
-    Role.SAR_OFFICER.value: _l("SAR officer: fulfils subject access requests"),
+    Role.SAR_OFFICER.value: _l("SAR officer: reviews and redacts this agency's records for "
+                               "subject access requests"),
+    Role.SAR_COORDINATOR.value: _l("SAR coordinator: runs subject access requests for the "
+                                   "whole partnership"),
     Role.AGENCY_ADMIN.value: _l("Agency admin: the agency's staff and API keys"),
     Role.PARTNERSHIP_ADMIN.value: _l("Partnership admin: agencies, agreements, notices"),
 }
@@ -82,7 +85,9 @@ def change_roles(session: Session, admin: StaffUser, staff_id: int, roles: Seque
         raise Invalid("choose one or more roles", field="roles")
     if member.id == admin.id and Role.AGENCY_ADMIN.value not in chosen:
         raise Conflict("you cannot remove your own agency admin role", field="roles")
-    kept = [Role.PARTNERSHIP_ADMIN.value] if Role.PARTNERSHIP_ADMIN in member.role_set else []
+    # Partnership-wide roles are not an agency's to grant or take away.
+    kept = [r.value for r in (Role.PARTNERSHIP_ADMIN, Role.SAR_COORDINATOR)
+            if r in member.role_set]
     before = sorted(member.role_set)
     member.roles = " ".join(chosen + kept)
     session.flush()

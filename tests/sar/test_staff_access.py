@@ -359,3 +359,27 @@ def test_the_safeguarding_step_is_on_the_coordinators_page(
     session.rollback()
     session.expire_all()
     assert (sar.safeguarding_decision, sar.safeguarding_by_id) == ("release", officers[0].id)
+
+
+def test_the_demo_staff_split_sar_work(app: Flask, session: Session, demo: Any) -> None:
+    # The demo has two coordinators (one builds, one approves) and reviewers of two agencies
+    result = app.test_cli_runner().invoke(args=["staff", "demo-users"])
+    assert result.exit_code == 0, result.output
+    session.rollback()
+    sar_staff = {(s.agency.slug, s.roles) for s in session.scalars(select(StaffUser))
+                 if s.role_set & {Role.SAR_COORDINATOR, Role.SAR_OFFICER}}
+    assert len([a for a, r in sar_staff if r == Role.SAR_COORDINATOR]) == 2
+    assert {a for a, r in sar_staff if r == Role.SAR_OFFICER} == {"fenshire-police",
+                                                                  "fenshire-idva"}
+
+
+def test_an_agency_admin_neither_grants_nor_removes_the_coordinator_role(
+        session: Session, demo: Any) -> None:
+    from portal.staff import people
+
+    admin = make_staff(session, "fenshire-police", Role.AGENCY_ADMIN)
+    member = make_staff(session, "fenshire-police", Role.SAR_COORDINATOR)
+    with pytest.raises(Invalid):
+        people.change_roles(session, admin, member.id, [Role.SAR_COORDINATOR.value])
+    people.change_roles(session, admin, member.id, [Role.SAR_OFFICER.value])
+    assert member.role_set == {Role.SAR_OFFICER, Role.SAR_COORDINATOR}
