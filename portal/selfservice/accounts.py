@@ -24,7 +24,7 @@ from werkzeug.wrappers import Response
 
 from portal import database, mail
 from portal.config import Config
-from portal.errors import Conflict, DomainError
+from portal.errors import Conflict, DomainError, Invalid
 from portal.extensions import client_address, limiter
 from portal.identity import sessions
 from portal.identity.models import Account
@@ -163,6 +163,10 @@ def sign_in() -> str | Response:
     if account.email_verified_at is None:
         _send_verification(account)
         return redirect(url_for("accounts.check_email"))
+    if ops.apply_due_totp_reset(db, account, actor=sessions.actor()):
+        _send(account.email, _("Your authenticator app was removed from your account"),
+              "totp_removed", link=_config().public_url.rstrip("/")
+              + url_for("accounts.two_factor"))
     sessions.sign_in(account, mfa=account.totp_enabled_at is None)
     from portal import audit
 
@@ -176,27 +180,132 @@ def sign_in() -> str | Response:
     return response
 
 
+def _half_signed_in(next_url: str) -> Account | Response:
+    """The account whose password was just proved and whose second factor is still due, or
+    where to send the person instead."""
+    account = sessions.current_account()
+    if account is None:
+        return redirect(url_for("accounts.sign_in"))
+    if account.totp_enabled_at is None or session.get("mfa"):
+        return redirect(next_url)
+    return account
+
+
 @bp.route("/second-factor", methods=["GET", "POST"])
 @public
 @limiter.limit("5/minute", methods=["POST"], key_func=_half_signed_in_key)
 @limiter.limit("20/minute", methods=["POST"])
 def second_factor() -> str | Response:
     """The code from the person's authenticator app, when they added one."""
-    account = sessions.current_account()
-    if account is None:
-        return redirect(url_for("accounts.sign_in"))
     next_url = safe_next(request.values.get("next"), url_for("selfservice.home"))
-    if account.totp_enabled_at is None or session.get("mfa"):
-        return redirect(next_url)
+    account = _half_signed_in(next_url)
+    if not isinstance(account, Account):
+        return account
     form = forms.CodeForm()
     if form.validate_on_submit():
         code = "".join((form.code.data or "").split())
-        if pyotp.TOTP(account.totp_secret or "").verify(code, valid_window=1):
+        # A code is accepted once: one read over a shoulder or replayed does not work again.
+        if ops.verify_second_factor(database.session(), account, code,
+                                    actor=sessions.actor()):
             sessions.mark_mfa_done()
             return redirect(next_url)
         form.code.errors = [_("The code is not right. Check your app and try again")]
     return render_template("accounts/second_factor.html", form=form, next=next_url,
+                           reset_due=ops.totp_reset_due_at(account),
                            form_errors=forms.errors_of(form))
+
+
+@bp.route("/second-factor/recovery-code", methods=["GET", "POST"])
+@public
+@limiter.limit("5/minute", methods=["POST"], key_func=_half_signed_in_key)
+@limiter.limit("20/minute", methods=["POST"])
+def recovery_code() -> str | Response:
+    """Sign in with one of the recovery codes instead of the app ("I cannot use my app")."""
+    next_url = safe_next(request.values.get("next"), url_for("selfservice.home"))
+    account = _half_signed_in(next_url)
+    if not isinstance(account, Account):
+        return account
+    form = forms.RecoveryCodeForm()
+    if form.validate_on_submit():
+        if ops.use_recovery_code(database.session(), account, form.code.data or "",
+                                 actor=sessions.actor()):
+            sessions.mark_mfa_done()
+            # Each code works once: the person is shown how many are left, and can get more.
+            return redirect(url_for("accounts.two_factor", used="1"))
+        form.code.errors = [_("The code is not right, or it was used before")]
+    return render_template("accounts/recovery_code.html", form=form, next=next_url,
+                           form_errors=forms.errors_of(form))
+
+
+TOTP_RESET_SALT = "public-account-second-factor-reset"
+TOTP_RESET_MAX_AGE = 3600
+
+
+def totp_reset_token(account: Account) -> str:
+    """A signed, expiring link token bound to the account, its factor and its password."""
+    enabled = account.totp_enabled_at.isoformat() if account.totp_enabled_at else ""
+    return _serializer(TOTP_RESET_SALT).dumps({"a": str(account.id), "t": enabled,
+                                               "h": account.password_hash[-24:]})
+
+
+def _totp_reset_account(token: str) -> Account | None:
+    try:
+        data = _serializer(TOTP_RESET_SALT).loads(token[:1000], max_age=TOTP_RESET_MAX_AGE)
+        account = database.session().get(Account, uuid.UUID(str(data["a"])))
+    except (BadData, KeyError, TypeError, ValueError):
+        return None
+    if account is None or account.disabled_at is not None or account.totp_enabled_at is None \
+            or account.totp_enabled_at.isoformat() != data.get("t") \
+            or account.password_hash[-24:] != data.get("h"):
+        return None
+    return account
+
+
+@bp.route("/second-factor/lost", methods=["GET", "POST"])
+@public
+@limiter.limit("3/minute", methods=["POST"], key_func=_half_signed_in_key)
+@limiter.limit("10/minute", methods=["POST"])
+def lost_second_factor() -> str | Response:
+    """Neither the app nor a recovery code: a link by email starts a wait, then it goes."""
+    next_url = safe_next(request.values.get("next"), url_for("selfservice.home"))
+    account = _half_signed_in(next_url)
+    if not isinstance(account, Account):
+        return account
+    form = forms.ConfirmForm()
+    if form.validate_on_submit():
+        link = _config().public_url.rstrip("/") + url_for("accounts.confirm_lost_second_factor",
+                                                          token=totp_reset_token(account))
+        _send(account.email, _("Remove the authenticator app from your account"),
+              "totp_reset", link=link, days=ops.TOTP_RESET_WAIT.days)
+        from portal import audit
+
+        audit.record(database.session(), "account.totp_reset_link_sent", sessions.actor(),
+                     object_type="account", object_id=str(account.id))
+        return redirect(url_for("accounts.check_email"))
+    return render_template("accounts/lost_second_factor.html", form=form, next=next_url,
+                           days=ops.TOTP_RESET_WAIT.days, reset_due=ops.totp_reset_due_at(account),
+                           form_errors=forms.errors_of(form))
+
+
+@bp.route("/second-factor/lost/<token>", methods=["GET", "POST"])
+@public
+@limiter.limit("10/minute")
+def confirm_lost_second_factor(token: str) -> str | Response:
+    """From the emailed link: confirm (by a button, never by opening the link) that the
+    second factor should go once the wait is over; the address's owner is told when."""
+    account = _totp_reset_account(token)
+    if account is None:
+        return render_template("accounts/link_expired.html"), 400  # type: ignore[return-value]
+    form = forms.ConfirmForm()
+    if not form.validate_on_submit():
+        return render_template("accounts/confirm_lost_second_factor.html", form=form,
+                               token=token, days=ops.TOTP_RESET_WAIT.days,
+                               form_errors=forms.errors_of(form))
+    due = ops.confirm_totp_reset(database.session(), account, actor=sessions.actor())
+    _send(account.email, _("Your authenticator app will be removed from your account"),
+          "totp_reset_pending", due=due, link=_config().public_url.rstrip("/")
+          + url_for("accounts.sign_in"))
+    return render_template("accounts/lost_second_factor_confirmed.html", due=due)
 
 
 @bp.post("/sign-out")
@@ -310,11 +419,12 @@ def qr_svg(uri: str) -> str:
 @sessions.account_required
 @limiter.limit("5/minute", methods=["POST"], key_func=_account_key)
 def two_factor() -> str | Response:
-    """Add an authenticator app as a second factor (optional)."""
+    """Add an authenticator app as a second factor (optional), or manage the one added."""
     account = sessions.current_account()
     assert account is not None  # noqa: S101 - account_required guarantees it
+    db = database.session()
     if account.totp_enabled_at is not None:
-        return render_template("accounts/two_factor_on.html")
+        return _two_factor_on(account)
     secret = session.get("totp_setup") or pyotp.random_base32()
     session["totp_setup"] = secret
     uri = pyotp.TOTP(secret).provisioning_uri(name=account.email,
@@ -322,15 +432,96 @@ def two_factor() -> str | Response:
     form = forms.CodeForm()
     if form.validate_on_submit():
         code = "".join((form.code.data or "").split())
-        if pyotp.TOTP(secret).verify(code, valid_window=1):
-            try:
-                ops.enable_totp(database.session(), account, secret, actor=sessions.actor())
-            except Conflict:
-                return redirect(url_for("accounts.two_factor"))
+        try:
+            codes = ops.enable_totp(db, account, secret, code, actor=sessions.actor())
+        except Conflict:
+            return redirect(url_for("accounts.two_factor"))
+        except Invalid:
+            form.code.errors = [_("The code is not right. Check your app and try again")]
+        else:
             session.pop("totp_setup", None)
             # The epoch rose, so start this session again with the factor done.
             sessions.sign_in(account, mfa=True)
-            return render_template("accounts/two_factor_on.html", just_added=True)
-        form.code.errors = [_("The code is not right. Check your app and try again")]
+            return render_template("accounts/recovery_codes.html", codes=codes,
+                                   just_added=True)
     return render_template("accounts/two_factor.html", form=form, secret=secret,
                            qr=qr_svg(uri), form_errors=forms.errors_of(form))
+
+
+def _two_factor_on(account: Account, form: forms.OwnerForm | None = None,
+                   action: str = "") -> str:
+    from portal.identity import second_factor as factor
+
+    form = form or forms.OwnerForm()
+    return render_template("accounts/two_factor_on.html", form=form, action=action,
+                           left=factor.recovery_codes_left(database.session(), account),
+                           used=request.args.get("used") == "1",
+                           reset_due=ops.totp_reset_due_at(account),
+                           form_errors=forms.errors_of(form))
+
+
+def _owner_checked(account: Account, form: forms.OwnerForm, action: str,
+                   change: Any) -> Any:
+    """Run ``change`` if the password and code are right; else the page with its errors."""
+    if not form.validate_on_submit():
+        return _two_factor_on(account, form, action)
+    try:
+        return change()
+    except Invalid as exc:
+        if exc.field == "password":
+            form.password.errors = [_("The password is not right")]
+        else:
+            form.code.errors = [_("The code is not right, or it was used before")]
+        return _two_factor_on(account, form, action)
+
+
+@bp.post("/two-factor/off")
+@sessions.account_required
+@limiter.limit("5/minute", key_func=_account_key)
+def two_factor_off() -> str | Response:
+    """Turn the second factor off (password and a code again); other sessions end."""
+    account = sessions.current_account()
+    assert account is not None  # noqa: S101 - account_required guarantees it
+    form = forms.OwnerForm()
+
+    def change() -> Response:
+        ops.disable_totp(database.session(), account, form.password.data or "",
+                         "".join((form.code.data or "").split()), actor=sessions.actor())
+        sessions.sign_in(account, mfa=True)
+        _send(account.email, _("Your authenticator app was removed from your account"),
+              "totp_removed", link=_config().public_url.rstrip("/")
+              + url_for("accounts.two_factor"))
+        return redirect(url_for("accounts.two_factor", off="1"))
+
+    result: str | Response = _owner_checked(account, form, "off", change)
+    return result
+
+
+@bp.post("/two-factor/recovery-codes")
+@sessions.account_required
+@limiter.limit("5/minute", key_func=_account_key)
+def new_recovery_codes() -> str | Response:
+    """Ten new recovery codes in place of the old ones (password and a code again)."""
+    account = sessions.current_account()
+    assert account is not None  # noqa: S101 - account_required guarantees it
+    form = forms.OwnerForm()
+
+    def change() -> str:
+        codes = ops.regenerate_recovery_codes(database.session(), account,
+                                              form.password.data or "",
+                                              "".join((form.code.data or "").split()),
+                                              actor=sessions.actor())
+        return render_template("accounts/recovery_codes.html", codes=codes, just_added=False)
+
+    result: str | Response = _owner_checked(account, form, "codes", change)
+    return result
+
+
+@bp.post("/two-factor/keep")
+@sessions.account_required
+def keep_two_factor() -> Response:
+    """Stop a pending removal of the second factor."""
+    account = sessions.current_account()
+    assert account is not None  # noqa: S101 - account_required guarantees it
+    ops.cancel_totp_reset(database.session(), account, actor=sessions.actor())
+    return redirect(url_for("accounts.two_factor"))

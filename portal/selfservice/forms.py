@@ -103,6 +103,40 @@ class CodeForm(_Form):
     ])
 
 
+RECOVERY_PATTERN = r"^[A-Za-z0-9\s-]{1,40}$"
+
+
+class RecoveryCodeForm(_Form):
+    """One of the recovery codes given when the authenticator app was added."""
+
+    code = StringField(validators=[
+        DataRequired(_l("Enter one of your recovery codes")),
+        Length(max=40, message=_l("The code must be 40 characters or fewer")),
+        Regexp(RECOVERY_PATTERN,
+               message=_l("The code can only contain letters, numbers and dashes")),
+    ])
+
+
+class ConfirmForm(_Form):
+    """A button that confirms a step (the CSRF token is its only field)."""
+
+
+class OwnerForm(_Form):
+    """The password and a code again, before the second factor is changed."""
+
+    password = PasswordField(validators=[
+        DataRequired(_l("Enter your password")),
+        Length(max=MAX_LENGTH, message=_l("Password must be %(n)s characters or fewer",
+                                          n=MAX_LENGTH)),
+    ])
+    code = StringField(validators=[
+        DataRequired(_l("Enter a code from your app or a recovery code")),
+        Length(max=40, message=_l("The code must be 40 characters or fewer")),
+        Regexp(RECOVERY_PATTERN,
+               message=_l("The code can only contain letters, numbers and dashes")),
+    ])
+
+
 CLAIM_PATTERN = re.compile(r"^[A-Za-z0-9\s-]{1,40}$")
 
 

@@ -31,6 +31,7 @@ from portal import audit, csvfile
 from portal.audit import Actor
 from portal.db import utcnow
 from portal.errors import Conflict, Invalid, NotFound
+from portal.identity import second_factor
 from portal.identity.models import Account
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 from portal.models import (
@@ -156,16 +157,144 @@ def set_email_wording(session: Session, account: Account, wording: str, *,
                  object_id=str(account.id), details={"wording": wording})
 
 
-def enable_totp(session: Session, account: Account, secret: str, *, actor: Actor) -> None:
-    """Turn on the second factor with a secret the person has proved they hold."""
+def enable_totp(session: Session, account: Account, secret: str, code: str, *,
+                actor: Actor) -> list[str]:
+    """Turn on the second factor with a secret the person proves they hold (the code is then
+    spent); return ten recovery codes, to be shown once."""
     if account.totp_enabled_at is not None:
         raise Conflict("a second factor is already set up")
+    if not second_factor.use_totp(session, account, secret, code):
+        raise Invalid("wrong code", field="code")
     account.totp_secret = secret
     account.totp_enabled_at = utcnow()
+    account.totp_reset_confirmed_at = None
     account.session_epoch += 1
-    session.flush()
+    codes = second_factor.new_recovery_codes(session, account)
     audit.record(session, "account.totp_enable", actor, object_type="account",
                  object_id=str(account.id))
+    return codes
+
+
+def _audit_account(session: Session, action: str, account: Account, actor: Actor,
+                   **details: Any) -> None:
+    audit.record(session, action, actor, object_type="account", object_id=str(account.id),
+                 details=details or None)
+
+
+def _cancel_pending_reset(session: Session, account: Account, actor: Actor) -> None:
+    # Whoever holds the app or a recovery code is the owner: a pending removal stops.
+    if account.totp_reset_confirmed_at is not None:
+        account.totp_reset_confirmed_at = None
+        session.flush()
+        _audit_account(session, "account.totp_reset_cancelled", account, actor)
+
+
+def verify_second_factor(session: Session, account: Account, code: str, *,
+                         actor: Actor) -> bool:
+    """True, once, for a current code from the account's app (the sign-in's second step)."""
+    if account.totp_enabled_at is None:
+        return False
+    if not second_factor.use_totp(session, account, account.totp_secret, code):
+        _audit_account(session, "account.second_factor_failed", account, actor, kind="app")
+        return False
+    _cancel_pending_reset(session, account, actor)
+    return True
+
+
+def use_recovery_code(session: Session, account: Account, code: str, *, actor: Actor) -> bool:
+    """True if the code is one of the account's unused recovery codes (then spent)."""
+    if account.totp_enabled_at is None:
+        return False
+    if not second_factor.use_recovery_code(session, account, code):
+        _audit_account(session, "account.second_factor_failed", account, actor,
+                       kind="recovery-code")
+        return False
+    _audit_account(session, "account.recovery_code_used", account, actor,
+                   left=second_factor.recovery_codes_left(session, account))
+    _cancel_pending_reset(session, account, actor)
+    return True
+
+
+def _check_owner(session: Session, account: Account, password: str, code: str) -> None:
+    """Raise Invalid unless the password and a code (from the app, or a recovery code) are
+    right: turning the factor off or changing its codes needs both again."""
+    if not verify_password(account.password_hash, password[:MAX_LENGTH]):
+        raise Invalid("wrong password", field="password")
+    if not (second_factor.use_totp(session, account, account.totp_secret, code)
+            or second_factor.use_recovery_code(session, account, code)):
+        raise Invalid("wrong code", field="code")
+
+
+def _remove_totp(session: Session, account: Account) -> None:
+    account.totp_secret = None
+    account.totp_enabled_at = None
+    account.totp_reset_confirmed_at = None
+    account.session_epoch += 1
+    second_factor.forget_recovery_codes(session, account)
+    session.flush()
+
+
+def disable_totp(session: Session, account: Account, password: str, code: str, *,
+                 actor: Actor) -> None:
+    """Turn the second factor off (password and a code again); every session ends."""
+    if account.totp_enabled_at is None:
+        raise Conflict("no second factor is set up")
+    _check_owner(session, account, password, code)
+    _remove_totp(session, account)
+    _audit_account(session, "account.totp_disable", account, actor)
+
+
+def regenerate_recovery_codes(session: Session, account: Account, password: str, code: str, *,
+                              actor: Actor) -> list[str]:
+    """Ten new recovery codes in place of the old ones (password and a code again)."""
+    if account.totp_enabled_at is None:
+        raise Conflict("no second factor is set up")
+    _check_owner(session, account, password, code)
+    codes = second_factor.new_recovery_codes(session, account)
+    _audit_account(session, "account.recovery_codes_new", account, actor)
+    return codes
+
+
+# How long a confirmed "I have lost my app and my codes" waits before the factor goes: the
+# owner, told by email, has this long to stop it by signing in with the app or a code.
+TOTP_RESET_WAIT = dt.timedelta(days=3)
+
+
+def confirm_totp_reset(session: Session, account: Account, *, actor: Actor) -> dt.datetime:
+    """Start the wait after which the second factor goes (from the emailed link); return when
+    it ends. Confirming again does not restart it."""
+    if account.totp_enabled_at is None:
+        raise Conflict("no second factor is set up")
+    if account.totp_reset_confirmed_at is None:
+        account.totp_reset_confirmed_at = utcnow()
+        session.flush()
+        _audit_account(session, "account.totp_reset_confirmed", account, actor,
+                       wait_days=TOTP_RESET_WAIT.days)
+    return account.totp_reset_confirmed_at + TOTP_RESET_WAIT
+
+
+def totp_reset_due_at(account: Account) -> dt.datetime | None:
+    """When a confirmed removal of the second factor takes effect, if one is pending."""
+    if account.totp_enabled_at is None or account.totp_reset_confirmed_at is None:
+        return None
+    return account.totp_reset_confirmed_at + TOTP_RESET_WAIT
+
+
+def apply_due_totp_reset(session: Session, account: Account, *, actor: Actor,
+                         now: dt.datetime | None = None) -> bool:
+    """Remove the second factor if its confirmed removal has waited long enough (called when
+    the password has just been proved); every session ends. True if it was removed."""
+    due = totp_reset_due_at(account)
+    if due is None or (now or utcnow()) < due:
+        return False
+    _remove_totp(session, account)
+    _audit_account(session, "account.totp_removed_after_reset", account, actor)
+    return True
+
+
+def cancel_totp_reset(session: Session, account: Account, *, actor: Actor) -> None:
+    """Stop a pending removal of the second factor (from a fully signed-in session)."""
+    _cancel_pending_reset(session, account, actor)
 
 
 # --- my consents -----------------------------------------------------------------------------

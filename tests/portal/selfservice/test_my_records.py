@@ -4,6 +4,7 @@ staff views (never a name), two-factor sign-in and the remembered language."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -146,7 +147,11 @@ def test_two_factor_is_optional_and_then_required(client: FlaskClient, session: 
     assert "/account/second-factor" in fresh.get("/my/consents").headers["Location"]
     r = post(fresh, "/account/second-factor", {"code": "12345"})
     assert "The code must be 6 numbers" in r.get_data(as_text=True)
+    # (the enrolment's code was spent: a code works once, so the next one is given)
     r = post(fresh, "/account/second-factor", {"code": pyotp.TOTP(secret).now()})
+    assert "The code is not right" in r.get_data(as_text=True)
+    r = post(fresh, "/account/second-factor",
+             {"code": pyotp.TOTP(secret).at(time.time() + 30)})
     assert r.status_code == 302
     assert fresh.get("/my/consents").status_code == 200
 
