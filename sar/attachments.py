@@ -13,24 +13,26 @@ page by page with the regions filled black, so it has no text layer left at all.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
+import math
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.audit import Actor
 from portal.db import utcnow
-from portal.errors import Conflict, Invalid, NotFound
+from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.identity.models import Role
-from sar import access
+from sar import access, uploads
 from sar.models import (
     FileReview,
     Reason,
@@ -42,6 +44,9 @@ from sar.models import (
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 PDF, PNG, JPEG, TEXT = "application/pdf", "image/png", "image/jpeg", "text/plain"
 EXTENSIONS = {PDF: "pdf", PNG: "png", JPEG: "jpg", TEXT: "txt"}
@@ -71,10 +76,10 @@ def sniff(data: bytes, declared: str, *, field: str = "files") -> str:
         _check_pdf(data, field)
     elif data.startswith(b"\x89PNG\r\n\x1a\n"):
         kind = PNG
-        _check_image(data, "PNG", field)
+        _check_image(data, PNG, field)
     elif data.startswith(b"\xff\xd8\xff"):
         kind = JPEG
-        _check_image(data, "JPEG", field)
+        _check_image(data, JPEG, field)
     else:
         kind = TEXT
         _check_text(data, field)
@@ -87,36 +92,16 @@ def sniff(data: bytes, declared: str, *, field: str = "files") -> str:
 
 def _check_pdf(data: bytes, field: str) -> None:
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            raise Invalid("the PDF is encrypted: send it without a password",
-                          field=f"{field}.content_base64")
-        pages = len(reader.pages)
-    except (PyPdfError, ValueError, KeyError, OSError, TypeError) as exc:
-        raise Invalid("the file is not a readable PDF", field=f"{field}.content_base64") from exc
-    if not 1 <= pages <= MAX_PAGES:
+    # Parsed defensively (any parser exception refuses the file), then held to the pages a
+    # reviewer can be shown.
+    uploads.check_pdf(data, field=f"{field}.content_base64")
+    if len(PdfReader(io.BytesIO(data)).pages) > MAX_PAGES:
         raise Invalid(f"a PDF must have 1 to {MAX_PAGES} pages", field=f"{field}.content_base64")
 
 
-def _check_image(data: bytes, fmt: str, field: str) -> None:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            if img.format != fmt:
-                raise Invalid("the image is not what its first bytes say",
-                              field=f"{field}.content_base64")
-            if img.width * img.height > MAX_PIXELS:
-                raise Invalid("the image is too large (over 40 million pixels)",
-                              field=f"{field}.content_base64")
-            img.load()  # a truncated or corrupt image fails here, not at review
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError,
-            Image.DecompressionBombError) as exc:
-        raise Invalid(f"the file is not a readable {fmt} image",
-                      field=f"{field}.content_base64") from exc
+def _check_image(data: bytes, media: str, field: str) -> None:
+    uploads.check_image(data, media, field=f"{field}.content_base64")
 
 
 def _check_text(data: bytes, field: str) -> None:
@@ -155,6 +140,23 @@ def zip_path(agency_slug: str, file: SarFile) -> str:
 # --- Showing a file to a reviewer ---------------------------------------------------------
 
 
+def _readable(fn: Callable[P, T]) -> Callable[P, T]:
+    """Whatever a parser or renderer raises on a hostile file is a plain refusal, never a
+    server error: the file can still be withheld."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except DomainError:
+            raise
+        except Exception as exc:  # any failure to read the file refuses it
+            raise Invalid("the file cannot be read or shown: withhold it",
+                          field="decision") from exc
+
+    return wrapper
+
+
 def _image(data: bytes) -> Image:
     from PIL import Image, ImageOps
 
@@ -166,6 +168,7 @@ def _image(data: bytes) -> Image:
         return img.convert("RGBA" if "A" in img.getbands() or img.mode == "P" else "RGB")
 
 
+@_readable
 def page_count(file: SarFile) -> int:
     """How many pages the reviewer is shown (1 for an image or a text file)."""
     if file.mime != PDF:
@@ -175,6 +178,27 @@ def page_count(file: SarFile) -> int:
     doc = pypdfium2.PdfDocument(file.content)
     try:
         return min(len(doc), MAX_PAGES)
+    finally:
+        doc.close()
+
+
+@_readable
+def page_sizes(file: SarFile) -> list[tuple[int, int]]:
+    """Each page's size in the pixels regions are given in (none for a text file)."""
+    if file.mime in (PNG, JPEG):
+        return [_image(file.content).size]
+    if file.mime != PDF:
+        return []
+    import pypdfium2
+
+    doc = pypdfium2.PdfDocument(file.content)
+    try:
+        sizes = []
+        for index in range(min(len(doc), MAX_PAGES)):
+            width, height = doc[index].get_size()
+            # As pypdfium2 renders: the page's points at DPI, rounded up to whole pixels.
+            sizes.append((math.ceil(width * DPI / 72), math.ceil(height * DPI / 72)))
+        return sizes
     finally:
         doc.close()
 
@@ -196,6 +220,7 @@ def pages(data: bytes) -> Iterator[Image]:
         doc.close()
 
 
+@_readable
 def page_image(file: SarFile, page: int, *, released: bool = False) -> bytes:
     """One page (or the image) as a PNG re-encoded from its pixels, for the review page."""
     data = file.released if released and file.released is not None else file.content
@@ -210,6 +235,7 @@ def page_image(file: SarFile, page: int, *, released: bool = False) -> bytes:
     raise NotFound("no such page")
 
 
+@_readable
 def text_of(file: SarFile, *, released: bool = False) -> str:
     """The text a reader could extract: a text file's content, or a PDF's text layer
     (including text a viewer does not show, such as white text or text under an image)."""
@@ -383,6 +409,7 @@ def decide(session: Session, sar: SarRequest, record: SarRecord, file: SarFile,
     return file
 
 
+@_readable
 def burn(file: SarFile) -> bytes:
     """What is released: re-encoded from the content, with every redaction burnt in."""
     from PIL import ImageDraw
@@ -529,7 +556,10 @@ def check_archive(archive: bytes, expected: Mapping[str, SarFile],
                         or _digest(file.released) != _digest(data)):
                     problems.append(f"{name} is not the file a reviewer released")
                     continue
-                texts.append(released_text(file.mime, data))
+                try:
+                    texts.append(released_text(file.mime, data))
+                except Exception:  # noqa: BLE001 - a file that cannot be read is not released
+                    problems.append(f"{name} cannot be read")
             else:
                 problems.append(f"{name} is not a file of the request")
     leaked: dict[str, None] = {}

@@ -106,8 +106,18 @@ SCHEMAS: dict[str, Any] = {
             "files": {"type": "array", "items": {
                 "type": "object", "required": ["filename", "media_type", "content_base64"],
                 "additionalProperties": False,
-                "properties": {"filename": {"type": "string"},
-                               "media_type": {"type": "string"},
+                "description": "Judged by its content: a PDF (not encrypted, at most 100 "
+                               "pages), a PNG or JPEG image, or plain UTF-8 text, each at most "
+                               "10 MB. Anything else (a program, HTML, an archive), or content "
+                               "that is not the declared media_type, is refused with 422 naming "
+                               "the field. Nothing is released until a reviewer has seen it.",
+                "properties": {"filename": {"type": "string",
+                                            "description": "Shown to reviewers; the delivered "
+                                                           "name has no path and takes its "
+                                                           "extension from the content"},
+                               "media_type": {"type": "string", "description":
+                                              "application/pdf, image/png, image/jpeg or "
+                                              "text/plain (a charset parameter is allowed)"},
                                "content_base64": {"type": "string",
                                                   "contentEncoding": "base64"}}}},
         },

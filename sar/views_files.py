@@ -55,10 +55,16 @@ def _int(name: str) -> int:
 
 def _page(file: SarFile, record: SarRecord, task: SarTask, sar: SarRequest,
           **extra: Any) -> str:
+    try:
+        sizes, text = attachments.page_sizes(file), attachments.text_of(file)
+        released = attachments.text_of(file, released=True) if file.released else ""
+    except DomainError as exc:
+        # A file that cannot be shown can still be withheld, which needs no rendering.
+        sizes, text, released = [], "", ""
+        extra.setdefault("form_errors", [{"text": exc.message, "href": "#decision"}])
     return render_template(
         "sar/staff/file.html", file=file, record=record, task=task, sar=sar,
-        pages=attachments.page_count(file), text=attachments.text_of(file),
-        released_text=attachments.text_of(file, released=True) if file.released else "",
+        sizes=sizes, pages=len(sizes), text=text, released_text=released,
         delivered=attachments.delivered_name(file), reasons=list(Reason),
         reason_labels=bundle_module.REASON_LABELS, review=FileReview,
         editable=sar.status in ops.OPEN_STATUSES and not record.withheld,
