@@ -47,6 +47,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from consent import engine
 from consent.models import (
     CheckDecision,
+    ConsentEvent,
     NoticeVersion,
     ReferenceGeneration,
     notice_version_agreements,
@@ -929,6 +930,44 @@ class CheckService:
                                                 decision.valid_until)}))
         self.committer.commit(_Work(entries, rows, self._touch(caller.api_client_id, now)))
         return outcomes
+
+    def consented(self, session: Session, subject_id: uuid.UUID, from_agency_id: int,
+                  to_agency_id: int, category: str, *, now: dt.datetime | None = None) -> bool:
+        """True when the person's own consent, for some purpose, lets the discloser share the
+        category with the recipient now: the engine's answer on the current reference data.
+        A statutory basis does not count: this asks what the person allowed."""
+        now = now or utcnow()
+        # Read on the caller's session: a page's own write transaction holds SQLite's lock,
+        # so the cache's reload (its own session) would wait on it.
+        generation = session.scalar(select(ReferenceGeneration.value))
+        refs = self._refdata
+        if refs is None or refs.generation is None or refs.generation != generation:
+            refs = load_refdata(session)
+        latest: dict[int, ConsentEvent] = {}  # the latest event per notice is the state
+        for event in session.scalars(select(ConsentEvent).where(
+                ConsentEvent.subject_id == subject_id).order_by(ConsentEvent.id)):
+            latest[event.notice_id] = event
+        versions = {e.notice_version_id for e in latest.values()}
+        numbers: dict[int, int] = {row.id: row.version for row in session.execute(
+            select(NoticeVersion.id, NoticeVersion.version)
+            .where(NoticeVersion.id.in_(versions)))} if versions else {}
+        consents = {nid: engine.ConsentFact(
+            notice_id=nid, event_type=e.event_type, event_id=str(e.public_id),
+            notice_version=numbers[e.notice_version_id],
+            valid_until=e.valid_until.replace(tzinfo=dt.UTC) if e.valid_until else None)
+            for nid, e in latest.items()}
+        active = refs.agency_active
+        for purpose_id in sorted(refs.purposes.values()):
+            agreements, notices = refs.route(from_agency_id, to_agency_id, purpose_id)
+            if not agreements:
+                continue
+            route = engine.RouteFacts(now=now, agreements=agreements, notices=notices,
+                                      discloser_active=active.get(from_agency_id, False),
+                                      recipient_active=active.get(to_agency_id, False))
+            decision = engine.decide_on_route(route, [category], consents)
+            if decision.permit and decision.basis == engine.CONSENT:
+                return True
+        return False
 
     def _touch(self, client_id: int | None, now: dt.datetime) -> int | None:
         """The key to mark as used in this commit, at most once per resolution per process."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import click
 from flask import Flask, current_app
@@ -179,14 +179,24 @@ def import_register(folder: Path, head_file: TextIO, public_key: str) -> None:
                f"{head['signed_at']} by key {head['key_id']}.")
 
 
+def _shown_safe_contact(staff: Any, subject: Any) -> str:
+    """For the subject page: the access model decides whose safe contact it shows."""
+    from consent.checks import CheckService
+    from portal import database
+    from portal.staff.operations import shown_safe_contact
+
+    service: CheckService = current_app.extensions["consent.checks"]
+    session = database.session()
+    return shown_safe_contact(staff, subject, consented=lambda src, dst, category:
+                              service.consented(session, subject.id, src, dst, category))
+
+
 def init_app(app: Flask) -> None:
     """Register the staff area's blueprints."""
     from consent.first_contact import views as first_contact
     from portal.staff import admin, agreement_views, notices, partnership, people, views
-    from portal.staff.operations import shown_safe_contact
 
-    # The subject page asks the access model, not the template, whose safe contact it shows.
-    app.jinja_env.globals["shown_safe_contact"] = shown_safe_contact
+    app.jinja_env.globals["shown_safe_contact"] = _shown_safe_contact
     app.register_blueprint(views.auth)
     app.register_blueprint(views.bp)
     app.register_blueprint(first_contact.bp)

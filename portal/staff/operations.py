@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pyotp
@@ -173,11 +173,22 @@ def holdings_of(session: Session, subject_id: uuid.UUID, agency_id: int) -> Sequ
                                 .order_by(Holding.since)))
 
 
-def shown_safe_contact(staff: StaffUser, subject: Subject) -> str:
+# The data category that stands for a person's safe-contact method in sharing agreements.
+SAFE_CONTACT_CATEGORY = "safe-contact"
+
+
+def shown_safe_contact(staff: StaffUser, subject: Subject, *,
+                       consented: Callable[[int, int, str], bool] | None = None) -> str:
     """The person's safe-contact instructions if the staff member's agency recorded them
-    (it registered the person), otherwise nothing: they are shown to no other agency."""
-    if subject.registered_by_agency_id is not None \
-            and subject.registered_by_agency_id == staff.agency_id:
+    (it registered the person), or if the person consented to that agency passing their
+    safe-contact method to the staff member's agency (``consented(from, to, category)``);
+    otherwise nothing. No lawful basis but the person's own choice shows them elsewhere."""
+    recorder = subject.registered_by_agency_id
+    if not subject.safe_contact or recorder is None:
+        return ""
+    if recorder == staff.agency_id:
+        return subject.safe_contact
+    if consented is not None and consented(recorder, staff.agency_id, SAFE_CONTACT_CATEGORY):
         return subject.safe_contact
     return ""
 

@@ -168,3 +168,53 @@ def test_another_agency_sees_neither_the_safe_contact_nor_what_it_did_not_supply
     assert "IDVA-9" not in housing and "FP-DEMO-0004" not in housing
     assert "independent domestic violence adviser" not in housing
     assert "Fenshire IDVA Service" not in housing
+
+
+def test_a_recipient_the_person_allowed_sees_the_safe_contact_until_they_withdraw(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    import datetime as dt
+
+    from consent import operations as consent_ops
+    from portal import operations
+    from portal.db import utcnow
+    from portal.models import DataCategory, Purpose
+    from portal.staff import agreements, notices
+    from tests.staff_helpers import SYSTEM
+
+    # Given Morgan (safe contact recorded by the police), linked after review to the IDVA
+    # service, and a consent agreement for the police to pass on a safe-contact method
+    morgan = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0004"))
+    assert morgan is not None
+    police = operations.agency_by_slug(session, "fenshire-police")
+    idva = operations.agency_by_slug(session, "fenshire-idva")
+    operations.put_holding(session, idva.id, "IDVA-9", categories=[], since=dt.date(2026, 3, 1),
+                           actor=SYSTEM, subject_id=morgan.subject_id, reviewed=True)
+    category = session.scalar(select(DataCategory).where(DataCategory.slug == "safe-contact"))
+    purpose = session.scalar(select(Purpose).where(Purpose.slug == "domestic-abuse-risk"))
+    assert category is not None and purpose is not None
+    made = agreements.create_agreement(session, "FEN-ISA-120", agreements.AgreementValues(
+        title="Safe contact to the IDVA service", from_agency_id=police.id,
+        to_agency_id=idva.id, purpose_id=purpose.id, lawful_basis="consent",
+        valid_from=utcnow() - dt.timedelta(days=1), category_ids=(category.id,)), actor=SYSTEM)
+    draft = notices.create_notice(session, "idva-safe-contact", actor=SYSTEM)
+    notices.save_text(session, draft.id, "en", title="Passing on how to reach you safely",
+                      body="The police would tell the IDVA service how to contact you safely.",
+                      if_you_say_no="Nothing else changes.", status="approved",
+                      languages=("en",), actor=SYSTEM)
+    version = notices.publish(session, draft.notice_id, requires_reconsent=False,
+                              agreement_ids=[made.id], languages=("en",), actor=SYSTEM)
+    session.commit()
+    login(client, make_staff(session, "fenshire-idva", Role.CONSENT_OFFICER))
+    url = f"/staff/subjects/{morgan.subject_id}"
+    safe = "Do not phone. Text only"
+    # When Morgan has not said yes, the IDVA service does not see it
+    assert safe not in client.get(url).get_data(as_text=True)
+    # When Morgan says yes, it does
+    consent_ops.give(session, morgan.subject_id, version.id, actor=SYSTEM, method="web")
+    session.commit()
+    assert safe in client.get(url).get_data(as_text=True)
+    # And once Morgan withdraws, it no longer does
+    consent_ops.withdraw(session, morgan.subject_id, version.notice_id, actor=SYSTEM,
+                         method="web")
+    session.commit()
+    assert safe not in client.get(url).get_data(as_text=True)
