@@ -42,7 +42,8 @@ def live_app(db_url: str, tmp_path: Path, smtp: tuple[Inbox, int]) -> Flask:  # 
 
 @pytest.fixture
 def world(session: Session, demo: Any) -> Iterator[dict[str, Any]]:
-    """Morgan Lee held by the police and the IDVA service; two SAR officers; API keys."""
+    """Morgan Lee held by the police and the IDVA service; two SAR coordinators; the police's
+    SAR officer (its reviewer); API keys."""
     holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0004"))
     assert holding is not None
     idva = operations.agency_by_slug(session, "fenshire-idva")
@@ -55,8 +56,9 @@ def world(session: Session, demo: Any) -> Iterator[dict[str, Any]]:
                                              actor=STAFF)
     session.commit()
     yield {"subject": holding.subject_id, "police": police_key, "idva": idva_key,
-           "first": make_staff(session, "fenshire-police", Role.SAR_OFFICER),
-           "second": make_staff(session, "fenshire-police", Role.SAR_OFFICER)}
+           "first": make_staff(session, "victim-care", Role.SAR_COORDINATOR),
+           "second": make_staff(session, "fenshire-city-council", Role.SAR_COORDINATOR),
+           "reviewer": make_staff(session, "fenshire-police", Role.SAR_OFFICER)}
 
 
 def _api(live: LiveServer, method: str, path: str, key: str, body: Any = None) -> Any:
@@ -66,6 +68,15 @@ def _api(live: LiveServer, method: str, path: str, key: str, body: Any = None) -
                                           "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our own live server
         return json.loads(resp.read())
+
+
+def _open_pdf(tablet: Page, live: LiveServer, reference: str) -> None:
+    """Open the bundle's PDF with the tablet's session (a browser shows it in its viewer)."""
+    tablet.goto(f"{live.url}/staff/sar/{reference}")
+    href = tablet.locator("#open-bundle").get_attribute("href")
+    pdf = tablet.context.request.get(live.url + str(href))
+    assert pdf.ok and pdf.body().startswith(b"%PDF")
+    tablet.reload()
 
 
 def _build(live: LiveServer) -> None:
@@ -92,11 +103,18 @@ def test_the_whole_sar_journey(live: LiveServer, page: Page, tablet: Page, sessi
     reference = page.locator(".govuk-panel__body strong").inner_text()
     status_url = page.url
 
-    # When an officer verifies the identity on the tablet, the clock starts
+    # When a coordinator opens the passport on the tablet, picks the person the search found
+    # beside what the requester typed, and says why they are satisfied, the clock starts
     sign_in_browser(tablet, live, world["first"])
     tablet.goto(f"{live.url}/staff/sar/{reference}")
     assert_accessible(tablet)
-    tablet.select_option("#subject_id", str(world["subject"]))
+    expect(tablet.locator("#typed")).to_contain_text("Morgan Lee")
+    href = tablet.get_by_role("link", name="Identity document 1").get_attribute("href")
+    assert tablet.context.request.get(live.url + str(href)).body() == PNG
+    tablet.reload()
+    expect(tablet.get_by_text("Opened by you")).to_be_visible()
+    tablet.locator(f"#subject-{world['subject']}").check()
+    tablet.get_by_label("Why you are satisfied").fill("The passport photo and name match.")
     tablet.get_by_role("button", name="Identity verified: start the clock").click()
     expect(tablet.locator("#sar-status")).to_have_text("In progress")
 
@@ -111,29 +129,40 @@ def test_the_whole_sar_journey(live: LiveServer, page: Page, tablet: Page, sessi
     # The police see only their own task, now answered
     assert _api(live, "GET", "/api/v1/sar/tasks", world["police"]) == {"tasks": []}
 
-    # The officer builds the bundle, then redacts the neighbour's name
+    # The coordinator builds the bundle, then the police's reviewer redacts the neighbour's
+    # name on the police's own task page
     tablet.reload()
     tablet.get_by_role("button", name="Build the bundle").click()
     _build(live)
-    tablet.reload()
+    sign_in_browser(tablet, live, world["reviewer"])
+    tablet.goto(f"{live.url}/staff/sar/")
+    tablet.get_by_role("link", name=reference).click()
+    assert_accessible(tablet)
     tablet.get_by_label("Text to redact (copy it exactly)").fill("Jane Doe")
     tablet.get_by_role("button", name="Redact", exact=True).click()
     expect(tablet.get_by_text("Redacted: “Jane Doe”")).to_be_visible()
 
-    # Then the second officer's approval is blocked: the name survives in the built PDF
+    # Then the second coordinator must open the PDF before approving, and their approval is
+    # blocked: the name survives in the built PDF
     sign_in_browser(tablet, live, world["second"])
     tablet.goto(f"{live.url}/staff/sar/{reference}")
-    tablet.get_by_role("button", name="Approve and release (second officer)").click()
+    tablet.get_by_role("button", name="Approve and release (second person)").click()
+    expect(tablet.locator(".govuk-error-summary")).to_contain_text("open the bundle")
+    assert_accessible(tablet)
+    _open_pdf(tablet, live, reference)
+    tablet.get_by_role("button", name="Approve and release (second person)").click()
     expect(tablet.locator(".govuk-error-summary")).to_contain_text("Release refused")
 
-    # After the first officer rebuilds it, the second approves, and the link is emailed
+    # After the first coordinator rebuilds it, the second opens and approves it, and the
+    # link is emailed
     sign_in_browser(tablet, live, world["first"])
     tablet.goto(f"{live.url}/staff/sar/{reference}")
     tablet.get_by_role("button", name="Build the bundle").click()
     _build(live)
     sign_in_browser(tablet, live, world["second"])
     tablet.goto(f"{live.url}/staff/sar/{reference}")
-    tablet.get_by_role("button", name="Approve and release (second officer)").click()
+    _open_pdf(tablet, live, reference)
+    tablet.get_by_role("button", name="Approve and release (second person)").click()
     expect(tablet.locator("#sar-status")).to_have_text("Ready to download")
     body = inbox.bodies()[-1]
     link = re.search(r"http://\S+(/sar/download/\S+)", body)
