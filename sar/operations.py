@@ -408,7 +408,15 @@ def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> S
 
 
 def assign(session: Session, sar: SarRequest, staff_id: int | None, *, actor: Actor) -> None:
-    """Give the request to an officer (or nobody)."""
+    """Give the request to a SAR coordinator (or nobody): an agency's reviewer or anyone
+    else would be handed the whole request."""
+    from portal.identity.models import Role, StaffUser
+
+    if staff_id is not None:
+        staff = session.get(StaffUser, staff_id)
+        if (staff is None or staff.disabled_at is not None
+                or Role.SAR_COORDINATOR not in staff.role_set):
+            raise Invalid("choose a SAR coordinator", field="staff_id")
     sar.assigned_to_id = staff_id
     session.flush()
     audit.record(session, "sar.assigned", actor, subject_id=sar.subject_id, object_type="sar",

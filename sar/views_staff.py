@@ -281,7 +281,8 @@ def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
 
 
 # The action form fields an error summary may point at (the others point at the actions).
-ACTION_FIELDS = frozenset({"subject_id", "method", "note", "decision", "safeguarding_reason"})
+ACTION_FIELDS = frozenset({"subject_id", "method", "note", "decision", "safeguarding_reason",
+                           "staff_id"})
 
 
 def _approve(sar: SarRequest, me: StaffUser) -> tuple[str, int] | WerkzeugResponse:

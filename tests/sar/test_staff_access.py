@@ -383,3 +383,17 @@ def test_an_agency_admin_neither_grants_nor_removes_the_coordinator_role(
         people.change_roles(session, admin, member.id, [Role.SAR_COORDINATOR.value])
     people.change_roles(session, admin, member.id, [Role.SAR_OFFICER.value])
     assert member.role_set == {Role.SAR_OFFICER, Role.SAR_COORDINATOR}
+
+
+def test_a_request_is_assigned_only_to_a_coordinator(
+        session: Session, filed: Callable[..., SarRequest],
+        officers: tuple[StaffUser, StaffUser], reviewers: dict[str, StaffUser]) -> None:
+    # Handing a request to an agency's reviewer (or to nobody that exists) would hand them
+    # every agency's part of it
+    sar = filed()
+    for staff_id in (reviewers["victim-care"].id, 999999):
+        with pytest.raises(Invalid) as err:
+            ops.assign(session, sar, staff_id, actor=STAFF)
+        assert err.value.field == "staff_id"
+    ops.assign(session, sar, officers[1].id, actor=STAFF)
+    assert sar.assigned_to_id == officers[1].id
