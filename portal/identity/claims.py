@@ -191,6 +191,12 @@ def last_notice(session: Session, subject_id: uuid.UUID) -> PersonNotice | None:
                           .order_by(PersonNotice.id.desc()).limit(1))
 
 
+def notices_of(session: Session, subject_id: uuid.UUID, limit: int = 20) -> list[PersonNotice]:
+    """The newest links and unlinks of accounts to the person's records."""
+    return list(session.scalars(select(PersonNotice).where(PersonNotice.subject_id == subject_id)
+                                .order_by(PersonNotice.id.desc()).limit(limit)))
+
+
 def open_notices(session: Session, subject_id: uuid.UUID) -> list[PersonNotice]:
     """Notices staff still have to give the person by phone or post, oldest first."""
     return list(session.scalars(select(PersonNotice).where(

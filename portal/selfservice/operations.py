@@ -587,7 +587,9 @@ def export(session: Session, subject_id: uuid.UUID, *, actor: Actor) -> bytes:
                "family_name": subject.family_name,
                "date_of_birth": _iso(subject.date_of_birth), "email": subject.email,
                "phone": subject.phone, "postal_address": subject.postal_address,
-               "safe_contact": subject.safe_contact,
+               # Safe-contact instructions are not in the download: whoever holds the account
+               # (perhaps not the person) would learn how the person hides contact. A subject
+               # access request, identity checked, gives them.
                "preferred_language": subject.preferred_language}
     held = [{"agency": h.agency, "agency_contact": h.sar_contact, "categories": h.categories,
              "since": _iso(h.since)} for h in holdings(session, subject_id)]
@@ -650,4 +652,6 @@ request_views.json / .csv    every time staff opened part of a subject access re
 statutory_sharing.json / .csv  sharing that happens by law, without your consent
 
 Files are UTF-8. JSON is the full record; CSV has the same rows for spreadsheets.
+Safe-contact instructions are never in this download: ask for them through a subject access
+request, or at any agency you have seen.
 """

@@ -68,7 +68,11 @@ def home() -> str:
     """The signed-in person's start: what they can see and do."""
     account = sessions.current_account()
     assert account is not None  # noqa: S101 - account_required guarantees it
-    return render_template("selfservice/home.html", account=account)
+    # Every link and unlink of an account to these records, so the person can spot one
+    # that was not theirs.
+    links = claims.notices_of(database.session(), account.subject_id) \
+        if account.subject_id else []
+    return render_template("selfservice/home.html", account=account, links=links)
 
 
 @bp.route("/link", methods=["GET", "POST"])

@@ -201,6 +201,12 @@ def test_a_consent_officer_unlinks_a_wrong_account_and_gives_a_new_code(
     with pytest.raises(Invalid):
         claims.redeem(session, other, spare, actor=SYSTEM)
     assert claims.redeem(session, other, new.group(1), actor=SYSTEM).id == person.id
+    session.commit()
+    # And the person, signed in, sees every link and the unlink
+    login(theirs, other)
+    home = theirs.get("/my").get_data(as_text=True)
+    assert home.count("an online account was linked to your records") == 2
+    assert "a consent officer unlinked an online account from your records" in home
     revoked = session.scalars(select(ClaimCode).where(ClaimCode.subject_id == person.id,
                                                       ClaimCode.revoked)).all()
     assert len(revoked) == 1
