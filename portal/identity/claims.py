@@ -36,6 +36,7 @@ LENGTH = 12  # about 57 bits; redemption is also throttled and single-use
 DEFAULT_TTL = dt.timedelta(days=30)
 LINKED = "account-linked"
 UNLINKED = "account-unlinked"
+PASSWORD_RESET = "password-reset"  # noqa: S105 - a notice reason (of a linked account), no secret
 _NOT_VALID = "That code is not valid, has been used or has expired"
 
 
@@ -135,10 +136,12 @@ def notice_email(notice: PersonNotice, subject: Subject, config: Config) -> Emai
             title = mail.neutral_subject(config)
         elif notice.reason == LINKED:
             title = _("An online account was linked to your records")
+        elif notice.reason == PASSWORD_RESET:
+            title = _("The password of your online account was reset")
         else:
             title = _("An online account was unlinked from your records")
         text = render_template("email/public/account_link.txt", detailed=detailed,
-                               linked=notice.reason == LINKED, at=notice.created_at,
+                               reason=notice.reason, at=notice.created_at,
                                partnership=config.partnership_name)
     return mail.build(subject.email, title, text, config=config)
 

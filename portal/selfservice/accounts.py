@@ -378,8 +378,16 @@ def new_password(token: str) -> str | Response:
     if not form.validate_on_submit():
         return render_template("accounts/new_password.html", form=form, token=token,
                                form_errors=forms.errors_of(form))
-    ops.set_password(database.session(), account, form.password.data or "",
-                     actor=sessions.actor())
+    db = database.session()
+    ops.set_password(db, account, form.password.data or "", actor=sessions.actor())
+    if account.subject_id is not None:
+        from portal.identity import claims
+        from portal.models import Subject
+
+        notice, subject = claims.last_notice(db, account.subject_id), db.get(Subject,
+                                                                           account.subject_id)
+        if notice is not None and subject is not None:
+            mail.queue(claims.notice_email(notice, subject, _config()))
     session.clear()
     return redirect(url_for("accounts.password_changed"))
 

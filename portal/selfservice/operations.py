@@ -125,6 +125,15 @@ def set_password(session: Session, account: Account, password: str, *, actor: Ac
     session.flush()
     audit.record(session, "account.password_reset", actor, object_type="account",
                  object_id=str(account.id))
+    if account.subject_id is not None:
+        # A reset link travels by email: whoever reads the mailbox could take the account,
+        # so the person hears of it through the channel they chose at first contact.
+        from portal.identity import claims
+
+        subject = session.get(Subject, account.subject_id)
+        if subject is not None:
+            claims.tell_person(session, subject, claims.PASSWORD_RESET, account.id,
+                               actor=actor)
 
 
 def set_language(session: Session, account: Account, language: str, locales: Sequence[str], *,

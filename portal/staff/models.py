@@ -37,7 +37,8 @@ class StaffTotpStep(Base):
 
 
 class PersonNotice(Base):
-    """Telling a person that an online account was linked to, or unlinked from, their records.
+    """Telling a person that an online account was linked to or unlinked from their records,
+    or that the linked account's password was reset (from an emailed link).
 
     Sent by email when that is the channel they chose at first contact; otherwise it is a
     task for staff to make contact by phone or post, open until someone records it done.
@@ -48,7 +49,7 @@ class PersonNotice(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("subjects.id"), index=True)
     account_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
-    reason: Mapped[str] = mapped_column(String(24))  # account-linked | account-unlinked
+    reason: Mapped[str] = mapped_column(String(24))  # account-linked|-unlinked, password-reset
     channel: Mapped[str] = mapped_column(String(16))  # email | phone | post | none | ""
     emailed: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
