@@ -257,7 +257,8 @@ def make_plan(subjects: int, events: int, ref: RefData, *, seed: int = 1,
 
 SUBJECT_COLUMNS = ("id", "given_name", "family_name", "date_of_birth", "email", "phone",
                    "postal_address", "safe_contact", "preferred_language",
-                   "registered_by_agency_id", "created_at")
+                   "contact_channel", "email_wording", "registered_by_agency_id",
+                   "created_at")
 HOLDING_COLUMNS = ("id", "agency_id", "subject_id", "agency_ref", "since", "updated_at",
                    "ended_at")
 EVENT_COLUMNS = ("public_id", "subject_id", "notice_id", "notice_version_id", "event_type",
@@ -284,7 +285,7 @@ def subject_rows(plan: Plan, ref: RefData, *, aware: bool = True
         yield (sid, given, family, dob, f"{given.lower()}.{family.lower()}{i}@example.org",
                f"07700 {rng.randint(0, 999999):06d}",
                f"{rng.randint(1, 200)} {rng.choice(STREETS)}, Fenshire FE{rng.randint(1, 9)}",
-               "", rng.choice(langs), ref.police_id, created)
+               "", rng.choice(langs), "", "neutral", ref.police_id, created)
 
 
 def holding_rows(plan: Plan, ref: RefData, *, aware: bool = True
