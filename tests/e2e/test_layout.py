@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+import contextlib
+from typing import Any
 
-from tests.e2e.conftest import LiveServer, assert_accessible, tab_to
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+from sqlalchemy.orm import Session
+
+from tests.e2e.conftest import LiveServer, assert_accessible, sign_in_browser, tab_to
+from tests.identity_helpers import make_account
 
 
 def test_start_page_is_accessible_in_english_and_welsh(live: LiveServer, page: Page) -> None:
@@ -51,3 +57,32 @@ def test_not_found_page_is_accessible(live: LiveServer, page: Page) -> None:
     assert response is not None and response.status == 404
     assert page.locator("h1").inner_text() == "Page not found"
     assert_accessible(page)
+
+
+def test_shift_pressed_three_times_leaves_any_public_page(live: LiveServer, page: Page,
+                                                          session: Session, demo: Any) -> None:
+    account = make_account(session)
+    for path in ("/", "/staying-safe", "/account/sign-in", "/no-such-page", "/my"):
+        if path == "/my":
+            sign_in_browser(page, live, account)
+        # Given a page of the public surface, its script loaded
+        tab = page.context.new_page()
+        tab.goto(live.url + path)
+        tab.wait_for_load_state("networkidle")
+        assert tab.locator(".govuk-exit-this-page").count() == 1, path
+        if path == "/my":
+            assert tab.locator("form.app-sign-out button").count() == 1
+        # When Shift is pressed three times
+        with tab.expect_response(lambda r: r.url.endswith("/exit")) as exited:
+            for _ in range(3):
+                tab.keyboard.press("Shift")
+        # Then the page is left for the neutral site (out of this machine's reach, so the
+        # browser gives up on it), and any session ended
+        assert exited.value.status == 302, path
+        assert exited.value.headers["location"].startswith("https://www.bbc.co.uk/"), path
+        with contextlib.suppress(PlaywrightError):
+            tab.wait_for_url(lambda url: not url.startswith(live.url), wait_until="commit")
+        tab.close()
+    check = page.context.new_page()
+    check.goto(live.url + "/my")
+    assert check.locator("h1").inner_text() == "Sign in"

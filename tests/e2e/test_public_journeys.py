@@ -175,7 +175,8 @@ def test_journey_by_keyboard_only(live: LiveServer, page: Page, session: Session
 PUBLIC_PAGES = ["/", "/help", "/staying-safe", "/exit-this-page", "/accessibility", "/privacy",
                 "/cookies", "/account/register", "/account/sign-in", "/account/reset",
                 "/account/check-your-email", "/account/signed-out",
-                "/account/password-changed", "/account/verify/not-a-token"]
+                "/account/password-changed", "/account/verify/not-a-token", "/sar/request",
+                "/no-such-page"]
 
 
 def test_every_public_page_is_accessible_in_english_and_welsh(live: LiveServer,
@@ -184,6 +185,7 @@ def test_every_public_page_is_accessible_in_english_and_welsh(live: LiveServer,
         for path in PUBLIC_PAGES:
             page.goto(f"{live.url}{path}?lang={lang}")
             assert page.locator("html").get_attribute("lang") == lang, path
+            assert page.locator(".govuk-exit-this-page").count() == 1, path
             assert_accessible(page)
         # A form with errors too
         page.goto(f"{live.url}/account/register?lang={lang}")
@@ -231,6 +233,7 @@ def test_every_personal_page_is_accessible_in_english_and_welsh(
             assert response is not None and response.status == 200, path
             assert response.headers["cache-control"] == "no-store", path
             assert page.locator(".govuk-exit-this-page").count() == 1, path
+            assert page.locator("form.app-sign-out button").count() == 1, path
             if path.startswith("/my/activity"):
                 assert page.locator("nav.govuk-pagination a").count() == 1, path
             assert_accessible(page)
