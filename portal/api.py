@@ -16,7 +16,7 @@ from werkzeug.exceptions import HTTPException
 from portal import database, operations
 from portal.audit import Actor
 from portal.errors import DomainError, Invalid
-from portal.openapi import openapi_document
+from portal.openapi import EARLIEST, Reference, openapi_document
 from portal.security import access
 
 log = logging.getLogger("portal.api")
@@ -105,9 +105,35 @@ def json_body() -> Any:
         raise _Http(415, "send the body as application/json")
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Http(400, f"the body is not valid JSON: {exc}") from exc
+    if b"\\u0000" in raw:  # JSON can only carry a NUL escaped
+        _refuse_nul(body, "")
+    return body
+
+
+def _refuse_nul(value: Any, where: str) -> None:
+    # PostgreSQL cannot store NUL in text: refused here as bad input, never a 503 later.
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise Invalid(f"{where or 'the body'} contains a NUL character",
+                          field=where or None)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, where)
+            _refuse_nul(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_nul(item, f"{where}[{i}]")
+
+
+def http_problem(exc: HTTPException) -> Response:
+    """A Werkzeug HTTP error as a problem response, keeping the headers the status requires
+    (``Allow`` on a 405, ``Retry-After``, ``WWW-Authenticate``)."""
+    headers = {key: value for key, value in exc.get_headers()
+               if key.lower() != "content-type"}
+    return problem(exc.code or 500, exc.description or "", code=str(exc.code), headers=headers)
 
 
 class _Http(Exception):
@@ -130,7 +156,7 @@ def register_error_handlers(blueprint: Blueprint) -> None:
 
     @blueprint.errorhandler(HTTPException)
     def _werkzeug(exc: HTTPException) -> Response:
-        return problem(exc.code or 500, exc.description or "", code=str(exc.code))
+        return http_problem(exc)
 
     @blueprint.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
@@ -145,8 +171,18 @@ register_error_handlers(bp)
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    """The OpenAPI 3.1 document for this API."""
-    return jsonify(openapi_document())
+    """The OpenAPI 3.1 document for this API, naming the slugs this partnership uses."""
+    from sqlalchemy import select
+
+    from portal.models import Agency, DataCategory, Purpose
+
+    db = database.session()
+    reference = Reference(
+        agencies=tuple(db.scalars(select(Agency.slug).order_by(Agency.slug))),
+        purposes=tuple(db.scalars(select(Purpose.slug).order_by(Purpose.slug))),
+        categories=tuple(db.scalars(select(DataCategory.slug).order_by(DataCategory.slug))),
+        languages=tuple(current_app.config["PORTAL"].locales))
+    return jsonify(openapi_document(reference))
 
 
 def _date(value: Any, field: str) -> dt.date:
@@ -158,6 +194,8 @@ def _date(value: Any, field: str) -> dt.date:
         raise Invalid(f"{field} must be a date (YYYY-MM-DD)", field=field) from exc
     if day > dt.date.today():
         raise Invalid(f"{field} cannot be in the future", field=field)
+    if day < EARLIEST:
+        raise Invalid(f"{field} cannot be before {EARLIEST.isoformat()}", field=field)
     return day
 
 
@@ -216,8 +254,9 @@ def _parse_holding(body: Any) -> dict[str, Any]:
 
 
 def _agency_ref(agency_ref: str) -> str:
-    if not agency_ref.strip() or len(agency_ref) > 100:
-        raise Invalid("the agency reference must be 1 to 100 characters", field="agency_ref")
+    if not agency_ref.strip() or len(agency_ref) > 100 or "\x00" in agency_ref:
+        raise Invalid("the agency reference must be 1 to 100 characters, not only white "
+                      "space, without NUL", field="agency_ref")
     return agency_ref
 
 

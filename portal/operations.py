@@ -166,6 +166,10 @@ class UnknownSubject(Invalid):
     """A subject id that names nobody the agency is linked to (unknown or another's: the
     caller is told the same either way)."""
 
+    # Not found, like any other name of nothing the caller can see (and the same for both).
+    status = 404
+    code = "unknown-subject"
+
     def __init__(self, subject_id: uuid.UUID, *, exists: bool) -> None:
         super().__init__("no subject with that subject_id", field="subject.subject_id")
         self.subject_id = subject_id
@@ -217,7 +221,9 @@ def put_holding(session: Session, agency_id: int, agency_ref: str, *,
             target = register_subject(session, new_subject, agency_id=agency_id,
                                       actor=actor).id
         else:
-            raise Invalid("subject is required for a new holding", field="subject")
+            # Without a subject this is an update, and there is nothing under the reference.
+            raise NotFound("no holding under this reference: send subject to register one",
+                           field="subject")
         holding = Holding(agency_id=agency_id, subject_id=target, agency_ref=agency_ref,
                           since=since, categories=cats, updated_at=utcnow())
         session.add(holding)

@@ -149,10 +149,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):
-            from portal.api import problem
+            from portal.api import http_problem
 
-            return problem(exc.code or 500, exc.description or "", code=str(exc.code))
-        return _error_page(exc)
+            return http_problem(exc)
+        body, code = _error_page(exc)
+        # A 405 names the methods the address does allow (RFC 9110), on pages as on the API.
+        allowed = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return body, code, allowed
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(PoolTimeout)

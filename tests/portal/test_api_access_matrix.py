@@ -186,7 +186,7 @@ def test_another_agency_finds_nothing_of_the_first_and_changes_nothing(
         if other == "fenshire-city-council":
             r = client.put("/api/v1/holdings/FCC-MORGAN", headers=key,
                            json={**NEW_HOLDING, "subject": {"subject_id": morgan_id}})
-            assert _is_problem(r, 422) and r.get_json()["field"] == "subject.subject_id"
+            assert _is_problem(r, 404) and r.get_json()["field"] == "subject.subject_id"
         # The police's SAR task is not found by any route, and its list does not show it
         for endpoint, method, url in _routes(app, task=police_task):
             if not endpoint.startswith("sar_api.") or endpoint == "sar_api.list_tasks":

@@ -64,17 +64,16 @@ def test_link_existing_subject_and_conflict(client: FlaskClient, key: str, demo:
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    ({"categories": ["identity"], "since": "2026-01-01"}, "subject"),
     (new_holding() | {"categories": ["nope"]}, "categories[0]"),
     (new_holding() | {"categories": []}, "categories"),
     (new_holding() | {"since": "yesterday"}, "since"),
     (new_holding() | {"since": "2999-01-01"}, "since"),
     (new_holding(given_name=""), "subject.given_name"),
     (new_holding(given_name="x" * 201), "subject.given_name"),
+    (new_holding() | {"since": "1899-12-31"}, "since"),
     (new_holding(date_of_birth="2999-01-01"), "subject.date_of_birth"),
     (new_holding(preferred_language="fr"), "subject.preferred_language"),
     (new_holding(favourite_colour="red"), "subject.favourite_colour"),
-    (new_holding() | {"subject": {"subject_id": str(uuid.uuid4())}}, "subject.subject_id"),
     (new_holding() | {"agency": "victim-care"}, "agency"),
 ])
 def test_bad_input_is_422_and_saves_nothing(client: FlaskClient, key: str, session: Session,
@@ -82,6 +81,24 @@ def test_bad_input_is_422_and_saves_nothing(client: FlaskClient, key: str, sessi
     before = session.scalars(select(Subject.id)).all()
     r = client.put(URL + "FP-BAD", json=body, headers=bearer(key))
     assert r.status_code == 422 and r.get_json()["field"] == field
+    session.rollback()
+    assert session.scalars(select(Subject.id)).all() == before
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"categories": ["identity"], "since": "2026-01-01"}, "subject"),
+    ({"categories": ["identity"], "since": "2026-01-01", "subject": None}, "subject"),
+    (new_holding() | {"subject": {"subject_id": str(uuid.uuid4())}}, "subject.subject_id"),
+])
+def test_naming_nothing_is_404_and_saves_nothing(client: FlaskClient, key: str,
+                                                 session: Session, body: dict[str, Any],
+                                                 field: str) -> None:
+    # An update of a reference that holds nothing, or an id that names nobody, is not found
+    # (a schema-valid request the document says may be answered 404, not a 422 it hides).
+    before = session.scalars(select(Subject.id)).all()
+    r = client.put(URL + "FP-NOTHING", json=body, headers=bearer(key))
+    assert r.status_code == 404 and r.get_json()["field"] == field
+    assert r.mimetype == "application/problem+json"
     session.rollback()
     assert session.scalars(select(Subject.id)).all() == before
 
@@ -131,7 +148,7 @@ def test_an_id_of_someone_the_agency_has_no_link_to_creates_nothing_and_reveals_
                                               "subject": {"subject_id": str(uuid.uuid4())}},
                          headers=bearer(council))
     # Then both get the same answer: nothing says Morgan is on the system
-    assert attach.status_code == unknown.status_code == 422
+    assert attach.status_code == unknown.status_code == 404
     assert attach.mimetype == unknown.mimetype == "application/problem+json"
     assert attach.get_json() == unknown.get_json()
     assert attach.get_json()["field"] == "subject.subject_id"
