@@ -246,6 +246,14 @@ def test_partnership_admin_pages_are_accessible(live: LiveServer, tablet: Page,
     _submit(tablet, "Save changes")
     assert "There is a problem" in tablet.content()
     assert_accessible(tablet)
+    # Switching a consent agreement people rely on to another basis is refused, by keyboard
+    tablet.goto(f"{live.url}/staff/partnership/agreements/{agreement.id}/edit")
+    tablet.check("#lawful_basis-legitimate-interests")
+    _submit(tablet, "Save changes")
+    content = tablet.content()
+    assert "There is a problem" in content and "cannot change to or from consent" in content
+    assert "not a lawful basis for a public authority" in content
+    assert_accessible(tablet)
 
 
 def test_staff_pages_are_accessible_in_welsh(live: LiveServer, tablet: Page, session: Session,
