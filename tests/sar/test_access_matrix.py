@@ -33,6 +33,11 @@ SAR_ROUTES: dict[str, tuple[set[str], bool]] = {
     "sar_staff.task": ({Role.SAR_OFFICER}, True),
     "sar_staff.redact": ({Role.SAR_OFFICER}, True),
     "sar_staff.upload_records": ({Role.SAR_OFFICER}, True),
+    "sar_files.show": ({Role.SAR_OFFICER}, True),
+    "sar_files.page_image": ({Role.SAR_OFFICER}, True),
+    "sar_files.region": ({Role.SAR_OFFICER}, True),
+    "sar_files.text": ({Role.SAR_OFFICER}, True),
+    "sar_files.decision": ({Role.SAR_OFFICER}, True),
 }
 
 
@@ -50,12 +55,13 @@ def world(session: Session, filed: Callable[..., SarRequest]) -> dict[str, Any]:
     document, a built bundle, and a second request waiting for ID with its own document."""
     sar = filed()
     police, idva = sorted(sar.tasks, key=lambda t: t.agency.slug != "fenshire-police")
-    ops.supply_records(session, police, [ops.NewRecord("P-1", "incident", "Police record",
-                                                       "Police text")], actor=STAFF)
-    ops.supply_records(session, idva, [ops.NewRecord("I-1", "note", "IDVA record",
-                                                     "IDVA text")], actor=STAFF)
-    bundle = ops.request_bundle(session, sar, staff_id=1, actor=STAFF)
-    bundle.state, bundle.pdf = "built", _pdf()
+    for task, name in ((police, "Police"), (idva, "IDVA")):
+        ops.supply_records(session, task, [ops.NewRecord(
+            f"{name}-1", "note", f"{name} record", f"{name} text",
+            files=[("scan.png", "image/png", PNG)])], actor=STAFF)
+    # Built as the worker would (its files unreviewed: no route here depends on that)
+    bundle = SarBundle(request_id=sar.id, requested_by_id=1, state="built", pdf=_pdf())
+    session.add(bundle)
     other = filed(verified=False)
     session.commit()
     return {"sar": sar, "police": police, "idva": idva, "bundle": bundle,
@@ -71,13 +77,15 @@ def _url(rule: str, world: dict[str, Any], own: bool) -> str:
             .replace("<int:document_id>", str(document.id))
             .replace("<uuid:task_id>", str(police.id))
             .replace("<int:record_id>", str(police.records[0].id))
+            .replace("<int:file_id>", str(police.records[0].files[0].id))
+            .replace("<int:page>", "1")
             .replace("<uuid:bundle_id>", str(bundle.id)))
 
 
 def _routes(app: Flask) -> list[tuple[str, str, str]]:
     out = []
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.startswith("sar_staff."):
+        if rule.rule.startswith("/staff/sar"):
             for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
                 out.append((rule.endpoint, method, rule.rule))
     return out

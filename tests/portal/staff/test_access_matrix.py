@@ -88,6 +88,12 @@ EXPECTED: dict[str, set[str] | None] = {
     "sar_staff.task": {Role.SAR_OFFICER},
     "sar_staff.redact": {Role.SAR_OFFICER},
     "sar_staff.upload_records": {Role.SAR_OFFICER},
+    # The files agencies supplied with SAR records (sar/views_files.py): their reviewers only
+    "sar_files.show": {Role.SAR_OFFICER},
+    "sar_files.page_image": {Role.SAR_OFFICER},
+    "sar_files.region": {Role.SAR_OFFICER},
+    "sar_files.text": {Role.SAR_OFFICER},
+    "sar_files.decision": {Role.SAR_OFFICER},
 }
 
 
@@ -106,6 +112,7 @@ def _staff_routes(app: Flask, subject_id: uuid.UUID) -> list[tuple[str, str, str
                                                          ).replace("<uuid:account_id>",
                                                                    str(uuid.uuid4()))
         for part, value in (("<int:notice_id>", "999999"), ("<int:document_id>", "999999"),
+                            ("<int:file_id>", "999999"), ("<int:page>", "1"),
                             ("<language>", "cy"),
                             ("<int:number>", "1"), ("<int:staff_id>", "999999"),
                             ("<token>", "not-a-token")):
