@@ -222,6 +222,11 @@ def record_remote_choice(session: Session, staff: StaffUser, subject_id: uuid.UU
         session, staff.agency_id, subject.preferred_language)}
     if version is None or (choice != "withdraw" and version.id not in offered):
         raise Invalid("choose a notice", field="notice")
+    # A withdrawal may reach any agency the sharing involves (the recipient too), but not an
+    # agency that is no party to it: knowing a notice's id must not let it stop a referral.
+    if not any(staff.agency_id in (a.from_agency_id, a.to_agency_id)
+               for a in version.agreements):
+        raise Invalid("choose a notice", field="notice")
     at = dt.datetime.combine(received_on, dt.time(12, 0)) if received_on < utcnow().date() \
         else utcnow()
     evidence = {"received_by": method, "received_on": received_on.isoformat(),

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent import receipts
-from consent.models import ConsentEvent, NoticeVersion
+from consent.models import ConsentEvent, Notice, NoticeVersion
 from portal.identity import claims
 from portal.identity.models import ClaimCode, Role
 from portal.models import Holding, Subject
@@ -334,3 +334,39 @@ def test_a_receipt_is_only_for_its_own_agency(client: FlaskClient, session: Sess
     assert other.get(done_url).status_code == 404
     assert other.get(done_url + "/receipt.pdf").status_code == 404
     assert other.get(done_url + "/receipt.json").status_code == 404
+
+
+def test_only_an_agency_party_to_the_sharing_records_a_withdrawal_by_phone(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    from portal import operations
+
+    # Given Alex's consent to the Victim Care referral (police to Victim Care), and a housing
+    # provider linked to Alex after review
+    holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0001"))
+    assert holding is not None
+    housing = operations.agency_by_slug(session, "fen-housing")
+    operations.put_holding(session, housing.id, "FH-S1", categories=[],
+                           since=dt.date(2026, 3, 1), actor=SYSTEM,
+                           subject_id=holding.subject_id, reviewed=True)
+    session.commit()
+    version = session.scalar(select(NoticeVersion.id).join(Notice).where(
+        Notice.slug == "victim-support-referral", NoticeVersion.version == 1))
+    withdraw = {"notice": str(version), "choice": "withdraw", "method": "phone",
+                "received_on": dt.date.today().isoformat()}
+    url = f"{START}remote/{holding.subject_id}"
+    # When the housing provider's officer records a withdrawal of that consent
+    login(client, make_staff(session, "fen-housing", Role.CONSENT_OFFICER))
+    r = _post(client, url, withdraw)
+    # Then it is refused and nothing is recorded: housing is no party to that sharing
+    assert r.status_code == 400 and 'href="#notice"' in r.get_data(as_text=True)
+    session.rollback()
+    latest = session.scalar(select(ConsentEvent).where(
+        ConsentEvent.subject_id == holding.subject_id).order_by(ConsentEvent.id.desc()))
+    assert latest is not None and latest.event_type == "given"
+    # And Victim Care, the recipient (linked after review), may record it
+    care = operations.agency_by_slug(session, "victim-care")
+    operations.put_holding(session, care.id, "VC-S1", categories=[], since=dt.date(2026, 3, 1),
+                           actor=SYSTEM, subject_id=holding.subject_id, reviewed=True)
+    session.commit()
+    login(client, make_staff(session, "victim-care", Role.CONSENT_OFFICER))
+    assert _post(client, url, withdraw).status_code == 302
