@@ -36,11 +36,13 @@ from portal.models import (
     AgencyKind,
     ApiClient,
     DataCategory,
+    LawfulBasis,
     Purpose,
     SharingAgreement,
     agreement_categories,
 )
 from portal.staff import forms
+from portal.staff.agreements import PUBLIC_AUTHORITY_KINDS
 from portal.staff.operations import staff_actor
 from portal.staff.views import after_staff_request, current
 
@@ -126,6 +128,15 @@ def update_reference(session: Session, kind: str, item_id: int, values: dict[str
         if lacking:
             raise StillUsed("agreements share it without an Art 9 condition", lacking,
                             field="special_category")
+    if kind == "agencies" and values.get("kind") in PUBLIC_AUTHORITY_KINDS:
+        # Legitimate interests is not a public authority's basis: a kind that makes the
+        # agency one must not leave such agreements standing.
+        lacking = [a.reference for a in _current_agreements_using(session, kind, row)
+                   if a.from_agency_id == row.id
+                   and a.lawful_basis == LawfulBasis.LEGITIMATE_INTERESTS]
+        if lacking:
+            raise StillUsed("agreements disclose from it on legitimate interests", lacking,
+                            field="kind")
     changed: dict[str, Any] = {}
     for name in EDITABLE[kind]:
         if name in values and values[name] != getattr(row, name):
@@ -286,10 +297,16 @@ def update(kind: str, item_id: int) -> BaseResponse | tuple[str, int]:
             update_reference(database.session(), kind, item_id, values,
                              actor=staff_actor(current()))
         except StillUsed as exc:
-            forms.add(errors, "special_category", _(
-                "These sharing agreements share it without an Article 9 condition: "
-                "%(references)s. Add a condition to them first.",
-                references=", ".join(exc.references)))
+            if exc.field == "kind":
+                forms.add(errors, "kind", _(
+                    "This kind of agency is a public authority, which cannot share on "
+                    "legitimate interests, and these agreements do: %(references)s. Retire "
+                    "them first.", references=", ".join(exc.references)))
+            else:
+                forms.add(errors, "special_category", _(
+                    "These sharing agreements share it without an Article 9 condition: "
+                    "%(references)s. Add a condition to them first.",
+                    references=", ".join(exc.references)))
         except DomainError:
             forms.add(errors, "name", _("This has been retired and cannot be changed"))
         else:

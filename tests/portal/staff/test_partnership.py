@@ -220,3 +220,32 @@ def test_an_admin_cannot_retire_their_own_agency(client: FlaskClient, session: S
     assert r.status_code == 400 and 'href="#retire"' in r.get_data(as_text=True)
     assert _row(session, "agencies", "fenshire-police").active
     assert client.get("/staff/partnership/purposes/999999").status_code == 404
+
+
+def test_an_agency_sharing_on_legitimate_interests_cannot_become_a_public_authority(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    import datetime as dt
+
+    from portal.staff import agreements
+    from tests.conftest import STAFF
+
+    # Given the business crime partnership sharing with the police on legitimate interests
+    bid, police = _row(session, "agencies", "fen-bid"), _row(session, "agencies",
+                                                            "fenshire-police")
+    purpose = _row(session, "purposes", "business-crime-exclusion")
+    images = _row(session, "categories", "images")
+    agreements.create_agreement(session, "FEN-ISA-130", agreements.AgreementValues(
+        title="Exclusion notices to the police", from_agency_id=bid.id,
+        to_agency_id=police.id, purpose_id=purpose.id, lawful_basis="legitimate-interests",
+        valid_from=dt.datetime(2026, 2, 1, tzinfo=dt.UTC), category_ids=(images.id,)),
+        actor=STAFF)
+    session.commit()
+    login(client, make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN))
+    # When a partnership admin makes it a council (a public authority)
+    r = _post(client, f"/staff/partnership/agencies/{bid.id}",
+              {"name": bid.name, "kind": "council", "sar_contact": bid.sar_contact})
+    # Then it is refused, naming the agreement, and the kind stays as it was
+    assert r.status_code == 400
+    page = r.get_data(as_text=True)
+    assert 'href="#kind"' in page and "FEN-ISA-130" in page
+    assert _row(session, "agencies", "fen-bid").kind == "business-crime"
