@@ -164,7 +164,9 @@ def _form_page(agreement: SharingAgreement | None, values: dict[str, Any],
                errors: forms.Errors | None = None) -> tuple[str, int]:
     errors = errors or []
     used = agreement is not None and ops.in_use(database.session(), agreement)
+    locked = agreement is not None and ops.locked(agreement, used)
     return render_template("staff/agreement_form.html", agreement=agreement, used=used,
+                           locked=locked,
                            values=values, form_errors=errors, staff=current(),
                            **_choices(agreement)), (400 if errors else 200)
 

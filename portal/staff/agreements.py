@@ -187,6 +187,12 @@ def in_use(session: Session, agreement: SharingAgreement) -> bool:
         CheckDecision.evaluated_at >= agreement.created_at)))
 
 
+def locked(agreement: SharingAgreement, used: bool) -> bool:
+    """True when the agreement's route and consent basis are fixed: it is in use, or it is a
+    later version (its lineage is something people may have relied on, even if it is not)."""
+    return used or agreement.version > 1
+
+
 def covering_notice_versions(session: Session, agreement_id: int) -> list[int]:
     """The ids of the notice versions (any status) that cover this agreement."""
     return list(session.scalars(select(_NVA.c.notice_version_id)
@@ -241,8 +247,7 @@ def update_agreement(session: Session, agreement_id: int, values: AgreementValue
     rows, categories = _resolve(session, values, problems)
     _route_basis(session, values, categories, old.reference, problems)
     used = in_use(session, old)
-    # A later version has a lineage someone may have relied on, even if this one is unused.
-    if used or old.version > 1:
+    if locked(old, used):
         if (values.from_agency_id, values.to_agency_id, values.purpose_id) != (
                 old.from_agency_id, old.to_agency_id, old.purpose_id):
             problems.append(("from_agency", "route-locked"))

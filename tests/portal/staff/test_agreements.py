@@ -442,7 +442,7 @@ def test_no_sequence_of_edits_widens_what_a_consent_permits(session: Session,
 
 
 def test_a_later_version_keeps_its_route_and_basis_even_when_unused(
-        client: FlaskClient, session: Session, api_key: Any) -> None:
+        admin: FlaskClient, client: FlaskClient, session: Session, api_key: Any) -> None:
     key = api_key("fenshire-police", "consent:check")
     council = {"categories": ("identity",), "recipient": "fenshire-city-council",
                "purpose": "asb-case-management"}
@@ -453,6 +453,10 @@ def test_a_later_version_keeps_its_route_and_basis_even_when_unused(
                               actor=STAFF).agreement
     session.commit()
     assert not ops.in_use(session, v2)
+    # Then its edit form shows the route as fixed, and says why
+    form = admin.get(f"/staff/partnership/agreements/{v2.id}/edit").get_data(as_text=True)
+    assert "Earlier versions of this agreement were relied on" in form
+    assert 'id="to_agency"' not in form
     # When it is "corrected in place" to consent, or to another route
     housing = int(_id(session, Agency, "fen-housing"))
     for change, problem in (({"lawful_basis": "consent", "statutory_gateway": ""},
