@@ -24,6 +24,7 @@ from portal.database import get_database
 from portal.identity.models import Role
 from portal.models import Holding
 from sar import delivery, worker
+from sar import operations as ops
 from sar.models import SarBundle, SarRequest
 from tests.conftest import make_config
 from tests.e2e.conftest import LiveServer, assert_accessible, sign_in_browser
@@ -136,6 +137,7 @@ def test_the_whole_sar_journey(live: LiveServer, page: Page, tablet: Page, sessi
     _build(live)
     sign_in_browser(tablet, live, world["reviewer"])
     tablet.goto(f"{live.url}/staff/sar/")
+    assert_accessible(tablet)
     tablet.get_by_role("link", name=reference).click()
     assert_accessible(tablet)
     tablet.get_by_label("Text to redact (copy it exactly)").fill("Jane Doe")
@@ -209,3 +211,40 @@ def test_bad_uploads_in_the_browser(live: LiveServer, page: Page, world: dict[st
     expect(page.locator(".govuk-error-summary")).to_contain_text("must be a photo")
     expect(page.get_by_label("Your full name")).to_have_value("Morgan Lee")
     assert_accessible(page)
+
+
+def test_a_request_for_a_child_in_the_browser(live: LiveServer, tablet: Page, session: Session,
+                                              world: dict[str, Any]) -> None:
+    # Given a mother's request for her child's records, with her authority, verified
+    holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0005"))
+    assert holding is not None
+    sar = ops.file_request(session, ops.NewRequest(
+        requester_name="Jamie Walsh", requester_email="jamie@example.org",
+        subject_name="Casey Walsh", on_behalf=True, relationship_to_subject="mother",
+        documents=[("identity", PNG), ("authority", PNG)]), actor=STAFF,
+        today=dt.date.today())
+    session.commit()
+    sign_in_browser(tablet, live, world["first"])
+    tablet.goto(f"{live.url}/staff/sar/{sar.reference}")
+    # When the coordinator verifies without opening the documents, they are told to open them
+    tablet.locator(f"#subject-{holding.subject_id}").check()
+    tablet.get_by_label("Why you are satisfied").fill("Birth certificate names the mother")
+    tablet.get_by_role("button", name="Identity verified: start the clock").click()
+    expect(tablet.locator(".govuk-error-summary")).to_contain_text("open every document")
+    assert_accessible(tablet)
+    for name in ("Identity document 1", "Evidence of authority 2"):
+        href = tablet.get_by_role("link", name=name).get_attribute("href")
+        assert tablet.context.request.get(live.url + str(href)).ok
+    tablet.goto(f"{live.url}/staff/sar/{sar.reference}")
+    tablet.locator(f"#subject-{holding.subject_id}").check()
+    tablet.get_by_label("Why you are satisfied").fill("Birth certificate names the mother")
+    tablet.get_by_role("button", name="Identity verified: start the clock").click()
+    # Then the page asks for the safeguarding decision, by keyboard-usable radios and text
+    expect(tablet.locator("#safeguarding")).to_have_text("Safeguarding decision")
+    assert_accessible(tablet)
+    tablet.get_by_role("button", name="Record the safeguarding decision").click()
+    expect(tablet.locator(".govuk-error-summary")).to_be_visible()
+    tablet.get_by_label("No: do not release to this requester").check()
+    tablet.get_by_label("Reasons for the safeguarding decision").fill("Children's services advise against release")
+    tablet.get_by_role("button", name="Record the safeguarding decision").click()
+    expect(tablet.locator("#safeguarding-decision")).to_contain_text("do not release")
