@@ -101,3 +101,59 @@ def test_rebuilt_tables_keep_their_cache_triggers(session: Any, demo: Any) -> No
                         else update(model).values(title="x"))
         session.commit()
         assert generation() > before, model.__tablename__
+
+
+def test_sar_views_logged_before_0015_are_shown_to_the_person(
+        backend: str, db_url: str, tmp_path: Any) -> None:
+    """0015 copies the SAR views the audit log already holds into sar_views, which the
+    person's activity page reads: none of them stays invisible to the person."""
+    import datetime as dt
+
+    from portal import audit, demo
+    from portal.audit import Actor
+    from portal.db import make_sessionmaker
+    from portal.identity.models import Role
+    from sar import operations as sar_ops
+    from sar.models import SarView
+    from tests.identity_helpers import make_staff
+
+    url = f"sqlite:///{tmp_path}/views.sqlite3" if backend == "sqlite" else db_url
+    _empty(url, backend)
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    session = make_sessionmaker(engine)()
+    # Given a request, and two views of it (one of its bundle) logged the old way only
+    demo.seed(session)
+    staff = make_staff(session, "victim-care", Role.SAR_OFFICER)
+    sar = sar_ops.file_request(session, sar_ops.NewRequest(
+        "Morgan Lee", "morgan@example.org", "Morgan Lee", identity_method="in-person"),
+        actor=Actor("system", "t"), today=dt.date(2026, 11, 2))
+    who = Actor("staff", str(staff.id), staff.agency_id)
+    audit.record(session, "sar.viewed", who, object_type="sar", object_id=str(sar.id),
+                 details={"what": "request"})
+    session.commit()
+    session.close()
+    # When 0015's copy runs (a downgrade with data is not what this is about)
+    _run_0015_copy(engine)
+    session = make_sessionmaker(engine)()
+    # Then the view is in sar_views, as an officer of the staff member's agency
+    [view] = session.scalars(select(SarView)).all()
+    assert (view.request_id, view.staff_id, view.agency_id, view.role, view.what) == (
+        sar.id, staff.id, staff.agency_id, "sar-officer", "request")
+    session.close()
+    engine.dispose()
+
+
+def _run_0015_copy(engine: Any) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from alembic.operations import Operations
+
+    path = Path(migrate.__file__).parent.parent / "migrations/versions/0015_sar_staff_access.py"
+    spec = importlib.util.spec_from_file_location("migration_0015", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with engine.begin() as conn, Operations.context(MigrationContext.configure(conn)):
+        module._copy_logged_views()

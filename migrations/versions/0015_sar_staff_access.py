@@ -44,7 +44,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('withheld_by_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_sar_records_withheld_by_id_staff_users'),
                                     'staff_users', ['withheld_by_id'], ['id'])
-    views = op.create_table(
+    op.create_table(
         'sar_views',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('request_id', sa.Uuid(), nullable=False),
@@ -64,13 +64,17 @@ def upgrade() -> None:
     with op.batch_alter_table('sar_views', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sar_views_request_id'), ['request_id'],
                               unique=False)
-    _copy_logged_views(views)
+    _copy_logged_views()
 
 
-def _copy_logged_views(views: sa.Table) -> None:
+def _copy_logged_views() -> None:
     # Every officer could open every request before this revision: each view logged then was
     # by a SAR officer. Only views of requests and staff that still exist are copied.
     conn = op.get_bind()
+    views = sa.table('sar_views', sa.column('request_id', sa.Uuid()),
+                     sa.column('staff_id', sa.Integer()), sa.column('agency_id', sa.Integer()),
+                     sa.column('role', sa.String()), sa.column('what', sa.String()),
+                     sa.column('object_id', sa.String()), sa.column('at', sa.DateTime()))
     entries = sa.table('audit_entries', sa.column('at', sa.DateTime()),
                        sa.column('actor_type', sa.String()), sa.column('actor_id', sa.String()),
                        sa.column('agency_id', sa.Integer()), sa.column('action', sa.String()),
