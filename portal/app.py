@@ -193,6 +193,19 @@ def create_app(config: Config | None = None) -> Flask:
             log.error("route without an access rule refused", extra={"endpoint": request.endpoint})
             abort(404)
 
+    @app.before_request
+    def _refuse_nul() -> None:
+        # PostgreSQL cannot hold NUL in text, so a page's input carrying one is malformed:
+        # refused (400) before any view hands it to a query (a 500 there). The API refuses
+        # it itself, as the 422 its document states.
+        if request.path.startswith("/api/"):
+            return
+        values = list(request.args.items(multi=True))
+        if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            values += request.form.items(multi=True)
+        if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in values):
+            abort(400)
+
     @app.after_request
     def _finish(response: Response) -> Response:
         # One commit per request, at the end, before anything is sent: an answer is never

@@ -218,3 +218,19 @@ def test_a_recipient_the_person_allowed_sees_the_safe_contact_until_they_withdra
                          method="web")
     session.commit()
     assert safe not in client.get(url).get_data(as_text=True)
+
+
+def test_a_search_or_a_form_with_nul_is_refused_not_a_server_error(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    # PostgreSQL cannot compare or store NUL in text: the search is bad input, not a 500
+    login(client, make_staff(session, "fenshire-police", Role.CONSENT_OFFICER))
+    assert client.get("/staff/subjects?q=ri%00vera").status_code == 400
+    assert client.get("/staff/subjects/%00").status_code in (400, 404)
+    # And so is a public form carrying one (its CSRF token is good: the NUL is what is refused)
+    from tests.staff_helpers import csrf
+
+    public = client.application.test_client()
+    token = csrf(public, "/sar/request")
+    r = public.post("/sar/request", data={"csrf_token": token, "requester_name": "Mo\x00",
+                                          "requester_email": "mo@example.org"})
+    assert r.status_code == 400 and "Mo\x00" not in r.get_data(as_text=True)
