@@ -245,6 +245,7 @@ def test_a_request_for_a_child_in_the_browser(live: LiveServer, tablet: Page, se
     tablet.get_by_role("button", name="Record the safeguarding decision").click()
     expect(tablet.locator(".govuk-error-summary")).to_be_visible()
     tablet.get_by_label("No: do not release to this requester").check()
-    tablet.get_by_label("Reasons for the safeguarding decision").fill("Children's services advise against release")
+    tablet.get_by_label("Reasons for the safeguarding decision").fill(
+        "Children's services advise against release")
     tablet.get_by_role("button", name="Record the safeguarding decision").click()
     expect(tablet.locator("#safeguarding-decision")).to_contain_text("do not release")
