@@ -32,7 +32,7 @@ def _factory() -> sessionmaker[Session]:
 
 def register(app: Flask) -> None:
     """Attach every command group to the app's CLI."""
-    for group in (db_cli, api_keys_cli, consent_cli, audit_cli):
+    for group in (db_cli, api_keys_cli, consent_cli, audit_cli, holdings_cli):
         app.cli.add_command(group)
     app.cli.add_command(demo_data)
 
@@ -128,6 +128,43 @@ def api_keys_list() -> None:
             state = "revoked" if c.revoked_at else "live"
             click.echo(f"{c.id}\t{c.key_prefix}…\t{c.agency.slug}\t{c.scopes}\t{state}\t"
                        f"last used {c.last_used_at or 'never'}")
+
+
+holdings_cli = AppGroup("holdings", help="Which agency holds records on whom.")
+
+
+@holdings_cli.command("link")
+@click.option("--agency", required=True, help="The agency's slug")
+@click.option("--ref", "agency_ref", required=True, help="The agency's own reference")
+@click.option("--subject", "subject_id", type=click.UUID, required=True,
+              help="The person's subject id")
+@click.option("--by", "admin_email", required=True,
+              help="The email address of the partnership admin who reviewed the match")
+@click.option("--category", "categories", multiple=True,
+              help="A data category slug the agency holds; repeat for several")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
+              help="The date the agency's records began (YYYY-MM-DD)")
+def holdings_link(agency: str, agency_ref: str, subject_id: Any, admin_email: str,
+                  categories: tuple[str, ...], since: dt.datetime) -> None:
+    """Link an agency's reference to a person, as a partnership admin decided after matching
+    it to the person's identity facts (the API never links by an id alone)."""
+    from portal.identity.models import StaffUser
+    from portal.staff import operations as staff_ops
+
+    try:
+        with transaction(_factory()) as session:
+            admin = session.scalar(select(StaffUser).where(
+                StaffUser.email == admin_email.strip().lower()))
+            if admin is None:
+                raise click.ClickException("no staff member with that email address")
+            holding = staff_ops.link_reviewed_holding(
+                session, admin, agency, agency_ref, subject_id,
+                categories=list(categories), since=since.date())
+            held = holding.id
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"linked {agency} reference {agency_ref} to subject {subject_id} "
+               f"(holding {held})")
 
 
 consent_cli = AppGroup("consent", help="Consent register maintenance.")

@@ -5,6 +5,7 @@ Each takes a session and plain values, writes its audit entry, flushes and never
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from portal.identity import second_factor
 from portal.identity.models import Role, StaffUser
 from portal.identity.passwords import hash_password, verify_password
 from portal.models import STAFF_VIEW_ACTION, Agency, DataCategory, Holding, Subject
-from portal.operations import linked
+from portal.operations import agency_by_slug, linked, put_holding
 
 ISSUER = "Consent portal (staff)"
 # The order in which a role is named as "the role used" for a view that several roles may use.
@@ -191,6 +192,25 @@ def shown_safe_contact(staff: StaffUser, subject: Subject, *,
     if consented is not None and consented(recorder, staff.agency_id, SAFE_CONTACT_CATEGORY):
         return subject.safe_contact
     return ""
+
+
+def link_reviewed_holding(session: Session, admin: StaffUser, agency_slug: str,
+                          agency_ref: str, subject_id: uuid.UUID, *, categories: list[str],
+                          since: dt.date) -> Holding:
+    """A partnership admin's decision, after matching the agency's reference to the person's
+    identity facts, that the agency holds records on this person: the one way an agency
+    comes to hold a person it has no link to (the API never can). Audited under the admin."""
+    if admin.disabled_at is not None or Role.PARTNERSHIP_ADMIN not in admin.role_set:
+        raise Invalid("only a partnership admin may link an agency to a person", field="by")
+    if session.get(Subject, subject_id) is None:
+        raise NotFound("no such subject", field="subject")
+    agency = agency_by_slug(session, agency_slug)
+    if not agency.active:
+        raise Conflict("a retired agency holds nothing new", field="agency")
+    holding, _created = put_holding(session, agency.id, agency_ref, categories=categories,
+                                    since=since, actor=staff_actor(admin),
+                                    subject_id=subject_id, reviewed=True)
+    return holding
 
 
 def all_categories(session: Session) -> Sequence[DataCategory]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import uuid
 from typing import Any
 
 from flask import Flask
@@ -120,3 +121,38 @@ def test_demo_data_prints_no_claim_code_in_production(app: Flask, session: Sessi
     assert result.exit_code == 0, result.output
     assert _claim_code(result.output) is None and "Claim code" not in result.output
     assert session.scalars(select(ClaimCode.id)).all() == []
+
+
+def test_holdings_link_is_a_partnership_admins_reviewed_decision(
+        app: Flask, session: Session, demo: Any) -> None:
+    from portal.identity.models import Role
+    from portal.models import AuditEntry
+    from tests.identity_helpers import make_staff
+
+    # Given Morgan, held by the police, and a housing provider with no link to Morgan
+    sid = next(s for r, s, _ in demo.subjects if r == "FP-DEMO-0004")
+    admin = make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN)
+    officer = make_staff(session, "fenshire-police", Role.CONSENT_OFFICER)
+    runner = app.test_cli_runner()
+    base = ["holdings", "link", "--agency", "fen-housing", "--ref", "FH-M1", "--subject", sid,
+            "--category", "housing-tenancy", "--since", "2026-02-01"]
+    # When someone who is not a partnership admin, or nobody, is named as the reviewer
+    for by in (officer.email, "nobody@example.org"):
+        result = runner.invoke(args=[*base, "--by", by])
+        # Then nothing is linked
+        assert result.exit_code != 0, result.output
+    session.rollback()
+    assert session.scalar(select(Holding).where(Holding.agency_ref == "FH-M1")) is None
+    # When a partnership admin is named, the housing provider holds Morgan, audited under them
+    result = runner.invoke(args=[*base, "--by", admin.email.upper()])
+    assert result.exit_code == 0, result.output
+    session.rollback()
+    holding = session.scalar(select(Holding).where(Holding.agency_ref == "FH-M1"))
+    assert holding is not None and str(holding.subject_id) == sid
+    entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "holding.create",
+                                                    AuditEntry.object_id == str(holding.id)))
+    assert entry is not None and entry.actor_id == str(admin.id)
+    assert '"reviewed":true' in entry.details
+    # And an unknown subject is refused
+    result = runner.invoke(args=[*base[:7], str(uuid.uuid4()), *base[8:], "--by", admin.email])
+    assert result.exit_code != 0 and "no such subject" in result.output
