@@ -35,7 +35,7 @@ from sar.models import SarTask
 from tests.conftest import make_config
 from tests.identity_helpers import make_staff
 
-EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("PORTAL_FUZZ_EXAMPLES", "12"))
 STAFF = Actor("staff", "fuzz", None)
 ST = Path(sys.executable).with_name("st")
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
@@ -123,5 +123,5 @@ def test_schemathesis_finds_nothing(live_api: tuple[str, str, list[str]],
     answered = session.scalar(select(func.count()).select_from(SarTask).where(
         SarTask.id.in_([uuid.UUID(t) for t in tasks]), SarTask.status != "open"))
     assert answered, "the stateful phase never reached a real task's routes"
-    if EXAMPLES <= 6:  # the suite's bounded run stays inside a minute per engine
+    if EXAMPLES <= 12:  # the suite's bounded run stays inside a minute per engine
         assert elapsed < 60, elapsed
