@@ -575,9 +575,12 @@ def on_time(run: dict[str, Any], rate: float) -> bool:
 
 
 def _open_line(run: dict[str, Any]) -> str:
+    worst = max(run["per_second"], key=lambda b: b["p99_ms"], default=None)
     return (f"{run['offered_rate']:,.1f}/s offered for {run['duration_s']:g} s: p50 "
             f"{run['p50_ms']} ms, p95 {run['p95_ms']} ms, p99 {run['p99_ms']} ms, max "
-            f"{run['max_ms']} ms; {run['answered_200']:,} answered 200, {run['non200']} other, "
+            f"{run['max_ms']} ms"
+            + (f" (worst second: {worst['second']}, p99 {worst['p99_ms']} ms)" if worst else "")
+            + f"; {run['answered_200']:,} answered 200, {run['non200']} other, "
             f"{run['errors']} errors; send lag p99 {run['send_lag_p99_ms']} ms "
             f"({run['scheduling']})")
 

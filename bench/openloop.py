@@ -60,6 +60,9 @@ class OpenLoopResult:
     statuses: dict[int, int] = field(default_factory=dict)
     connections_opened: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    # The second of the schedule each latency belongs to, in the same order: a stall shows as
+    # the seconds it lasted rather than as a p99 alone.
+    seconds_of: list[int] = field(default_factory=list)
     lags_ms: list[float] = field(default_factory=list)
     first_dispatch: float = 0.0
     last_dispatch: float = 0.0
@@ -82,7 +85,20 @@ class OpenLoopResult:
                 "p50_ms": percentile(lat, 50), "p95_ms": percentile(lat, 95),
                 "p99_ms": percentile(lat, 99), "max_ms": round(lat[-1], 3) if lat else None,
                 "send_lag_p99_ms": percentile(lag, 99),
-                "send_lag_max_ms": round(lag[-1], 3) if lag else None}
+                "send_lag_max_ms": round(lag[-1], 3) if lag else None,
+                "per_second": self.per_second()}
+
+    def per_second(self) -> list[dict[str, Any]]:
+        """p50, p99 and max latency of the requests scheduled in each second of the run."""
+        buckets: dict[int, list[float]] = {}
+        for second, ms in zip(self.seconds_of, self.latencies_ms, strict=True):
+            buckets.setdefault(second, []).append(ms)
+        out = []
+        for second in sorted(buckets):
+            lat = sorted(buckets[second])
+            out.append({"second": second, "requests": len(lat), "p50_ms": percentile(lat, 50),
+                        "p99_ms": percentile(lat, 99), "max_ms": round(lat[-1], 3)})
+        return out
 
 
 def percentile(ordered: list[float], pct: float) -> float | None:
@@ -185,14 +201,17 @@ async def _offer(host: str, port: int, make: RequestFactory, rate: float, durati
                 return status, body
 
     async def one(scheduled: float, request: bytes) -> None:
+        second = int(scheduled - start)
         try:
             status, body = await asyncio.wait_for(
                 exchange(request), timeout=max(0.001, scheduled + TIMEOUT_S - loop.time()))
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError, IndexError):
             result.errors += 1
             result.latencies_ms.append((loop.time() - scheduled) * 1000)
+            result.seconds_of.append(second)
             return
         result.latencies_ms.append((loop.time() - scheduled) * 1000)
+        result.seconds_of.append(second)
         result.statuses[status] = result.statuses.get(status, 0) + 1
         if status == 200:
             result.answered_200 += 1
