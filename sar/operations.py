@@ -401,9 +401,17 @@ def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> S
     for p in sar.pauses:
         if p.end is None:
             p.end = dt.date.today()
+    # The case is closed: proof of identity and authority is not kept past it.
+    deleted = 0
+    for doc in documents(session, sar):
+        if doc.content is not None:
+            doc.content = None
+            doc.deleted_at = utcnow()
+            deleted += 1
     session.flush()
     audit.record(session, "sar.refused", actor, subject_id=sar.subject_id, object_type="sar",
-                 object_id=str(sar.id), details={"reason": sar.refusal_reason})
+                 object_id=str(sar.id), details={"reason": sar.refusal_reason,
+                                                 "documents_deleted": deleted})
     return sar
 
 

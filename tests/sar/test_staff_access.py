@@ -397,3 +397,11 @@ def test_a_request_is_assigned_only_to_a_coordinator(
         assert err.value.field == "staff_id"
     ops.assign(session, sar, officers[1].id, actor=STAFF)
     assert sar.assigned_to_id == officers[1].id
+
+
+def test_proof_of_identity_goes_when_the_request_is_refused(
+        session: Session, filed: Callable[..., SarRequest]) -> None:
+    sar = filed(verified=False)
+    ops.refuse(session, sar, reason="The same request for the fifth time this month",
+               actor=STAFF)
+    assert all(d.content is None and d.deleted_at for d in ops.documents(session, sar))
