@@ -17,7 +17,10 @@ class Role(enum.StrEnum):
     """Staff roles, each scoped to the staff member's agency."""
 
     CONSENT_OFFICER = "consent-officer"  # records consent, manages holdings
-    SAR_OFFICER = "sar-officer"  # fulfils subject access requests
+    SAR_OFFICER = "sar-officer"  # reviews and redacts its own agency's records for a SAR
+    # Partnership-wide: runs each request (identity, clock, letters, bundle, approval) but
+    # sees no agency's records except in the bundle it builds or approves.
+    SAR_COORDINATOR = "sar-coordinator"
     AGENCY_ADMIN = "agency-admin"  # the agency's staff and API keys
     PARTNERSHIP_ADMIN = "partnership-admin"  # agencies, categories, agreements, notices
 
