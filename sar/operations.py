@@ -856,7 +856,9 @@ MAX_CANDIDATES = 20
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A person who may be the one a request is about, with the references held on them."""
+    """A person who may be the one a request is about, with the reference searched for if it
+    is one of theirs (which other agencies hold records on a candidate is not shown: an IDVA
+    service's holding alone says much about a person)."""
 
     subject: Subject
     references: list[str]
@@ -891,8 +893,21 @@ def match_candidates(session: Session, *, name: str = "", born: dt.date | None =
                                  .limit(MAX_CANDIDATES + 1)))
     out = []
     for subject in found[:MAX_CANDIDATES]:
-        refs = [f"{h.agency.name}: {h.agency_ref}" for h in session.scalars(
-            select(Holding).where(Holding.subject_id == subject.id,
-                                  Holding.ended_at.is_(None)))]
+        refs = [h.agency_ref for h in session.scalars(select(Holding).where(
+            Holding.subject_id == subject.id,
+            func.lower(Holding.agency_ref) == reference.strip().lower()))] \
+            if reference.strip() else []
         out.append(Candidate(subject, refs))
     return out, len(found) > MAX_CANDIDATES
+
+
+def log_candidates_shown(session: Session, candidates: Sequence[Candidate], *,
+                         actor: Actor, agency_slug: str) -> None:
+    """Each candidate shown to a coordinator is a staff view of that person (name and date
+    of birth), logged as one: the person sees it on their activity page."""
+    from portal.models import STAFF_VIEW_ACTION
+
+    for c in candidates:
+        audit.record(session, STAFF_VIEW_ACTION, actor, subject_id=c.subject.id,
+                     object_type="subject", object_id=str(c.subject.id),
+                     details={"agency": agency_slug, "role": "sar-coordinator"})

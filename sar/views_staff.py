@@ -150,6 +150,7 @@ def _detail(sar: SarRequest, **extra: Any) -> str:
         name = request.args.get("name", sar.subject_name)[:200]
         reference = request.args.get("reference", "")[:100]
         found, more = ops.match_candidates(session, name=name, born=born, reference=reference)
+        ops.log_candidates_shown(session, found, actor=actor(), agency_slug=me.agency.slug)
         search = {"name": name, "born": born, "reference": reference, "bad_date": bad_date,
                   "candidates": found, "more": more,
                   "day": request.args.get("dob-day", str(born.day) if born else ""),

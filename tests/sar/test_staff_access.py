@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from portal.errors import Conflict, Invalid
 from portal.identity.models import Role, StaffUser
-from portal.models import Holding
+from portal.models import STAFF_VIEW_ACTION, AuditEntry, Holding
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, SarView, Status
 from tests.identity_helpers import login, make_account, make_staff
@@ -210,7 +210,15 @@ def test_the_subject_is_matched_by_search_beside_what_the_requester_typed(
     assert f'value="{other.id}"' in page and f'value="{morgan}"' not in page
     page = client.get(f"/staff/sar/{sar.reference}?name=&reference=fp-other-1"
                       ).get_data(as_text=True)
-    assert f'value="{other.id}"' in page
+    assert f'value="{other.id}"' in page and "FP-OTHER-1" in page
+    # And which agencies hold records on a candidate is not shown (an IDVA service's holding
+    # says much), while each candidate shown is a logged view the person sees
+    page = client.get(f"/staff/sar/{sar.reference}").get_data(as_text=True)
+    assert "IDVA-77" not in page and "Fenshire IDVA Service" not in page
+    session.rollback()
+    shown = session.scalars(select(AuditEntry.subject_id).where(
+        AuditEntry.action == STAFF_VIEW_ACTION)).all()
+    assert shown.count(morgan) == 2 and shown.count(other.id) == 2
     # And an empty search lists nobody (no picker of everyone)
     page = client.get(f"/staff/sar/{sar.reference}?name=&reference=").get_data(as_text=True)
     assert 'name="subject_id" type="radio"' not in page
