@@ -242,3 +242,29 @@ def record_remote_choice(session: Session, staff: StaffUser, subject_id: uuid.UU
     if choice == "no":
         return consent_ops.refuse(session, subject.id, version.id, **kwargs)
     raise Invalid("choose yes, no or withdraw", field="choice")
+
+
+CONTACT_CHANNELS = ("email", "phone", "post", "none")
+
+
+def set_contact_preferences(session: Session, staff: StaffUser, subject_id: uuid.UUID, *,
+                            channel: str, wording: str) -> Subject:
+    """Record, as the person tells a consent officer, how they want to be contacted and what
+    emails to them may say (their address itself is not changed here)."""
+    from portal.mail import WORDINGS
+
+    person = visible_subject(session, staff, subject_id)
+    if channel not in CONTACT_CHANNELS:
+        raise Invalid("choose how they want to be contacted", field="contact_channel")
+    if wording not in WORDINGS:
+        raise Invalid("choose what emails may say", field="email_wording")
+    if channel == "email" and not person.email:
+        raise Invalid("no email address is recorded", field="contact_channel")
+    before = {"channel": person.contact_channel, "wording": person.email_wording}
+    person.contact_channel, person.email_wording = channel, wording
+    session.flush()
+    audit.record(session, "subject.contact_preferences", staff_actor(staff),
+                 subject_id=person.id, object_type="subject", object_id=str(person.id),
+                 details={"before": before, "after": {"channel": channel,
+                                                      "wording": wording}})
+    return person

@@ -53,7 +53,7 @@ bp.after_request(after_staff_request)
 OFFICER = Role.CONSENT_OFFICER
 LANGUAGE_CHOICES = ("en", *LANGUAGES)
 LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg", "pl": "Polski"}
-CONTACT_CHANNELS = ("email", "phone", "post", "none")
+CONTACT_CHANNELS = fc.CONTACT_CHANNELS
 
 
 def _journey() -> dict[str, Any]:
@@ -557,4 +557,20 @@ def notice_done(subject_id: uuid.UUID, notice_id: int) -> BaseResponse:
     db = database.session()
     visible_subject(db, staff, subject_id)
     claims.notice_done(db, subject_id, notice_id, staff.id, actor=staff_actor(staff))
+    return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
+
+
+@bp.post("/contact/<uuid:subject_id>")
+@staff_required(OFFICER)
+def contact_preferences(subject_id: uuid.UUID) -> BaseResponse:
+    """Record how the person wants to be contacted and what emails to them may say."""
+    try:
+        fc.set_contact_preferences(database.session(), current(), subject_id,
+                                   channel=request.form.get("contact_channel", ""),
+                                   wording=request.form.get("email_wording", ""))
+    except NotFound:
+        raise
+    except DomainError:
+        return redirect(url_for("staff.subject", subject_id=subject_id, contact_error="1")
+                        + "#contact")
     return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))

@@ -210,3 +210,28 @@ def test_a_consent_officer_unlinks_a_wrong_account_and_gives_a_new_code(
     revoked = session.scalars(select(ClaimCode).where(ClaimCode.subject_id == person.id,
                                                       ClaimCode.revoked)).all()
     assert len(revoked) == 1
+
+
+def test_a_consent_officer_records_how_a_known_person_wants_to_be_contacted(
+        client: FlaskClient, session: Session, demo: Any) -> None:
+    # Given a person known before the question was asked (no channel recorded, no email)
+    person = person_of(session, "fenshire-police")
+    assert (person.contact_channel, person.email_wording) == ("", "neutral")
+    login(client, make_staff(session, "fenshire-police", Role.CONSENT_OFFICER))
+    url = f"{START}contact/{person.id}"
+    # Email cannot be their channel while no address is recorded
+    r = _post(client, url, {"contact_channel": "email", "email_wording": "neutral"})
+    assert r.headers["Location"].endswith("contact_error=1#contact")
+    # When they say: by post, and no emails at all
+    r = _post(client, url, {"contact_channel": "post", "email_wording": "none"})
+    assert r.status_code == 302 and "recorded=1" in r.headers["Location"]
+    session.rollback()
+    assert session.execute(select(Subject.contact_channel, Subject.email_wording).where(
+        Subject.id == person.id)).one() == ("post", "none")
+    entry = session.scalar(select(AuditEntry).where(
+        AuditEntry.action == "subject.contact_preferences"))
+    assert entry is not None and entry.subject_id == person.id
+    # And another agency's officer cannot change them
+    login(client, make_staff(session, "fenshire-city-council", Role.CONSENT_OFFICER))
+    r = _post(client, url, {"contact_channel": "phone", "email_wording": "detailed"})
+    assert r.status_code == 404

@@ -43,6 +43,7 @@ EXPECTED: dict[str, set[str] | None] = {
     "first_contact.revoke_link": {Role.CONSENT_OFFICER},
     "first_contact.new_code": {Role.CONSENT_OFFICER},
     "first_contact.notice_done": {Role.CONSENT_OFFICER},
+    "first_contact.contact_preferences": {Role.CONSENT_OFFICER},
     "staff_admin.api_keys": {Role.AGENCY_ADMIN},
     "staff_admin.create_api_key": {Role.AGENCY_ADMIN},
     "staff_admin.revoke_api_key": {Role.AGENCY_ADMIN},
