@@ -802,6 +802,10 @@ def purge(session: Session, *, retention_days: int, now: dt.datetime,
         for doc in documents(session, bundle.request):
             doc.content = None
             doc.deleted_at = doc.deleted_at or now
+        # So were the agencies' files and the copies released from them.
+        for file in (f for rec in records(bundle.request) for f in rec.files):
+            file.content = b""
+            file.released = None
         count += 1
         audit.record(session, "sar.bundle_purged", actor, subject_id=bundle.request.subject_id,
                      object_type="sar_bundle", object_id=str(bundle.id))

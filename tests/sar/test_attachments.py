@@ -4,6 +4,7 @@ in) or withheld with a reason, and covered by the release check."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
 import re
@@ -27,7 +28,7 @@ from sar import attachments, worker
 from sar import operations as ops
 from sar.models import SarBundle, SarFile, SarRecord, SarRequest, SarView
 from tests.conftest import bearer
-from tests.identity_helpers import login, make_staff
+from tests.identity_helpers import login, make_account, make_staff
 from tests.sar.conftest import STAFF, open_bundle
 
 INFORMANT = "John Smith"
@@ -453,3 +454,25 @@ def test_another_agencys_officer_cannot_open_a_file(
     assert client.get(f"/staff/sar/files/{file.id}/page/1.png").status_code == 404
     session.rollback()
     assert session.scalars(select(SarView).where(SarView.what == "file")).all() == []
+
+
+def test_purging_a_delivered_bundle_deletes_the_files_and_their_released_copies(
+        app: Flask, session: Session, filed: Callable[..., SarRequest], reviewer: int) -> None:
+    # Given a bundle with a released file, delivered to the requester
+    sar = filed()
+    (file,) = _supply(session, sar, ("statement.txt", "text/plain", STATEMENT))
+    _open(session, sar, file, reviewer)
+    _decide(session, sar, file, "as-is", reviewer)
+    bundle = _build(app, session, sar)
+    assert _approve(session, bundle).approved
+    account = make_account(session, "morgan.lee@example.org")
+    ops.use_link(session, bundle, account, actor=STAFF)
+    ops.download(session, bundle, account, "zip", actor=STAFF)
+    assert bundle.delivered_at is not None
+    # When the retention has passed and the bundle is purged
+    assert ops.purge(session, retention_days=30, actor=STAFF,
+                     now=bundle.delivered_at + dt.timedelta(days=31)) == 1
+    # Then neither the agency's file nor the copy released from it is kept
+    session.commit()
+    stored = session.get(SarFile, file.id)
+    assert stored is not None and stored.content == b"" and stored.released is None
