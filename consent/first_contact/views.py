@@ -73,6 +73,9 @@ def _start_over() -> BaseResponse:
 
 
 def _begin(subject_id: uuid.UUID, language: str) -> BaseResponse:
+    # The last person's claim code (held in the signed, unencrypted cookie for printing)
+    # goes as soon as the device moves on to someone else.
+    session.pop("first_contact_claim", None)
     session["first_contact"] = {"subject_id": str(subject_id), "language": language}
     return redirect(url_for("first_contact.who"))
 

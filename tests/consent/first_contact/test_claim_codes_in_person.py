@@ -103,6 +103,11 @@ def test_the_emailed_receipt_has_no_claim_code_and_says_how_to_get_one(
     assert "Codes are given only in person" in text
     # And the email itself carries no code either
     assert plain not in re.sub(r"[^A-Z0-9]", "", body(msg))
+    # And once the device moves on to the next person, the code is gone from it
+    other = person_of(session, "fenshire-police", given="Sam", family="Okafor")
+    client.get(f"{START}?subject={other.id}")
+    assert code not in client.get(done).get_data(as_text=True)
+    assert code not in _text(client.get(done + "/receipt.pdf").data)
 
 
 def test_linking_is_told_by_email_to_the_address_given_at_first_contact(
