@@ -58,6 +58,10 @@ MAX_PAGES = 100
 # page is burnt in at the same one, so what they marked is what is blacked out.
 DPI = 120
 REDACTED = "[redacted]"
+# Windows and DOS programs, ELF and Mach-O binaries, zip-based archives (and Office files),
+# gzip, 7-Zip and RAR: named plainly rather than left to the text check.
+_PROGRAMS = (b"MZ", b"\x7fELF", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe",
+             b"PK\x03\x04", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c", b"Rar!")
 _HTML = re.compile(rb"<\s*(!doctype|html|head|body|script|svg|iframe|object|embed|meta|\?xml)",
                    re.IGNORECASE)
 
@@ -80,6 +84,9 @@ def sniff(data: bytes, declared: str, *, field: str = "files") -> str:
     elif data.startswith(b"\xff\xd8\xff"):
         kind = JPEG
         _check_image(data, JPEG, field)
+    elif data.startswith(_PROGRAMS) and _binary(data[:64]):
+        raise Invalid("a program or an archive is not accepted: send a PDF, an image or text",
+                      field=f"{field}.content_base64")
     else:
         kind = TEXT
         _check_text(data, field)
@@ -102,6 +109,11 @@ def _check_pdf(data: bytes, field: str) -> None:
 
 def _check_image(data: bytes, media: str, field: str) -> None:
     uploads.check_image(data, media, field=f"{field}.content_base64")
+
+
+def _binary(head: bytes) -> bool:
+    # A note that happens to start "MZ" or "Rar!" is still text; a program's header is not.
+    return any((b < 0x20 and b not in b"\t\n\r\f") or b == 0x7F for b in head)
 
 
 def _check_text(data: bytes, field: str) -> None:

@@ -133,6 +133,7 @@ def test_an_executable_declared_as_a_pdf_is_refused_at_supply(
     # An MZ executable declared application/pdf is refused, naming the field
     status, problem = send("a.exe", "application/pdf", b"MZ\x90\x00\x03\x00program")
     assert status == 422 and problem["field"] == "records[0].files[0].content_base64"
+    assert "program" in problem["detail"]
     # HTML declared as plain text, and a PNG declared as a PDF, are refused too
     status, problem = send("note.txt", "text/plain", b"<html><script>x()</script></html>")
     assert status == 422 and "HTML" in problem["detail"]
@@ -170,6 +171,8 @@ def test_sniff_refuses_what_is_not_pdf_png_jpeg_or_text() -> None:
     assert attachments.sniff("Ünïcödé notes\n".encode(), "text/plain; charset=utf-8") == \
         "text/plain"
     assert attachments.safe_filename("../../\u202eexe.pdf") == "exe"
+    # A note that happens to start like a program's header is still a note
+    assert attachments.sniff(b"MZ Smith called at 10am.", "text/plain") == "text/plain"
 
 
 # --- Seen by a reviewer, redacted, released ---------------------------------------------
