@@ -666,7 +666,8 @@ class Approval:
 
 
 def prepared_by(session: Session, bundle: SarBundle, staff_id: int) -> list[str]:
-    """What this staff member did to the bundle's content: built, supplied, redacted, withheld."""
+    """What this staff member did to the bundle's content: built, supplied, redacted, withheld
+    or reviewed (released a file as it is)."""
     from sar.models import SarFileRedaction
 
     sar = bundle.request
@@ -686,6 +687,9 @@ def prepared_by(session: Session, bundle: SarBundle, staff_id: int) -> list[str]
     if (any(rec.withheld_by_id == staff_id for rec in recs)
             or any(f.reviewed_by_id == staff_id and f.review == "withheld" for f in files)):
         done.append("withheld")
+    # Releasing a file as it is is a reviewer's judgement too: the approver is a second one.
+    if any(f.reviewed_by_id == staff_id and f.review == "as-is" for f in files):
+        done.append("reviewed")
     return done
 
 

@@ -482,3 +482,17 @@ def test_purging_a_delivered_bundle_deletes_the_files_and_their_released_copies(
     session.commit()
     stored = session.get(SarFile, file.id)
     assert stored is not None and stored.content == b"" and stored.released is None
+
+
+def test_whoever_released_a_file_as_it_is_may_not_approve_the_bundle(
+        app: Flask, session: Session, filed: Callable[..., SarRequest]) -> None:
+    # Given the second coordinator, also a reviewer, released a file as it is
+    sar = filed()
+    (file,) = _supply(session, sar, ("ok.png", "image/png", _png()))
+    _open(session, sar, file, 2)
+    _decide(session, sar, file, "as-is", 2)
+    bundle = _build(app, session, sar)
+    # Then they are not the second pair of eyes on it
+    open_bundle(session, bundle, 2)
+    with pytest.raises(Conflict, match="reviewed"):
+        ops.approve(session, bundle, staff_id=2, actor=STAFF)
