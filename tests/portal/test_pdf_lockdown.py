@@ -238,7 +238,8 @@ def test_sar_bundle_with_hostile_records_fetches_nothing(
         documents=[("identity", PNG)]),
         actor=actor, today=dt.date(2026, 11, 2))
     ops.verify_identity(session, sar, subject_id=holding.subject_id, staff_id=officer.id,
-                        method="document", today=dt.date(2026, 11, 3), actor=actor)
+                        method="in-person", note="seen in person with a passport",
+                        today=dt.date(2026, 11, 3), actor=actor)
     for other in sar.tasks[1:]:
         ops.hold_nothing(session, other, actor=actor)
     ops.supply_records(session, sar.tasks[0], [ops.NewRecord(
