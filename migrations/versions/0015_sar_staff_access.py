@@ -5,7 +5,7 @@ note, the safeguarding decision, and the table of staff views of a request. View
 before this revision (audit action sar.viewed) are copied into it, so the person sees them.
 
 Revision ID: 0015
-Revises: 0014
+Revises: 0013
 Create Date: 2026-12-06
 """
 import json
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '0015'
-down_revision = '0014'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

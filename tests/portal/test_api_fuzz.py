@@ -81,13 +81,14 @@ def live_api(db_url: str, tmp_path: Path, session: Session, demo: Any,
     get_database(app).engine.dispose()
 
 
-def _schemathesis(base_url: str, key: str) -> subprocess.CompletedProcess[str]:
+def _schemathesis(base_url: str, key: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # Run in a folder of its own: schemathesis keeps an example cache in its working folder.
     return subprocess.run(
         [str(ST), "run", f"{base_url}/api/v1/openapi.json", "--checks", "all",
          "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(EXAMPLES),
          "--seed", "20261206", "--workers", "1", "--request-timeout", "30",
          "--header", f"Authorization: Bearer {key}", "--no-color"],
-        capture_output=True, text=True, timeout=600, check=False,
+        capture_output=True, text=True, timeout=600, check=False, cwd=cwd,
         env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false", "COLUMNS": "100",
              "SCHEMATHESIS_HOOKS": str(HOOKS)})
 
@@ -99,12 +100,12 @@ def _figure(pattern: str, text: str) -> tuple[int, ...]:
 
 
 def test_schemathesis_finds_nothing(live_api: tuple[str, str, list[str]],
-                                    session: Session) -> None:
+                                    session: Session, tmp_path: Path) -> None:
     # Given the live API, its published document, a key holding every scope and real tasks
     base_url, key, tasks = live_api
     started = time.monotonic()
     # When schemathesis runs every check it has, in every phase, the stateful one included
-    run = _schemathesis(base_url, key)
+    run = _schemathesis(base_url, key, tmp_path)
     elapsed = time.monotonic() - started
     out = run.stdout
     print(out[-2500:])  # the figures, shown with -s

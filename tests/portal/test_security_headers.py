@@ -106,7 +106,8 @@ def walkers(app: Flask, session: Session, demo: Any,
               "reference": "SAR-AAAA-BBBB", "filename": "build/portal.css",
               "subject_id": subject_id, "bundle_id": uuid.uuid4(), "receipt_id": uuid.uuid4(),
               "task_id": uuid.uuid4(), "staff_id": staff.id, "language": "cy", "number": 1,
-              "item_id": 1, "agreement_id": 1, "account_id": uuid.uuid4()}
+              "item_id": 1, "agreement_id": 1, "account_id": uuid.uuid4(), "document_id": 1,
+              "file_id": 1, "page": 1}
     return {"account": person, "staff": officer, "key": key, "values": values}
 
 
