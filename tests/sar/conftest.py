@@ -83,9 +83,11 @@ def morgan(session: Session, officers: tuple[StaffUser, StaffUser]) -> uuid.UUID
     holding = session.scalar(select(Holding).where(Holding.agency_ref == "FP-DEMO-0004"))
     assert holding is not None
     idva = operations.agency_by_slug(session, "fenshire-idva")
-    # A holding matched to Morgan and reviewed (an agency's API may not link by id alone).
-    session.add(Holding(agency_id=idva.id, subject_id=holding.subject_id,
-                        agency_ref="IDVA-77", since=dt.date(2026, 3, 1)))
+    # A holding matched to Morgan and reviewed (an agency's API may not link by id alone),
+    # audited like every holding.
+    operations.put_holding(session, idva.id, "IDVA-77", categories=[],
+                           since=dt.date(2026, 3, 1), actor=STAFF,
+                           subject_id=holding.subject_id, reviewed=True)
     session.commit()
     return holding.subject_id
 
