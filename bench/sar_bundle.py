@@ -69,7 +69,8 @@ def _prepare(folder: Path, records: int, agencies: int) -> tuple[str, str]:
             subject_name="Bench Subject", identity_method="in-person"), actor=actor,
             today=dt.date.today())
         ops.verify_identity(session, sar, subject_id=subject, staff_id=None,
-                            method="in-person", today=dt.date.today(), actor=actor)
+                            method="in-person", note="Benchmark: identity taken as seen.",
+                            today=dt.date.today(), actor=actor)
         per = records // len(sar.tasks)
         extra = records - per * len(sar.tasks)
         i = 0
