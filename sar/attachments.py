@@ -279,7 +279,8 @@ def _encode(img: Image, mime: str) -> bytes:
 # --- Review -------------------------------------------------------------------------------
 
 
-def _reason(reason: str, detail: str) -> str:
+def checked_reason(reason: str, detail: str) -> str:
+    """A withholding or redaction reason from the fixed list ("other" needs its detail)."""
     try:
         value = Reason(reason)
     except ValueError as exc:
@@ -344,7 +345,7 @@ def add_region(session: Session, sar: SarRequest, record: SarRecord, file: SarFi
         raise Invalid("give a region inside the page: x and y from 0, width and height "
                       "from 1", field="x")
     red = SarFileRedaction(file_id=file.id, page=page, x=x, y=y, width=width, height=height,
-                           reason=_reason(reason, detail), detail=detail.strip(),
+                           reason=checked_reason(reason, detail), detail=detail.strip(),
                            staff_id=staff_id)
     session.add(red)
     _reset(file)
@@ -370,7 +371,7 @@ def add_text(session: Session, sar: SarRequest, record: SarRecord, file: SarFile
     # The same match as the one that burns it out (any case), so a redaction always applies.
     if not re.search(re.escape(text), text_of(file), flags=re.IGNORECASE):
         raise Invalid("that text does not appear in the file", field="text")
-    red = SarFileRedaction(file_id=file.id, text=text, reason=_reason(reason, detail),
+    red = SarFileRedaction(file_id=file.id, text=text, reason=checked_reason(reason, detail),
                            detail=detail.strip(), staff_id=staff_id)
     session.add(red)
     _reset(file)
@@ -398,7 +399,7 @@ def decide(session: Session, sar: SarRequest, record: SarRecord, file: SarFile,
         raise Invalid("choose what to do with the file", field="decision")
     file.withhold_reason, file.withhold_detail = "", ""
     if value is FileReview.WITHHELD:
-        file.withhold_reason = _reason(reason, detail)
+        file.withhold_reason = checked_reason(reason, detail)
         file.withhold_detail = detail.strip()
         file.released = None
     else:

@@ -19,7 +19,6 @@ from portal.identity.models import Account
 from portal.models import Agency, Holding, Subject
 from sar import attachments, clock, uploads
 from sar.models import (
-    Reason,
     SarBundle,
     SarDocument,
     SarDownload,
@@ -551,16 +550,6 @@ def mark_reminded(session: Session, task: SarTask, *, actor: Actor) -> None:
 # --- Review ---------------------------------------------------------------------------------
 
 
-def _reason(reason: str, detail: str) -> str:
-    try:
-        value = Reason(reason)
-    except ValueError as exc:
-        raise Invalid("choose a reason from the list", field="reason") from exc
-    if value is Reason.OTHER and not detail.strip():
-        raise Invalid("describe the reason", field="detail")
-    return value.value
-
-
 def redact(session: Session, record: SarRecord, text: str, *, reason: str, detail: str = "",
            staff_id: int | None, actor: Actor) -> SarRedaction:
     """Redact every occurrence of a span of the record's text, for a listed reason."""
@@ -568,7 +557,8 @@ def redact(session: Session, record: SarRecord, text: str, *, reason: str, detai
         raise Invalid("enter the text to redact", field="text")
     if text not in record.text:
         raise Invalid("that text does not appear in the record", field="text")
-    red = SarRedaction(record_id=record.id, text=text, reason=_reason(reason, detail),
+    red = SarRedaction(record_id=record.id, text=text,
+                       reason=attachments.checked_reason(reason, detail),
                        detail=detail.strip(), staff_id=staff_id)
     session.add(red)
     session.flush()
@@ -582,7 +572,7 @@ def redact(session: Session, record: SarRecord, text: str, *, reason: str, detai
 def withhold(session: Session, record: SarRecord, *, reason: str, detail: str = "",
              actor: Actor, staff_id: int | None = None) -> SarRecord:
     """Withhold a whole record, for a listed reason."""
-    record.withhold_reason = _reason(reason, detail)
+    record.withhold_reason = attachments.checked_reason(reason, detail)
     record.withhold_detail = detail.strip()
     record.withheld = True
     record.withheld_by_id = staff_id
