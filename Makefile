@@ -46,12 +46,13 @@ browser:
 
 # demo-data ends with the URL, the demo key, a claim code and a check to try.
 demo: setup
-	@$(BIN)/flask --app portal db upgrade >/dev/null
-	@$(BIN)/flask --app portal demo-data
-	@$(BIN)/flask --app portal run --host 127.0.0.1 --port 5000
+	@$(BIN)/flask --app portal.app db upgrade >/dev/null
+	@$(BIN)/flask --app portal.app demo-data
+	@$(BIN)/flask --app portal.app run --host 127.0.0.1 --port 5000
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from consent.checks import CheckService, Consents
-from portal import create_app
+from portal.app import create_app
 
 if os.environ.get("BENCH_CEILING") != "1":
     # It answers without recording: refuse to be served by anything but the benchmark.

@@ -39,6 +39,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, make_url, select
 
+from portal.reference import apikeys
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 # Resolved: a second checkout (a git worktree measuring older code) may link its bench/data
@@ -104,7 +106,7 @@ def fresh_database(kind: str, name: str | None = None) -> str:
 
 def bench_engine(url: str, *, seeding: bool = False) -> Engine:
     """An engine for the bench's own work: the app's settings, with long statement limits."""
-    from portal.db import make_engine
+    from portal.database import make_engine
 
     return make_engine(url, sqlite_synchronous="OFF" if seeding else "FULL",
                        timeout_ms=600_000, pool_size=2)
@@ -200,9 +202,10 @@ class Seeded:
 def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> Seeded:
     """Migrate, seed the reference data and an API key, bulk-load, ANALYZE."""
     from bench import seed
-    from portal import demo, migrate, operations
+    from consent import demo
+    from portal import migrate
     from portal.audit import Actor
-    from portal.db import make_sessionmaker, transaction
+    from portal.database import make_sessionmaker, transaction
 
     engine = bench_engine(url, seeding=True)
     try:
@@ -210,7 +213,7 @@ def build(kind: str, url: str, subjects: int, events: int, seed_value: int) -> S
         migrate.upgrade(engine)
         with transaction(make_sessionmaker(engine)) as session:
             demo.seed(session)
-            _client, key = operations.create_api_key(
+            _client, key = apikeys.create_api_key(
                 session, "fenshire-police", ["consent:check"], actor=Actor("system", "bench"))
         with transaction(make_sessionmaker(engine)) as session:
             ref = seed.load_refdata(session)
@@ -702,8 +705,8 @@ def verify_audit(url: str) -> dict[str, Any]:
     from consent import operations as consent_ops
     from consent.models import CheckDecision
     from portal import audit
-    from portal.db import make_sessionmaker, transaction
-    from portal.models import AuditEntry
+    from portal.audit import AuditEntry
+    from portal.database import make_sessionmaker, transaction
 
     engine = bench_engine(url)
     try:

@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                       PORTAL_SECRET_KEY=secrets.token_urlsafe(32))
 
     from bench import yardstick
-    from portal import create_app
+    from portal.app import create_app
 
     app = create_app()
     rng = random.Random(args.seed)

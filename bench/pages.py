@@ -34,6 +34,7 @@ from sqlalchemy import select
 from bench import check as bc
 from bench.browser import Browser
 from bench.weight import BROWSER_HEADERS, LIMIT_BYTES, PERSONAL_PAGES, PUBLIC_PAGES, weigh
+from portal.reference import apikeys
 
 PASSWORD = "pages-password-" + "x" * 12  # a synthetic account in a throwaway database
 PERSON_REF = "FP-DEMO-0004"
@@ -47,20 +48,21 @@ MARKER = "/healthz"
 
 def arrange(url: str) -> dict[str, Any]:
     """Migrate, seed the demo partnership, an API key, and a person linked to a subject."""
+    from consent import demo
     from consent.models import ConsentEvent
-    from portal import demo, migrate, operations
+    from portal import migrate
     from portal.audit import Actor
-    from portal.db import make_sessionmaker, transaction, utcnow
+    from portal.database import make_sessionmaker, transaction, utcnow
     from portal.identity.models import Account
     from portal.identity.passwords import hash_password
-    from portal.models import Holding
+    from portal.reference.models import Holding
 
     engine = bc.bench_engine(url)
     try:
         migrate.upgrade(engine)
         with transaction(make_sessionmaker(engine)) as session:
             demo.seed(session)
-            _client, key = operations.create_api_key(
+            _client, key = apikeys.create_api_key(
                 session, "fenshire-police", ["consent:check"], actor=Actor("system", "bench"))
             subject_id = session.scalar(select(Holding.subject_id)
                                         .where(Holding.agency_ref == PERSON_REF))

@@ -34,14 +34,14 @@ def _text(i: int) -> str:
 
 def _prepare(folder: Path, records: int, agencies: int) -> tuple[str, str]:
     """A migrated SQLite database with one request whose tasks hold the records."""
-    from portal import create_app, operations
+    from consent.demo import AGENCIES
+    from consent.demo import seed as seed_demo
+    from portal.app import create_app
     from portal.audit import Actor
     from portal.config import Config
-    from portal.database import get_database
-    from portal.db import transaction
-    from portal.demo import AGENCIES
-    from portal.demo import seed as seed_demo
+    from portal.database import get_database, transaction
     from portal.migrate import upgrade
+    from portal.reference import operations
     from sar import operations as ops
 
     url = f"sqlite:///{folder / 'bench.sqlite3'}"
@@ -88,7 +88,7 @@ def _prepare(folder: Path, records: int, agencies: int) -> tuple[str, str]:
 
 
 def _app(url: str, folder: str) -> Any:
-    from portal import create_app
+    from portal.app import create_app
     from portal.config import Config
 
     return create_app(Config(env="testing", database_url=url, instance_path=folder,

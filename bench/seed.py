@@ -29,7 +29,7 @@ from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session
 
 from consent.models import ConsentEvent, Notice, NoticeVersion
-from portal.models import Agency, DataCategory, Holding, Subject, holding_categories
+from portal.reference.models import Agency, DataCategory, Holding, Subject, holding_categories
 
 DAY = 86_400
 WINDOW = 20 * 365 * DAY  # recorded times are seconds after now - WINDOW

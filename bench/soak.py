@@ -39,6 +39,7 @@ from sqlalchemy import select
 
 from bench import check as bc
 from bench.browser import Browser
+from portal.reference import apikeys
 
 SOAK_DB = "portal_soak"  # never portal_bench: bench.check may be running on it
 PASSWORD = "soak-password-" + "x" * 12  # synthetic accounts in a throwaway database
@@ -362,19 +363,19 @@ def arrange(url: str, subjects: int, sars: int) -> dict[str, Any]:
     import pyotp
 
     from consent.models import Notice
-    from portal import operations
     from portal.audit import Actor
-    from portal.db import make_sessionmaker, transaction, utcnow
+    from portal.database import make_sessionmaker, transaction, utcnow
     from portal.identity.models import Account, Role, StaffUser
     from portal.identity.passwords import hash_password
-    from portal.models import Holding
+    from portal.reference import operations
+    from portal.reference.models import Holding
     from sar import operations as sar_ops
 
     system = Actor("system", "soak")
     engine = bc.bench_engine(url)
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            _client, sar_key = operations.create_api_key(session, "fenshire-police",
+            _client, sar_key = apikeys.create_api_key(session, "fenshire-police",
                                                          ["sar:supply"], actor=system)
             police = operations.agency_by_slug(session, "fenshire-police")
             staff = StaffUser(agency_id=police.id, email="soak-officer@fenshire-police.example",
@@ -419,7 +420,7 @@ def arrange(url: str, subjects: int, sars: int) -> dict[str, Any]:
 def bundle_queuer(url: str, staff_id: int) -> tuple[Callable[[str], bool], Callable[[], None]]:
     """A function that queues a bundle for a request (the SAR officer's step), and a closer."""
     from portal.audit import Actor
-    from portal.db import make_sessionmaker, transaction
+    from portal.database import make_sessionmaker, transaction
     from sar import operations as sar_ops
 
     engine = bc.bench_engine(url)
@@ -443,7 +444,7 @@ def bundle_states(url: str) -> dict[str, int]:
     """How many bundles ended in each state."""
     from sqlalchemy import func
 
-    from portal.db import make_sessionmaker, transaction
+    from portal.database import make_sessionmaker, transaction
     from sar.models import SarBundle
 
     engine = bc.bench_engine(url)

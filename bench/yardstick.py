@@ -43,7 +43,7 @@ writes = Table(WRITE_TABLE, metadata,
 
 @cache
 def _engine() -> Engine:
-    from portal.db import make_engine
+    from portal.database import make_engine
 
     return make_engine(os.environ["YARDSTICK_DATABASE_URL"])
 

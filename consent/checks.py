@@ -54,19 +54,18 @@ from consent.models import (
 )
 from consent.schemas import Question
 from portal import audit
-from portal.audit import Actor, NewEntry
-from portal.db import new_time_ordered_uuids, utcnow
+from portal.audit import Actor, AuditEntry, NewEntry
+from portal.database import new_time_ordered_uuids, utcnow
 from portal.errors import DomainError, Invalid
-from portal.models import (
+from portal.reference.apikeys import KEY_PREFIX, LAST_USED_RESOLUTION, Authenticated, hash_key
+from portal.reference.models import (
     Agency,
     ApiClient,
-    AuditEntry,
     DataCategory,
     Purpose,
     SharingAgreement,
     agreement_categories,
 )
-from portal.operations import KEY_PREFIX, LAST_USED_RESOLUTION, Authenticated, hash_key
 
 log = logging.getLogger("consent.checks")
 

@@ -21,8 +21,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, new_uuid, utcnow
-from portal.models import SharingAgreement
+from portal.database import Base, new_uuid, utcnow
+from portal.reference.models import SharingAgreement
 
 
 class EventType(enum.StrEnum):

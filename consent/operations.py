@@ -11,7 +11,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Uuid, cast, exists, func, select
@@ -28,15 +27,10 @@ from consent.models import (
     NoticeVersion,
 )
 from portal import audit
-from portal.audit import Actor
-from portal.db import new_uuid, utcnow
+from portal.audit import Actor, AuditEntry, RecordsVerified
+from portal.database import new_uuid, utcnow
 from portal.errors import GuardianRequired, Invalid, InvalidTransition, NotFound
-from portal.models import (
-    Agency,
-    AuditEntry,
-    Purpose,
-    Subject,
-)
+from portal.reference.models import Agency, Purpose, Subject
 
 GUARDIAN_AGE = 13
 # How an event's audit entry names what it records (verify_events finds the event by it).
@@ -232,14 +226,6 @@ def expire_due(session: Session, now: dt.datetime | None = None) -> int:
 
 
 # --- Records against their audit entries ---------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class RecordsVerified:
-    """The outcome of comparing every record of one kind with its audit entry."""
-
-    ok: bool
-    count: int
-    problem: str = ""
 
 
 def verify_records(session: Session) -> list[tuple[str, RecordsVerified]]:

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from consent.models import ConsentEvent, NoticeText, NoticeVersion
 from portal.config import Config
-from portal.models import Agency, SharingAgreement, Subject
 from portal.pdf import render_pdf, static_url
+from portal.reference.models import Agency, SharingAgreement, Subject
 
 KANTARA_VERSION = "KI-CR-v1.1.0"
 ALGORITHM = "ES256"

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 import portal.all_models  # noqa: F401 - registers every table
-from portal.db import Base
+from portal.database import Base
 
 target_metadata = Base.metadata
 config = context.config

@@ -1,5 +1,2 @@
-"""The consent and subject-rights portal: application, identity, agencies, audit, shared UI."""
-
-from portal.app import create_app
-
-__all__ = ["create_app"]
+"""The consent and subject-rights portal: the kernel, identity and reference data; the
+application is composed in portal.app."""

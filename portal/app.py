@@ -23,8 +23,8 @@ from portal import database, i18n, mail, ui
 from portal import logging as portal_logging
 from portal.config import Config
 from portal.extensions import babel, csrf, limiter
+from portal.http import PUBLIC_ENDPOINTS, access_rule
 from portal.identity import sessions
-from portal.security import PUBLIC_ENDPOINTS, access_rule
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("portal.app")
@@ -160,28 +160,7 @@ def create_app(config: Config | None = None) -> Flask:
     limiter.init_app(app)
     sessions.init_app(app)
 
-    import portal.selfservice
-    import portal.staff
-    import sar
-    from consent.views import api as consent_api
-    from portal import api, cli, public
-
-    if "public" in config.surfaces or "staff" in config.surfaces:
-        app.register_blueprint(public.bp)
-    else:
-        app.register_blueprint(public.health_bp)
-    if "api" in config.surfaces:
-        app.register_blueprint(api.bp)
-        app.register_blueprint(consent_api)
-        csrf.exempt(api.bp)
-        csrf.exempt(consent_api)
-    cli.register(app)
-    # Each area registers its own blueprints and commands.
-    if "public" in config.surfaces:
-        portal.selfservice.init_app(app)
-    if "staff" in config.surfaces:
-        portal.staff.init_app(app)
-    sar.init_app(app)  # spans the public, staff and API surfaces; it checks them itself
+    _compose(app, config)
 
     @app.before_request
     def _deny_by_default() -> None:
@@ -230,7 +209,7 @@ def create_app(config: Config | None = None) -> Flask:
 
 def _commit_failed() -> Response:
     if request.path.startswith("/api/"):
-        from portal.api import problem
+        from portal.http import problem
 
         response = problem(503, "the service could not record this; treat it as a deny",
                            code="unavailable", headers={"Retry-After": "1"})
@@ -263,3 +242,74 @@ def _security_headers(response: Response, config: Config) -> None:
     for key, value in wanted:
         if key.lower() not in present:
             headers.add(key, value)
+
+
+def _compose(app: Flask, config: Config) -> None:
+    """Register every area's blueprints, hooks and commands, for the surfaces this instance
+    serves. The one place that knows every area: each imports only what is beneath it."""
+    from consent import cli as consent_cli
+    from consent import operations as consent_ops
+    from consent.receipts import public_jwks
+    from portal import audit_cli, info, migrate, public
+    from portal.identity import cli as identity_cli
+    from portal.reference import cli as reference_cli
+    from sar import cli as sar_cli
+    from sar import openapi as sar_openapi
+    from sar import receivers  # noqa: F401 - connects SAR's receivers to the kernel's signals
+
+    surfaces = config.surfaces
+    app.register_blueprint(public.bp if {"public", "staff"} & surfaces else public.health_bp)
+    if "api" in surfaces:
+        from consent.api import api as consent_api
+        from portal.reference import api
+        from sar.api import bp as sar_api
+
+        # Bearer keys, never cookies: no CSRF on the machine API.
+        for blueprint in (api.bp, consent_api, sar_api):
+            csrf.exempt(blueprint)
+        app.register_blueprint(api.bp)
+        app.register_blueprint(consent_api)
+    if "public" in surfaces:
+        from consent.selfservice import views as selfservice
+        from portal.identity import account_views
+
+        app.before_request(account_views.shared_routes)
+        app.register_blueprint(info.bp)
+        app.register_blueprint(account_views.bp)
+        app.register_blueprint(selfservice.bp)
+    if "staff" in surfaces:
+        from consent import (
+            agreement_views,
+            notices,
+            register_views,  # noqa: F401 - adds the register page to admin.bp
+            staff,
+        )
+        from consent.first_contact import views as first_contact
+        from portal.identity import people, staff_views
+        from portal.reference import admin, partnership
+
+        app.jinja_env.globals["shown_safe_contact"] = staff.template_safe_contact
+        for blueprint in (staff_views.auth, staff.bp, first_contact.bp, admin.bp,
+                          partnership.bp, agreement_views.bp, notices.bp, people.bp,
+                          people.setup):
+            app.register_blueprint(blueprint)
+    if "public" in surfaces:
+        from sar.views_public import bp as sar_public
+
+        app.register_blueprint(sar_public)
+    if "staff" in surfaces:
+        from sar.views_files import bp as sar_files
+        from sar.views_staff import bp as sar_staff
+
+        app.register_blueprint(sar_staff)
+        app.register_blueprint(sar_files)
+    if "api" in surfaces:
+        app.register_blueprint(sar_api)
+    app.extensions["audit.record_verifiers"] = [consent_ops.verify_records]
+    app.extensions["public.jwks"] = lambda: public_jwks(config)
+    app.extensions["openapi.areas"] = [(sar_openapi.PATHS, sar_openapi.SCHEMAS)]
+    for group in (migrate.db_cli, reference_cli.api_keys_cli, consent_cli.consent_cli,
+                  audit_cli.audit_cli, reference_cli.holdings_cli, identity_cli.staff_cli,
+                  sar_cli.sar_cli):
+        app.cli.add_command(group)
+    app.cli.add_command(consent_cli.demo_data)

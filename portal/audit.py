@@ -20,11 +20,62 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from portal.db import utcnow
-from portal.models import AuditEntry
+from portal.database import Base, utcnow
+
+# The audit action of a staff member opening a person's record.
+STAFF_VIEW_ACTION = "subject.view"
+
+_STAFF_VIEWS_ONLY = f"action = '{STAFF_VIEW_ACTION}'"
+
+class AuditEntry(Base):
+    """One security-relevant act, hash-chained to the entry before it on its chain.
+
+    Append-only: the database refuses UPDATE and DELETE on this table.
+    """
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        # The log is read by person for one thing only, the staff views the person sees; an
+        # index of every entry's person took a random key from every consent check
+        # (migration 0013).
+        Index("ix_audit_entries_subject_view", "subject_id", "id",
+              sqlite_where=text(_STAFF_VIEWS_ONLY), postgresql_where=text(_STAFF_VIEWS_ONLY)),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    chain: Mapped[int] = mapped_column(SmallInteger)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    at: Mapped[dt.datetime] = mapped_column()
+    actor_type: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[str] = mapped_column(String(64))
+    agency_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    object_type: Mapped[str] = mapped_column(String(64), default="")
+    object_id: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON, hashed as stored
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    # Not unique in the database: (chain, seq) is, and the hash covers both (migration 0011).
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 
 GENESIS = "0" * 64
 # Advisory lock keys on PostgreSQL: one per chain, from this base (any constant works).
@@ -265,3 +316,12 @@ def head(session: Session) -> dict[int, tuple[int, str]]:
     rows = session.execute(select(e.chain, e.seq, e.hash).join(
         latest, (latest.c.chain == e.chain) & (latest.c.seq == e.seq)).order_by(e.chain))
     return {chain: (seq, digest) for chain, seq, digest in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsVerified:
+    """The outcome of comparing every record of one kind with its audit entry."""
+
+    ok: bool
+    count: int
+    problem: str = ""

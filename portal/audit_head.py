@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import audit
-from portal.models import AuditEntry
+from portal.audit import AuditEntry
 
 FORMAT = "consent-portal/audit-head/v1"
 

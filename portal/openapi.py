@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,13 +277,16 @@ _PATHS: dict[str, Any] = {
 }
 
 
-def openapi_document(reference: Reference | None = None) -> dict[str, Any]:
-    """The whole OpenAPI 3.1 document (each area adds its own paths and schemas), naming
-    the reference data's slugs when given."""
-    from sar import openapi as sar_openapi
-
-    paths = {**_PATHS, **sar_openapi.PATHS}
-    schemas = {**_schemas(reference or Reference()), **sar_openapi.SCHEMAS}
+def openapi_document(reference: Reference | None = None,
+                     areas: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = ()
+                     ) -> dict[str, Any]:
+    """The whole OpenAPI 3.1 document, naming the reference data's slugs when given; each
+    area above the kernel adds its own (paths, schemas)."""
+    paths = dict(_PATHS)
+    schemas = _schemas(reference or Reference())
+    for area_paths, area_schemas in areas:
+        paths.update(area_paths)
+        schemas.update(area_schemas)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Consent and subject-rights portal API", "version": "1.0.0",

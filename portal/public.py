@@ -41,9 +41,8 @@ def exit_page() -> BaseResponse:
 @bp.get("/.well-known/jwks.json")
 def jwks() -> Response:
     """The public key that verifies consent receipts."""
-    from consent.receipts import public_jwks
-
-    response = jsonify(public_jwks(current_app.config["PORTAL"]))
+    # The receipts' signer is consent's: the composition root hands the kernel its key set.
+    response = jsonify(current_app.extensions["public.jwks"]())
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response
 

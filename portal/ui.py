@@ -149,7 +149,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):
-            from portal.api import http_problem
+            from portal.http import http_problem
 
             return http_problem(exc)
         body, code = _error_page(exc)
@@ -166,7 +166,7 @@ def init_app(app: Flask) -> None:
                                                    "error": type(exc).__name__})
         headers = {"Retry-After": "5"}
         if request.path.startswith("/api/"):
-            from portal.api import problem
+            from portal.http import problem
 
             return problem(503, "the service is unavailable; try again", code="unavailable",
                            headers=headers)

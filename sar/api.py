@@ -11,8 +11,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from portal import database
-from portal.api import caller, caller_actor, json_body, register_error_handlers, require_scope
 from portal.errors import Invalid, NotFound
+from portal.http import json_body, register_error_handlers
+from portal.reference.apikeys import caller, caller_actor, require_scope
 from sar import operations as ops
 from sar.models import SarTask
 
@@ -43,7 +44,7 @@ def _task_json(task: SarTask) -> dict[str, Any]:
 def _refs(task: SarTask) -> list[str]:
     from sqlalchemy import select
 
-    from portal.models import Holding
+    from portal.reference.models import Holding
 
     return list(database.session().scalars(select(Holding.agency_ref).where(
         Holding.subject_id == task.request.subject_id, Holding.agency_id == task.agency_id)))

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.audit import Actor
-from portal.db import utcnow
+from portal.database import utcnow
 from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.identity.models import Role
 from sar import access, uploads

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from portal import csvfile
-from portal.models import Holding, SharingAgreement, Subject
 from portal.pdf import static_url
+from portal.reference.models import Holding, SharingAgreement, Subject
 from sar import attachments
 from sar.models import FileReview, Reason, SarFile, SarRecord, SarRequest, SarTask
 from sar.operations import safe_contact_parts

@@ -1,4 +1,4 @@
-"""``flask --app portal sar worker`` and ``sar purge``."""
+"""``flask --app portal.app sar worker`` and ``sar purge``."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from portal.audit import Actor
-from portal.database import get_database
-from portal.db import transaction, utcnow
+from portal.database import get_database, transaction, utcnow
 from sar import operations as ops
 from sar import worker
 

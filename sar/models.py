@@ -10,8 +10,8 @@ import uuid
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from portal.db import Base, new_uuid, utcnow
-from portal.models import Agency
+from portal.database import Base, new_uuid, utcnow
+from portal.reference.models import Agency
 
 
 class Status(enum.StrEnum):

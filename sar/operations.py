@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 
 from portal import audit
 from portal.audit import Actor
-from portal.db import utcnow
+from portal.database import utcnow
 from portal.errors import Conflict, Invalid, InvalidTransition, NotFound
 from portal.identity.models import Account
-from portal.models import Agency, Holding, Subject
+from portal.reference.models import Agency, Holding, Subject
 from sar import attachments, clock, uploads
 from sar.models import (
     SarBundle,
@@ -903,7 +903,7 @@ def log_candidates_shown(session: Session, candidates: Sequence[Candidate], *,
                          actor: Actor, agency_slug: str) -> None:
     """Each candidate shown to a coordinator is a staff view of that person (name and date
     of birth), logged as one: the person sees it on their activity page."""
-    from portal.models import STAFF_VIEW_ACTION
+    from portal.audit import STAFF_VIEW_ACTION
 
     for c in candidates:
         audit.record(session, STAFF_VIEW_ACTION, actor, subject_id=c.subject.id,

@@ -17,10 +17,10 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from portal import database, mail
 from portal.errors import DomainError, NotFound
 from portal.extensions import limiter
+from portal.http import public
 from portal.identity.models import Account
 from portal.identity.sessions import account_required, actor, current_account
-from portal.models import Agency
-from portal.security import public
+from portal.reference.models import Agency
 from sar import delivery, notify
 from sar import operations as ops
 from sar.models import SarBundle, SarRequest, Status

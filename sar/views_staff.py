@@ -19,7 +19,7 @@ from portal import database, mail
 from portal.errors import DomainError, Invalid
 from portal.identity.models import Role, StaffUser
 from portal.identity.sessions import actor, current_staff, staff_required
-from portal.models import Holding, Subject
+from portal.reference.models import Holding, Subject
 from sar import access, delivery, notify
 from sar import bundle as bundle_module
 from sar import operations as ops

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from portal import audit, mail
 from portal.audit import SYSTEM
 from portal.config import Config
-from portal.db import transaction, utcnow
+from portal.database import transaction, utcnow
 from portal.pdf import render_pdf_isolated
 from sar import bundle as bundle_module
 from sar import notify

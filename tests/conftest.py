@@ -22,11 +22,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
 
 import portal.all_models  # noqa: F401 - every table must be known to TRUNCATE
-from portal import create_app, migrate, operations
+from portal import migrate
+from portal.app import create_app
 from portal.audit import Actor
 from portal.config import Config
-from portal.database import get_database
-from portal.db import Base, make_engine, make_sessionmaker
+from portal.database import Base, get_database, make_engine, make_sessionmaker
+from portal.reference import apikeys
 
 PG_URL = os.environ.get("PORTAL_TEST_POSTGRES_URL",
                         "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -172,7 +173,7 @@ def session(db_url: str, app: Flask) -> Iterator[Session]:
 @pytest.fixture
 def demo(session: Session) -> Any:
     """The demo partnership, committed."""
-    from portal import demo as demo_module
+    from consent import demo as demo_module
 
     summary = demo_module.seed(session)
     session.commit()
@@ -185,7 +186,7 @@ def api_key(session: Session, demo: Any) -> Callable[..., str]:
 
     def make(agency: str = "fenshire-police", *scopes: str,
              expires_at: dt.datetime | None = None) -> str:
-        _client, key = operations.create_api_key(session, agency,
+        _client, key = apikeys.create_api_key(session, agency,
                                                  list(scopes) or ["consent:check"],
                                                  actor=STAFF, expires_at=expires_at)
         session.commit()

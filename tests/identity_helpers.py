@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from portal.identity.models import Account, StaffUser
 from portal.identity.passwords import hash_password
-from portal.operations import agency_by_slug
+from portal.reference.operations import agency_by_slug
 
 PASSWORD = "correct horse battery staple"
 
@@ -18,7 +18,7 @@ PASSWORD = "correct horse battery staple"
 def make_account(session: Session, email: str | None = None, *,
                  subject_id: uuid.UUID | None = None, verified: bool = True) -> Account:
     """A committed public account."""
-    from portal.db import utcnow
+    from portal.database import utcnow
 
     account = Account(email=email or f"{uuid.uuid4().hex[:10]}@example.org",
                       password_hash=hash_password(PASSWORD), subject_id=subject_id,
@@ -31,7 +31,7 @@ def make_account(session: Session, email: str | None = None, *,
 def make_staff(session: Session, agency: str = "fenshire-police", *roles: str,
                email: str | None = None) -> StaffUser:
     """A committed staff member with a confirmed authenticator."""
-    from portal.db import utcnow
+    from portal.database import utcnow
 
     staff = StaffUser(agency_id=agency_by_slug(session, agency).id,
                       email=email or f"{uuid.uuid4().hex[:10]}@{agency}.example",
@@ -45,7 +45,7 @@ def make_staff(session: Session, agency: str = "fenshire-police", *roles: str,
 
 def login(client: FlaskClient, principal: Account | StaffUser, *, mfa: bool = True) -> None:
     """Put a signed-in session for this principal into the test client's cookie."""
-    from portal.db import utcnow
+    from portal.database import utcnow
 
     kind = "account" if isinstance(principal, Account) else "staff"
     now = utcnow().timestamp()

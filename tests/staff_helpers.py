@@ -9,9 +9,9 @@ import uuid
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from portal import operations
 from portal.audit import Actor
-from portal.models import Subject
+from portal.reference import operations
+from portal.reference.models import Subject
 
 SYSTEM = Actor("system", "tests")
 

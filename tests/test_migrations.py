@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
 from portal import migrate
-from portal.db import Base, make_engine
+from portal.database import Base, make_engine
 
 
 def _diffs(url: str) -> list[Any]:
@@ -89,7 +89,7 @@ def test_rebuilt_tables_keep_their_cache_triggers(session: Any, demo: Any) -> No
     from sqlalchemy import update
 
     from consent.models import ReferenceGeneration
-    from portal.models import DataCategory, Purpose, SharingAgreement
+    from portal.reference.models import DataCategory, Purpose, SharingAgreement
 
     def generation() -> int:
         session.rollback()
@@ -109,9 +109,10 @@ def test_sar_views_logged_before_0015_are_shown_to_the_person(
     person's activity page reads: none of them stays invisible to the person."""
     import datetime as dt
 
-    from portal import audit, demo
+    from consent import demo
+    from portal import audit
     from portal.audit import Actor
-    from portal.db import make_sessionmaker
+    from portal.database import make_sessionmaker
     from portal.identity.models import Role
     from sar import operations as sar_ops
     from sar.models import SarView

@@ -19,14 +19,16 @@ from sqlalchemy.orm import Session
 
 from consent import operations as consent_ops
 from consent import receipts
+from consent.first_contact.models import FirstContactReceipt
 from consent.models import ConsentEvent, ExpressedBy, Method, Notice, NoticeText, NoticeVersion
-from portal import audit, operations
-from portal.db import utcnow
+from portal import audit
+from portal.database import utcnow
 from portal.errors import Invalid, NotFound
 from portal.identity.models import StaffUser
-from portal.models import LawfulBasis, Subject
-from portal.staff.models import FirstContactReceipt
-from portal.staff.operations import staff_actor, visible_subject
+from portal.identity.staff import staff_actor
+from portal.reference import operations
+from portal.reference.models import LawfulBasis, Subject
+from portal.reference.operations import visible_subject
 
 # How a choice that did not come through the portal or a first contact arrived.
 REMOTE_METHODS = (Method.PHONE.value, Method.PAPER.value, Method.EMAIL.value)

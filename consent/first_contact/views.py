@@ -29,8 +29,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from consent import operations as consent_ops
 from consent import receipts
 from consent.first_contact import operations as fc
-from portal import audit, database, mail
-from portal.db import utcnow
+from portal import audit, database, forms, mail
+from portal.database import utcnow
 from portal.errors import (
     Conflict,
     DomainError,
@@ -42,10 +42,9 @@ from portal.i18n import LANGUAGES
 from portal.identity import claims
 from portal.identity.models import Role
 from portal.identity.sessions import staff_required
-from portal.operations import NewSubject
-from portal.staff import forms
-from portal.staff.operations import staff_actor, visible_subject
-from portal.staff.views import after_staff_request, current
+from portal.identity.staff import staff_actor
+from portal.identity.staff_views import after_staff_request, current
+from portal.reference.operations import NewSubject, visible_subject
 
 bp = Blueprint("first_contact", __name__, url_prefix="/staff/first-contact")
 bp.after_request(after_staff_request)
@@ -445,7 +444,7 @@ def remote(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
             forms.add(errors, "notice", _("Choose a consent question"))
         else:
             return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
-    from portal.staff import operations as staff_ops
+    from portal.reference import operations as staff_ops
 
     person = staff_ops.visible_subject(db, staff, subject_id)
     return render_template("staff/subject.html", subject=person, staff=staff,
@@ -473,8 +472,8 @@ bp.register_error_handler(NotFound, _not_found)
 @staff_required(OFFICER)
 def add_holding(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
     """Record by hand that this agency holds records on the person under a reference."""
-    from portal.operations import put_holding
-    from portal.staff import operations as staff_ops
+    from portal.reference import operations as staff_ops
+    from portal.reference.operations import put_holding
 
     staff = current()
     db = database.session()
@@ -510,8 +509,8 @@ def add_holding(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
 @staff_required(OFFICER)
 def end_holding(subject_id: uuid.UUID, holding_id: int) -> BaseResponse:
     """Record that this agency no longer holds records under one of its references."""
-    from portal.models import Holding
-    from portal.operations import end_holding as end
+    from portal.reference.models import Holding
+    from portal.reference.operations import end_holding as end
 
     staff = current()
     db = database.session()

@@ -24,11 +24,10 @@ from sqlalchemy.orm import Session
 from portal import audit, mail
 from portal.audit import Actor
 from portal.config import Config
-from portal.db import utcnow
+from portal.database import utcnow
 from portal.errors import Conflict, Invalid, NotFound
-from portal.identity.models import Account, ClaimCode
-from portal.models import Subject
-from portal.staff.models import PersonNotice
+from portal.identity.models import Account, ClaimCode, PersonNotice
+from portal.reference.models import Subject
 
 # No 0/O, 1/I/L, 5/S, 8/B: codes are read aloud and typed from paper.
 ALPHABET = "ACDEFGHJKMNPQRTUVWXYZ234679"

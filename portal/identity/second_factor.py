@@ -17,7 +17,7 @@ import pyotp
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal.database import utcnow
 from portal.identity.models import Account, AccountTotpStep, RecoveryCode, StaffUser
 
 RECOVERY_CODES = 10
@@ -41,7 +41,7 @@ def totp_step(secret: str | None, code: str) -> int | None:
 
 def _step_model(owner: Account | StaffUser) -> tuple[Any, dict[str, Any]]:
     # Imported here: the staff area's models import this package's models.
-    from portal.staff.models import StaffTotpStep
+    from portal.identity.models import StaffTotpStep
 
     if isinstance(owner, Account):
         return AccountTotpStep, {"account_id": owner.id}

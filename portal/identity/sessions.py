@@ -19,10 +19,10 @@ from flask_login import current_user, login_user, logout_user
 
 from portal import database
 from portal.audit import Actor
-from portal.db import utcnow
+from portal.database import utcnow
 from portal.extensions import login_manager
+from portal.http import access
 from portal.identity.models import Account, StaffUser
-from portal.security import access
 
 F = TypeVar("F", bound=Callable[..., Any])
 

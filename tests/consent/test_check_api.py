@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from consent import checks
 from consent import operations as consent_ops
 from consent.models import CheckDecision, Notice
-from portal import audit, operations
-from portal.models import AuditEntry, Holding
+from portal import audit
+from portal.audit import AuditEntry
+from portal.reference import apikeys, operations
+from portal.reference.models import Holding
 from tests.conftest import STAFF, bearer
 
 CHECK = "/api/v1/consent/check"
@@ -422,21 +424,21 @@ def test_revoked_and_expired_keys_are_401(client: FlaskClient, session: Session,
                                           api_key: Callable[..., str]) -> None:
     import datetime as dt
 
-    from portal.db import utcnow
-    from portal.models import ApiClient
+    from portal.database import utcnow
+    from portal.reference.models import ApiClient
 
     key = api_key("fenshire-police", "consent:check")
     assert ask(client, key, question()).status_code == 200
     client_row = session.scalar(select(ApiClient).where(
-        ApiClient.key_hash == operations.hash_key(key)))
+        ApiClient.key_hash == apikeys.hash_key(key)))
     assert client_row is not None
-    operations.revoke_api_key(session, client_row.id, actor=STAFF)
+    apikeys.revoke_api_key(session, client_row.id, actor=STAFF)
     session.commit()
     _problem(ask(client, key, question()), 401)
     soon = api_key("fenshire-police", "consent:check",
                    expires_at=utcnow() + dt.timedelta(seconds=30))
     assert ask(client, soon, question()).status_code == 200
-    row = session.scalar(select(ApiClient).where(ApiClient.key_hash == operations.hash_key(soon)))
+    row = session.scalar(select(ApiClient).where(ApiClient.key_hash == apikeys.hash_key(soon)))
     assert row is not None
     row.expires_at = utcnow() - dt.timedelta(seconds=1)
     session.commit()
@@ -444,12 +446,12 @@ def test_revoked_and_expired_keys_are_401(client: FlaskClient, session: Session,
 
 
 def test_keys_are_stored_only_as_hashes(session: Session, api_key: Callable[..., str]) -> None:
-    from portal.models import ApiClient
+    from portal.reference.models import ApiClient
 
     key = api_key("fenshire-police", "consent:check")
     for row in session.scalars(select(ApiClient)):
         assert key not in (row.key_hash, row.key_prefix, row.name, row.scopes)
-    assert session.scalar(select(ApiClient).where(ApiClient.key_hash == operations.hash_key(key)))
+    assert session.scalar(select(ApiClient).where(ApiClient.key_hash == apikeys.hash_key(key)))
 
 
 def test_api_sets_and_reads_no_cookies(client: FlaskClient, key: str) -> None:
@@ -487,7 +489,7 @@ def test_database_error_answers_503_deny(app: Flask, client: FlaskClient, key: s
 
 def test_unreachable_database_answers_503_deny(key: str, db_url: str, tmp_path: Any) -> None:
     """Invariant 2 with no database at all: the answer is still a deny."""
-    from portal import create_app
+    from portal.app import create_app
     from tests.conftest import make_config
 
     url = ("postgresql+psycopg://postgres@127.0.0.1:1/none" if db_url.startswith("postgres")
@@ -604,8 +606,8 @@ def test_a_failed_checkpoint_is_only_logged(app: Flask, monkeypatch: pytest.Monk
 def test_a_basis_switched_around_the_admin_rules_still_denies_a_refusal(
         client: FlaskClient, key: str, session: Session) -> None:
     from consent.models import notice_version_agreements as nva
-    from portal.db import utcnow
-    from portal.models import DataCategory, SharingAgreement
+    from portal.database import utcnow
+    from portal.reference.models import DataCategory, SharingAgreement
 
     # Given FEN-ISA-001 (consent) superseded, as data written before the admin rules or
     # around them could be, by a legitimate-interests version 2 that also adds case notes,

@@ -19,10 +19,11 @@ from sqlalchemy.orm import Session
 from consent import checks
 from consent.checks import CheckService
 from consent.models import CheckDecision, NoticeVersion, ReferenceGeneration
-from portal import audit, create_app
-from portal.database import get_database
-from portal.db import utcnow
-from portal.models import Agency, ApiClient, AuditEntry, SharingAgreement
+from portal import audit
+from portal.app import create_app
+from portal.audit import AuditEntry
+from portal.database import get_database, utcnow
+from portal.reference.models import Agency, ApiClient, SharingAgreement
 from tests.conftest import bearer, make_config
 
 CHECK = "/api/v1/consent/check"

@@ -135,8 +135,8 @@ def test_an_entry_from_before_the_digest_still_verifies(session: Session, demo: 
     from consent.models import CheckDecision
     from portal import audit
     from portal.audit import Actor, NewEntry
-    from portal.db import new_uuid, utcnow
-    from portal.operations import agency_by_slug
+    from portal.database import new_uuid, utcnow
+    from portal.reference.operations import agency_by_slug
 
     police = agency_by_slug(session, "fenshire-police")
     care = agency_by_slug(session, "victim-care")

@@ -23,7 +23,7 @@ from consent import operations as consent_ops
 from consent.models import ConsentEvent, Notice, NoticeVersion
 from portal import audit
 from portal.audit import Actor, NewEntry
-from portal.db import new_uuid, utcnow
+from portal.database import new_uuid, utcnow
 from tests.conftest import bearer, lift_append_only
 
 QUESTION = {"subject": {"agency_ref": "FP-DEMO-0002"}, "recipient": "victim-care",

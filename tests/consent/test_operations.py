@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from consent import operations as ops
 from consent.models import ConsentEvent, Notice, NoticeVersion
-from portal import operations
-from portal.db import utcnow
+from portal.audit import AuditEntry
+from portal.database import utcnow
 from portal.errors import GuardianRequired, Invalid, InvalidTransition, NotFound
-from portal.models import AuditEntry
+from portal.reference import operations
 from tests.conftest import STAFF
 
 

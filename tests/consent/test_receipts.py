@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from consent import receipts
 from consent.models import ConsentEvent
-from portal.models import Subject
+from portal.reference.models import Subject
 
 KANTARA_FIELDS = {"version", "jurisdiction", "consentTimestamp", "collectionMethod",
                   "consentReceiptID", "piiPrincipalId", "piiControllers", "policyUrl",

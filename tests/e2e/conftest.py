@@ -18,7 +18,7 @@ from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from werkzeug.serving import make_server
 
-from portal import create_app
+from portal.app import create_app
 from tests.conftest import REQUESTED, make_config
 
 CHROMIUM = os.environ.get("PORTAL_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -135,7 +135,7 @@ def sign_in_browser(page: Page, live: LiveServer, principal: Any, *, mfa: bool =
 
     Journeys that test signing in itself go through the pages instead.
     """
-    from portal.db import utcnow
+    from portal.database import utcnow
     from portal.identity.models import Account
 
     # A response still in flight (a page's CSS or script) refreshes the old session's cookie

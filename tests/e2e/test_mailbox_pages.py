@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from portal.identity import claims
 from portal.identity.models import Role
-from portal.models import Subject
+from portal.reference.models import Subject
+from tests.consent.selfservice.helpers import linked_account
 from tests.e2e.conftest import LiveServer, assert_accessible, sign_in_browser, tab_to
 from tests.identity_helpers import make_account, make_staff
-from tests.portal.selfservice.helpers import linked_account
 from tests.sar.conftest import PNG
 from tests.staff_helpers import SYSTEM, person_of
 

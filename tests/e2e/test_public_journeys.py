@@ -18,12 +18,12 @@ from playwright.sync_api import Page
 from sqlalchemy.orm import Session
 
 from consent.receipts import verify
-from portal import operations
 from portal.audit import Actor
 from portal.identity import claims
+from portal.reference import apikeys
+from tests.consent.selfservice.helpers import subject_of
 from tests.e2e.conftest import LiveServer, assert_accessible, tab_to
 from tests.identity_helpers import PASSWORD
-from tests.portal.selfservice.helpers import subject_of
 
 KANTARA = ("version", "jurisdiction", "consentTimestamp", "collectionMethod",
            "consentReceiptID", "piiPrincipalId", "piiControllers", "policyUrl", "services",
@@ -81,7 +81,7 @@ def _verification_link(live: LiveServer) -> str:
 
 def _journey(page: Page, live: LiveServer, session: Session, keyboard: bool) -> None:
     d = Driver(page, keyboard)
-    key = operations.create_api_key(session, "fenshire-police", ["consent:check"],
+    key = apikeys.create_api_key(session, "fenshire-police", ["consent:check"],
                                     actor=STAFF)[1]
     session.commit()
 
@@ -213,8 +213,8 @@ def test_every_personal_page_is_accessible_in_english_and_welsh(
         assert_accessible(page)
     page.context.clear_cookies()
     # A history longer than a page, so that its pages and the links between them are seen
+    from consent.selfservice.views import ACTIVITY_LIMIT
     from portal import audit
-    from portal.selfservice.views import ACTIVITY_LIMIT
 
     for _ in range(ACTIVITY_LIMIT + 1):
         audit.record(session, "subject.view", Actor("staff", "7", 1),

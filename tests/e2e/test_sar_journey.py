@@ -18,11 +18,12 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import create_app, operations
+from portal.app import create_app
 from portal.audit import Actor
 from portal.database import get_database
 from portal.identity.models import Role
-from portal.models import Holding
+from portal.reference import apikeys, operations
+from portal.reference.models import Holding
 from sar import delivery, worker
 from sar import operations as ops
 from sar.models import SarBundle, SarRequest
@@ -51,9 +52,9 @@ def world(session: Session, demo: Any) -> Iterator[dict[str, Any]]:
     operations.put_holding(session, idva.id, "IDVA-77", categories=["contact-details"],
                            since=dt.date(2026, 3, 1), actor=STAFF,
                            subject_id=holding.subject_id, reviewed=True)
-    _c, police_key = operations.create_api_key(session, "fenshire-police", ["sar:supply"],
+    _c, police_key = apikeys.create_api_key(session, "fenshire-police", ["sar:supply"],
                                                actor=STAFF)
-    _c, idva_key = operations.create_api_key(session, "fenshire-idva", ["sar:supply"],
+    _c, idva_key = apikeys.create_api_key(session, "fenshire-idva", ["sar:supply"],
                                              actor=STAFF)
     session.commit()
     yield {"subject": holding.subject_id, "police": police_key, "idva": idva_key,

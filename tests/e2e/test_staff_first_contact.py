@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from consent.models import ConsentEvent
 from portal.identity import claims
 from portal.identity.models import Role
-from portal.models import Subject
+from portal.reference.models import Subject
 from tests.e2e.conftest import TABLET, LiveServer, assert_accessible, sign_in_browser
 from tests.identity_helpers import PASSWORD, make_account, make_staff
 from tests.staff_helpers import SYSTEM
@@ -215,7 +215,7 @@ def test_register_export_page_is_accessible(live: LiveServer, tablet: Page, sess
 
 def test_partnership_admin_pages_are_accessible(live: LiveServer, tablet: Page,
                                                 session: Session, demo: Any) -> None:
-    from portal.models import Agency, SharingAgreement
+    from portal.reference.models import Agency, SharingAgreement
 
     admin = make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN)
     agency = session.scalar(select(Agency).where(Agency.slug == "fen-housing"))

@@ -10,9 +10,9 @@ import pyotp
 from playwright.sync_api import Page
 from sqlalchemy.orm import Session
 
+from tests.consent.selfservice.helpers import linked_account
 from tests.e2e.conftest import LiveServer, assert_accessible, sign_in_browser
 from tests.identity_helpers import PASSWORD
-from tests.portal.selfservice.helpers import linked_account
 
 
 def _submit(page: Page, selector: str = "main form button.govuk-button") -> None:

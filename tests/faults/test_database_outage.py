@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from consent import demo
 from consent.models import CheckDecision
-from portal import audit, demo, migrate, operations
-from portal.db import make_engine, make_sessionmaker, transaction
-from portal.models import AuditEntry
+from portal import audit, migrate
+from portal.audit import AuditEntry
+from portal.database import make_engine, make_sessionmaker, transaction
+from portal.reference import apikeys
 from tests.conftest import STAFF, bearer
 from tests.faults.servers import (
     CHECK_PATH,
@@ -82,7 +84,7 @@ def test_checks_fail_closed_while_postgresql_is_down_and_recover(tmp_path: Path)
         migrate.upgrade(engine)
         with transaction(make_sessionmaker(engine)) as s:
             demo.seed(s)
-            _client, key = operations.create_api_key(s, "fenshire-police", ["consent:check"],
+            _client, key = apikeys.create_api_key(s, "fenshire-police", ["consent:check"],
                                                      actor=STAFF)
         engine.dispose()
         port = free_port()

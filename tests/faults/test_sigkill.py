@@ -37,8 +37,9 @@ from sqlalchemy.orm import Session
 
 from consent.models import CheckDecision, ConsentEvent
 from portal import audit
+from portal.audit import AuditEntry
 from portal.identity.models import Account
-from portal.models import AuditEntry, Holding, Subject
+from portal.reference.models import Holding, Subject
 from sar import operations as sar_ops
 from sar.models import SarBundle, SarRequest
 from tests.conftest import bearer
@@ -207,7 +208,7 @@ def _kill_workers(server: Any, stop: threading.Event, kills: list[int]) -> None:
 def _sar_worker(env: dict[str, str], log: Path, lease_s: float) -> subprocess.Popen[bytes]:
     flask = str(Path(sys.executable).parent / "flask")
     with open(log, "ab") as out:
-        return subprocess.Popen([flask, "--app", "portal", "sar", "worker",
+        return subprocess.Popen([flask, "--app", "portal.app", "sar", "worker",
                                  "--lease-seconds", str(lease_s)], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)

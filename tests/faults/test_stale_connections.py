@@ -11,7 +11,7 @@ import time
 import pytest
 from sqlalchemy import create_engine, text
 
-from portal.db import make_engine
+from portal.database import make_engine
 from tests.conftest import PostgresServer
 
 pytestmark = pytest.mark.postgresql_only

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from portal.security import PUBLIC_ENDPOINTS, access_rule, is_public
+from portal.http import PUBLIC_ENDPOINTS, access_rule, is_public
 from tests.conftest import bearer
 
 

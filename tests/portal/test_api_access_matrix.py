@@ -18,9 +18,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal import operations
-from portal.models import ApiClient, Holding
-from portal.security import access_rule, is_public
+from portal.http import access_rule, is_public
+from portal.reference import apikeys
+from portal.reference.models import ApiClient, Holding
 from sar.models import SarRecord, SarRequest, SarTask
 from tests.conftest import STAFF, bearer
 from tests.sar.conftest import filed, morgan, officers  # noqa: F401 - fixtures
@@ -87,7 +87,7 @@ def test_the_anonymous_and_dead_keys_get_401_problem_json(
     client_row = session.scalar(select(ApiClient).where(
         ApiClient.key_prefix == revoked[:12]))
     assert client_row is not None
-    operations.revoke_api_key(session, client_row.id, actor=STAFF)
+    apikeys.revoke_api_key(session, client_row.id, actor=STAFF)
     session.commit()
     headers: list[dict[str, str]] = [
         {}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "},

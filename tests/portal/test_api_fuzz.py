@@ -25,11 +25,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
-from portal import create_app
+from portal.app import create_app
 from portal.audit import Actor
 from portal.database import get_database
 from portal.identity.models import Role
-from portal.models import Agency, Holding
+from portal.reference.models import Agency, Holding
 from sar import operations as sar_ops
 from sar.models import SarTask
 from tests.conftest import make_config

@@ -11,8 +11,7 @@ from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session
 
 from portal import audit
-from portal.audit import Actor
-from portal.models import AuditEntry
+from portal.audit import Actor, AuditEntry
 from tests.conftest import lift_append_only
 
 ACTOR = Actor("staff", "s-1", 1)

@@ -13,11 +13,11 @@ from flask import Flask
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from portal import audit, audit_head, create_app
-from portal.audit import Actor
+from portal import audit, audit_head
+from portal.app import create_app
+from portal.audit import Actor, AuditEntry
 from portal.config import Config, ConfigError
 from portal.database import get_database
-from portal.models import AuditEntry
 from tests.conftest import lift_append_only, make_config
 
 ACTOR = Actor("staff", "s-1", 1)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from portal.audit import Actor
-from portal.db import utcnow
+from portal.database import utcnow
 from portal.errors import Conflict, Invalid
 from portal.identity import claims
 from tests.identity_helpers import make_account

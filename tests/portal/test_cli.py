@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.identity.models import Account, ClaimCode
-from portal.models import Agency, ApiClient, Holding
+from portal.reference.models import Agency, ApiClient, Holding
 from tests.conftest import bearer
+from tests.consent.selfservice.helpers import post, subject_of
 from tests.identity_helpers import login, make_account
-from tests.portal.selfservice.helpers import post, subject_of
 
 
 def _demo_key(output: str) -> str:
@@ -125,8 +125,8 @@ def test_demo_data_prints_no_claim_code_in_production(app: Flask, session: Sessi
 
 def test_holdings_link_is_a_partnership_admins_reviewed_decision(
         app: Flask, session: Session, demo: Any) -> None:
+    from portal.audit import AuditEntry
     from portal.identity.models import Role
-    from portal.models import AuditEntry
     from tests.identity_helpers import make_staff
 
     # Given Morgan, held by the police, and a housing provider with no link to Morgan

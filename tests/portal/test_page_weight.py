@@ -26,10 +26,10 @@ from bench.weight import (
     weigh,
 )
 from consent.models import ConsentEvent
+from consent.selfservice.views import ACTIVITY_LIMIT
 from portal import audit
 from portal.audit import Actor
-from portal.models import Holding
-from portal.selfservice.views import ACTIVITY_LIMIT
+from portal.reference.models import Holding
 from tests.conftest import bearer
 from tests.identity_helpers import login, make_account
 

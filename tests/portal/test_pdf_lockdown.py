@@ -192,7 +192,7 @@ def test_receipt_with_hostile_names_fetches_nothing(
     # Given a person whose name and notice carry markup naming the listener
     from consent import receipts
     from consent.models import ConsentEvent
-    from portal.models import Holding, Subject
+    from portal.reference.models import Holding, Subject
 
     redirector, _ = listeners
     sid = session.scalar(select(Holding.subject_id).where(Holding.agency_ref == "FP-DEMO-0001"))
@@ -220,7 +220,7 @@ def test_sar_bundle_with_hostile_records_fetches_nothing(
     from portal.audit import Actor
     from portal.database import get_database
     from portal.identity.models import Role
-    from portal.models import Holding
+    from portal.reference.models import Holding
     from sar import bundle
     from sar import operations as ops
     from sar.worker import build

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from werkzeug.routing import Rule
 
 from consent.models import ConsentEvent
+from tests.consent.selfservice.helpers import linked_account
 from tests.identity_helpers import login
-from tests.portal.selfservice.helpers import linked_account
 
 EXIT_BUTTON = 'data-module="govuk-exit-this-page"'
 EXIT_LINK = 'href="/exit"'

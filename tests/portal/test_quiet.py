@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from consent.models import ConsentEvent
 from portal.identity.models import Role
 from tests.conftest import bearer
+from tests.consent.selfservice.helpers import linked_account, outbox, post
 from tests.identity_helpers import login, make_staff
-from tests.portal.selfservice.helpers import linked_account, outbox, post
 
 CHECK = {"subject": {"agency_ref": "FP-DEMO-0001"}, "recipient": "victim-care",
          "purpose": "victim-support-referral", "categories": ["contact-details"]}

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from werkzeug.test import TestResponse
 
 from consent.models import Notice
-from portal import create_app
+from portal.app import create_app
 from portal.config import Config
+from portal.http import access_rule
 from portal.identity.models import Role
-from portal.models import Holding
-from portal.security import access_rule
+from portal.reference.models import Holding
 from portal.ui import safe_next
 from tests.conftest import bearer, make_config
 from tests.identity_helpers import PASSWORD, login, make_account, make_staff
@@ -248,7 +248,7 @@ def unthrottled(db_url: str, tmp_path: Path, demo: Any) -> Iterator[FlaskClient]
 
 def test_public_sign_in_never_sends_anyone_to_another_site(unthrottled: FlaskClient,
                                                            session: Session) -> None:
-    from tests.portal.selfservice.helpers import csrf
+    from tests.consent.selfservice.helpers import csrf
 
     client = unthrottled
     account = make_account(session)
@@ -272,8 +272,8 @@ def test_public_sign_in_never_sends_anyone_to_another_site(unthrottled: FlaskCli
 
 def test_public_second_factor_never_sends_anyone_to_another_site(unthrottled: FlaskClient,
                                                                  session: Session) -> None:
-    from portal.db import utcnow
-    from tests.portal.selfservice.helpers import csrf
+    from portal.database import utcnow
+    from tests.consent.selfservice.helpers import csrf
 
     client = unthrottled
     for target in FLOW_TARGETS:

@@ -105,7 +105,7 @@ def test_absolute_timeout_ends_the_session(probe: Flask, client: FlaskClient,
 
 def test_disabled_account_is_signed_out(probe: Flask, client: FlaskClient, session: Session,
                                         demo: Any) -> None:
-    from portal.db import utcnow
+    from portal.database import utcnow
 
     account = make_account(session)
     login(client, account)

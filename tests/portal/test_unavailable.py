@@ -14,7 +14,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from portal import create_app
+from portal.app import create_app
 from portal.database import get_database
 from tests.conftest import bearer, make_config
 from tests.identity_helpers import login, make_account

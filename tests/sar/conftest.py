@@ -19,11 +19,12 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal import create_app, operations
+from portal.app import create_app
 from portal.audit import Actor
 from portal.database import get_database
 from portal.identity.models import Role, StaffUser
-from portal.models import Holding
+from portal.reference import operations
+from portal.reference.models import Holding
 from sar import operations as ops
 from sar.models import SarBundle, SarRequest
 from tests.conftest import make_config

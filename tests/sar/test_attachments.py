@@ -19,11 +19,10 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.audit import Actor
+from portal.audit import Actor, AuditEntry
 from portal.database import get_database
 from portal.errors import Conflict, Invalid
 from portal.identity.models import Role, StaffUser
-from portal.models import AuditEntry
 from sar import attachments, worker
 from sar import operations as ops
 from sar.models import SarBundle, SarFile, SarRecord, SarRequest, SarView

@@ -13,8 +13,8 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.audit import AuditEntry
 from portal.database import get_database
-from portal.models import AuditEntry
 from portal.pdf import Rendered, RenderFailed
 from sar import attachments, worker
 from sar import operations as ops

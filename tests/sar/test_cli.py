@@ -9,7 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.db import utcnow
+from portal.database import utcnow
 from sar import operations as ops
 from sar.models import SarBundle, SarRequest
 from tests.sar.conftest import STAFF

@@ -9,8 +9,7 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from portal.database import get_database
-from portal.db import make_engine, make_sessionmaker
+from portal.database import get_database, make_engine, make_sessionmaker
 from sar import operations as ops
 from sar import worker
 from sar.models import SarRequest, SarTask

@@ -19,9 +19,10 @@ from pypdf import PdfWriter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.audit import STAFF_VIEW_ACTION, AuditEntry
 from portal.errors import Conflict, Invalid
 from portal.identity.models import Role, StaffUser
-from portal.models import STAFF_VIEW_ACTION, AuditEntry, Holding
+from portal.reference.models import Holding
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, SarView, Status
 from tests.identity_helpers import login, make_account, make_staff
@@ -383,7 +384,7 @@ def test_the_demo_staff_split_sar_work(app: Flask, session: Session, demo: Any) 
 
 def test_an_agency_admin_neither_grants_nor_removes_the_coordinator_role(
         session: Session, demo: Any) -> None:
-    from portal.staff import people
+    from portal.identity import people
 
     admin = make_staff(session, "fenshire-police", Role.AGENCY_ADMIN)
     member = make_staff(session, "fenshire-police", Role.SAR_COORDINATOR)

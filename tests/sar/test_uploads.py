@@ -18,7 +18,7 @@ from pypdf import PdfWriter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from portal import create_app
+from portal.app import create_app
 from portal.database import get_database
 from portal.errors import Invalid
 from sar import uploads

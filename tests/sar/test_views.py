@@ -16,9 +16,9 @@ from itsdangerous.timed import TimestampSigner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.audit import AuditEntry
 from portal.database import get_database
 from portal.identity.models import Role, StaffUser
-from portal.models import AuditEntry
 from sar import worker
 from sar.models import SarDownload, SarRequest, Status
 from tests.conftest import bearer

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from portal.database import get_database
-from portal.db import make_engine, make_sessionmaker, utcnow
+from portal.database import get_database, make_engine, make_sessionmaker, utcnow
 from sar import operations as ops
 from sar import worker
 from sar.models import SarBundle, SarRequest
@@ -91,7 +90,7 @@ def test_a_worker_whose_lease_ran_out_does_not_record_its_result(
         app: Flask, session: Session, filed: Callable[..., SarRequest]) -> None:
     from sqlalchemy import func, select
 
-    from portal.models import AuditEntry
+    from portal.audit import AuditEntry
 
     job = _queued(session, filed)
     factory = get_database(app).sessionmaker

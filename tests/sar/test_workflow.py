@@ -14,8 +14,8 @@ from pypdf import PdfWriter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.audit import AuditEntry
 from portal.errors import Conflict, Invalid, InvalidTransition
-from portal.models import AuditEntry
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, Status
 from tests.identity_helpers import make_account

@@ -16,13 +16,13 @@ from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.audit import AuditEntry
 from portal.errors import Invalid
 from portal.identity import claims
-from portal.identity.models import Account, ClaimCode, Role
-from portal.models import AuditEntry, Subject
-from portal.staff.models import PersonNotice
+from portal.identity.models import Account, ClaimCode, PersonNotice, Role
+from portal.reference.models import Subject
+from tests.consent.selfservice.helpers import body, outbox
 from tests.identity_helpers import login, make_account, make_staff
-from tests.portal.selfservice.helpers import body, outbox
 from tests.staff_helpers import SYSTEM, csrf, person_of
 
 START = "/staff/first-contact/"

@@ -10,8 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal.audit import AuditEntry
 from portal.identity.models import Role
-from portal.models import AuditEntry, Holding
+from portal.reference.models import Holding
 from tests.identity_helpers import login, make_staff
 from tests.staff_helpers import csrf, person_of
 
@@ -58,7 +59,7 @@ def test_add_and_end_a_holding(client: FlaskClient, session: Session, demo: Any)
 def test_another_agencys_holding_cannot_be_ended(app: Flask, client: FlaskClient,
                                                  session: Session, demo: Any) -> None:
     person = person_of(session, "fen-housing", "FH-H1")
-    from portal import operations
+    from portal.reference import operations
     from tests.staff_helpers import SYSTEM
 
     police = operations.agency_by_slug(session, "fenshire-police")

@@ -16,11 +16,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent import receipts
+from consent.first_contact.models import FirstContactReceipt
 from consent.models import ConsentEvent, Notice, NoticeVersion
 from portal.identity import claims
 from portal.identity.models import ClaimCode, Role
-from portal.models import Holding, Subject
-from portal.staff.models import FirstContactReceipt
+from portal.reference.models import Holding, Subject
 from tests.identity_helpers import login, make_account, make_staff
 from tests.staff_helpers import SYSTEM, csrf, person_of
 
@@ -130,7 +130,7 @@ def test_the_receipt_can_be_emailed(app: Flask, client: FlaskClient, session: Se
     message = outbox[0].read_text()
     assert "To: robin@example.org" in message and "application/pdf" in message
     session.rollback()
-    from portal.models import AuditEntry
+    from portal.audit import AuditEntry
 
     sent = session.scalar(select(AuditEntry).where(
         AuditEntry.action == "first_contact.receipt_emailed"))
@@ -338,7 +338,7 @@ def test_a_receipt_is_only_for_its_own_agency(client: FlaskClient, session: Sess
 
 def test_only_an_agency_party_to_the_sharing_records_a_withdrawal_by_phone(
         client: FlaskClient, session: Session, demo: Any) -> None:
-    from portal import operations
+    from portal.reference import operations
 
     # Given Alex's consent to the Victim Care referral (police to Victim Care), and a housing
     # provider linked to Alex after review

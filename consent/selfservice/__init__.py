@@ -1,0 +1,2 @@
+"""The person's own consent pages: what they agreed to, who holds their records, what
+happened to them, and their data to take away."""

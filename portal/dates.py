@@ -1,0 +1,14 @@
+"""Dates as the partnership lives them: the legal clock and every "today" run on UK time
+(Europe/London), whatever the server's own time zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def today() -> dt.date:
+    """Today's date in the UK: a request made at 00:30 on a summer morning is made that day."""
+    return dt.datetime.now(LONDON).date()

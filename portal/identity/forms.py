@@ -1,0 +1,157 @@
+"""Forms of the public portal (CSRF is checked for every form by CSRFProtect)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import Field, PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, Regexp, ValidationError
+
+from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH
+
+
+class _Form(FlaskForm):  # type: ignore[misc]
+    class Meta:
+        csrf = False  # CSRFProtect already refuses any POST without a valid token
+
+
+def errors_of(form: FlaskForm) -> list[dict[str, str]]:
+    """The error summary's list: each field's first error, linked to the field."""
+    out = []
+    for name, messages in form.errors.items():
+        if messages:
+            out.append({"text": str(messages[0]), "href": f"#{name}"})
+    return out
+
+
+def field_error(form: FlaskForm, name: str) -> dict[str, str] | None:
+    """The inline error for one field, in the shape GOV.UK macros want."""
+    errors: Any = form.errors.get(name)
+    return {"text": str(errors[0])} if errors else None
+
+
+def _no_controls(_form: FlaskForm, field: Field) -> None:
+    if field.data and any(ord(c) < 32 for c in str(field.data)):
+        raise ValidationError(_l("Enter text without control characters"))
+
+
+class RegisterForm(_Form):
+    """Create an account."""
+
+    email = StringField(validators=[
+        DataRequired(_l("Enter your email address")),
+        Length(max=320, message=_l("Email address must be 320 characters or fewer")),
+        Email(_l("Enter an email address in the correct format, like name@example.com"),
+              check_deliverability=False),
+    ])
+    password = PasswordField(validators=[
+        DataRequired(_l("Enter a password")),
+        Length(min=MIN_LENGTH, message=_l("Password must be %(n)s characters or more",
+                                          n=MIN_LENGTH)),
+        Length(max=MAX_LENGTH, message=_l("Password must be %(n)s characters or fewer",
+                                          n=MAX_LENGTH)),
+    ])
+    confirm = PasswordField(validators=[
+        DataRequired(_l("Enter your password again")),
+        EqualTo("password", _l("The passwords do not match")),
+    ])
+
+
+class SignInForm(_Form):
+    """Sign in with email and password."""
+
+    email = StringField(validators=[
+        DataRequired(_l("Enter your email address")),
+        Length(max=320, message=_l("Email address must be 320 characters or fewer")),
+    ])
+    password = PasswordField(validators=[
+        DataRequired(_l("Enter your password")),
+        Length(max=MAX_LENGTH, message=_l("Password must be %(n)s characters or fewer",
+                                          n=MAX_LENGTH)),
+    ])
+
+
+class EmailForm(_Form):
+    """Ask for a password reset link."""
+
+    email = StringField(validators=[
+        DataRequired(_l("Enter your email address")),
+        Length(max=320, message=_l("Email address must be 320 characters or fewer")),
+        Email(_l("Enter an email address in the correct format, like name@example.com"),
+              check_deliverability=False),
+    ])
+
+
+class NewPasswordForm(_Form):
+    """Choose a new password."""
+
+    password = RegisterForm.password
+    confirm = RegisterForm.confirm
+
+
+class CodeForm(_Form):
+    """A six-digit code from an authenticator app."""
+
+    code = StringField(validators=[
+        DataRequired(_l("Enter the 6-digit code")),
+        Regexp(r"^\s*\d{3}\s?\d{3}\s*$",
+               message=_l("The code must be 6 numbers, like 123456")),
+    ])
+
+
+RECOVERY_PATTERN = r"^[A-Za-z0-9\s-]{1,40}$"
+
+
+class RecoveryCodeForm(_Form):
+    """One of the recovery codes given when the authenticator app was added."""
+
+    code = StringField(validators=[
+        DataRequired(_l("Enter one of your recovery codes")),
+        Length(max=40, message=_l("The code must be 40 characters or fewer")),
+        Regexp(RECOVERY_PATTERN,
+               message=_l("The code can only contain letters, numbers and dashes")),
+    ])
+
+
+class ConfirmForm(_Form):
+    """A button that confirms a step (the CSRF token is its only field)."""
+
+
+class OwnerForm(_Form):
+    """The password and a code again, before the second factor is changed."""
+
+    password = PasswordField(validators=[
+        DataRequired(_l("Enter your password")),
+        Length(max=MAX_LENGTH, message=_l("Password must be %(n)s characters or fewer",
+                                          n=MAX_LENGTH)),
+    ])
+    code = StringField(validators=[
+        DataRequired(_l("Enter a code from your app or a recovery code")),
+        Length(max=40, message=_l("The code must be 40 characters or fewer")),
+        Regexp(RECOVERY_PATTERN,
+               message=_l("The code can only contain letters, numbers and dashes")),
+    ])
+
+
+class EmailWordingForm(_Form):
+    """What emails to the account may say."""
+
+    wording = RadioField(choices=[SelectChoice("neutral", ""), SelectChoice("detailed", ""),
+                                  SelectChoice("none", "")],
+                         validate_choice=False,
+                         validators=[DataRequired(_l("Choose what our emails may say")),
+                                     AnyOf(["neutral", "detailed", "none"],
+                                           message=_l("Choose what our emails may say"))])
+
+
+class LanguageForm(_Form):
+    """The account's language."""
+
+    language = RadioField(choices=[SelectChoice("en", "English"), SelectChoice("cy", "Cymraeg"),
+                                   SelectChoice("pl", "Polski")],
+                          validate_choice=False,
+                          validators=[DataRequired(_l("Select a language")),
+                                      AnyOf(["en", "cy", "pl"], message=_l("Select a language"))])

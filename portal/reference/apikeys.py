@@ -1,0 +1,152 @@
+"""Agencies' API keys: made, shown once, hashed, scoped, revoked, and checked on every call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from flask import g, request
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from portal import audit, database
+from portal.audit import Actor
+from portal.database import utcnow
+from portal.errors import Conflict, Invalid, NotFound
+from portal.http import access, problem
+from portal.reference.models import ApiClient
+from portal.reference.operations import agency_by_slug
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SCOPES = frozenset({"consent:check", "holdings:write", "sar:supply"})
+
+
+KEY_PREFIX = "cpk_"
+
+
+# Writing last_used_at on every call would turn every check into two writes.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+def hash_key(key: str) -> str:
+    """The stored form of an API key (keys are 256-bit random, so a fast hash is right)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(session: Session, agency_slug: str, scopes: list[str], *, actor: Actor,
+                   name: str = "", expires_at: dt.datetime | None = None) -> tuple[ApiClient, str]:
+    """Create a key; the plain key is returned once and never stored."""
+    agency = agency_by_slug(session, agency_slug)
+    if not agency.active:
+        # Retiring an agency revokes its keys; it must not be able to mint new ones.
+        raise Conflict("a retired agency cannot have new API keys", field="agency")
+    unknown = sorted(set(scopes) - SCOPES)
+    if not scopes or unknown:
+        raise Invalid(f"scopes must be among {sorted(SCOPES)}", field="scope")
+    if expires_at is not None and expires_at <= utcnow():
+        raise Invalid("the expiry must be in the future", field="expires_at")
+    secret = secrets.token_urlsafe(32)
+    key = f"{KEY_PREFIX}{secret}"
+    client = ApiClient(agency_id=agency.id, name=name or f"{agency.slug} key",
+                       key_prefix=key[:12], key_hash=hash_key(key),
+                       scopes=" ".join(sorted(set(scopes))), expires_at=expires_at)
+    session.add(client)
+    session.flush()
+    audit.record(session, "api_key.create", actor, object_type="api_client",
+                 object_id=str(client.id),
+                 details={"agency": agency.slug, "scopes": sorted(set(scopes)),
+                          "prefix": client.key_prefix})
+    return client, key
+
+
+def revoke_api_key(session: Session, client_id: int, *, actor: Actor) -> ApiClient:
+    """Revoke a key; the next request with it is refused."""
+    client = session.get(ApiClient, client_id)
+    if client is None:
+        raise NotFound("no such API key")
+    if client.revoked_at is None:
+        client.revoked_at = utcnow()
+        audit.record(session, "api_key.revoke", actor, object_type="api_client",
+                     object_id=str(client.id))
+        session.flush()
+    return client
+
+
+_KEY = select(ApiClient.id, ApiClient.agency_id, ApiClient.scopes, ApiClient.expires_at,
+              ApiClient.revoked_at, ApiClient.last_used_at
+              ).where(ApiClient.key_hash == bindparam("key_hash"))
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticated:
+    """A live key's identity."""
+
+    client_id: int
+    agency_id: int
+    scopes: frozenset[str]
+
+
+def authenticate_key(session: Session, key: str) -> Authenticated | None:
+    """The key's identity if it exists, is unexpired and unrevoked; otherwise None."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    c = ApiClient
+    row = session.connection().execute(_KEY, {"key_hash": hash_key(key)}).first()
+    now = utcnow()
+    if row is None:
+        return None
+    client_id, agency_id, scopes, expires_at, revoked_at, last_used_at = row
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
+        return None
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        session.execute(update(c).where(c.id == client_id).values(last_used_at=now))
+    return Authenticated(client_id, agency_id, frozenset(scopes.split()))
+
+
+def caller() -> Authenticated:
+    """The authenticated key of this request (set by ``require_scope``)."""
+    auth: Authenticated = g.api_key
+    return auth
+
+
+def caller_actor() -> Actor:
+    """The audit actor for the calling key."""
+    auth = caller()
+    return Actor("api_client", str(auth.client_id), auth.agency_id)
+
+
+def require_scope(scope: str, *, authenticate: Callable[[str], Authenticated | None]
+                  | None = None) -> Callable[[F], F]:
+    """Authenticate the Bearer key and require a scope (401 or 403 otherwise).
+
+    ``authenticate`` replaces the database lookup (the check path uses its cache).
+    """
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            header = request.headers.get("Authorization", "")
+            scheme, _, key = header.partition(" ")
+            challenge = {"WWW-Authenticate": 'Bearer realm="consent-portal"'}
+            if scheme.lower() != "bearer" or not key.strip():
+                return problem(401, "send an API key as 'Authorization: Bearer <key>'",
+                               code="missing-key", headers=challenge)
+            auth = authenticate(key.strip()) if authenticate is not None else \
+                authenticate_key(database.session(), key.strip())
+            if auth is None:
+                return problem(401, "the API key is unknown, expired or revoked",
+                               code="bad-key", headers=challenge)
+            if scope not in auth.scopes:
+                return problem(403, f"this key lacks the {scope} scope", code="missing-scope")
+            g.api_key = auth
+            return view(*args, **kwargs)
+
+        return access(f"api:{scope}")(cast(F, wrapper))
+
+    return decorator

@@ -1,1 +1,0 @@
-"""Models of this area (imported by portal.all_models)."""
