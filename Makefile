@@ -37,7 +37,7 @@ $(ASSETS): package.json package-lock.json static/src/portal.scss scripts/build_f
 # Setting up says what it is doing, not every command (the installers' output goes to a log).
 .SILENT: $(STAMP) $(ASSETS) setup
 setup: $(STAMP) $(ASSETS)
-	BIN=$(BIN) scripts/translations.sh compile 2>/dev/null
+	$(BIN)/pybabel compile -d translations >/dev/null 2>&1 || $(BIN)/pybabel compile -d translations
 
 # Browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
 browser:
@@ -62,10 +62,15 @@ pytest: setup browser
 
 test: lint typecheck pytest
 
+# Extract every marked string (babel.cfg), merge it into the Welsh and Polish catalogues and
+# compile them; a new string then waits, untranslated, for its translator (a test says so).
 translations: setup
-	BIN=$(BIN) scripts/translations.sh
-	$(BIN)/python scripts/carry_translations.py
-	BIN=$(BIN) scripts/translations.sh compile
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --add-comments=Translators: \
+		--ignore-dirs=".* node_modules static instance" --project consent-portal \
+		-o translations/messages.pot . >/dev/null
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --width 100 \
+		--no-fuzzy-matching >/dev/null
+	$(BIN)/pybabel compile -d translations >/dev/null
 
 bench: setup
 	$(BIN)/python -m bench.check --db both
