@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 LONDON = ZoneInfo("Europe/London")
 
 
-def today() -> dt.date:
-    """Today's date in the UK: a request made at 00:30 on a summer morning is made that day."""
-    return dt.datetime.now(LONDON).date()
+def today(now: dt.datetime | None = None) -> dt.date:
+    """Today's date in the UK (at ``now``, an aware time, if given): a request made at 00:30
+    on a summer morning is made that day, though it is still yesterday in UTC."""
+    return (now or dt.datetime.now(LONDON)).astimezone(LONDON).date()

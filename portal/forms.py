@@ -13,6 +13,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+from portal import dates
+
 Errors = list[dict[str, Any]]
 
 # Characters that have no business in a person's name and would be markup somewhere else.
@@ -52,7 +54,7 @@ def past_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any
     day = _parse_date(form, field, errors, label=label, required=required)
     if day is None:
         return None
-    if day > (today or dt.date.today()):
+    if day > (today or dates.today()):
         add(errors, field, _l("%(label)s must be today or in the past", label=label))
         return None
     if day.year < 1900:

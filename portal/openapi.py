@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from portal import dates
+
 SLUG = {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"}
 # Text that must say something: at least one character that is not white space, as Python's
 # str.strip() (which the API uses) counts it; ECMA's \S differs, so the class is spelt out.
@@ -29,7 +31,7 @@ class Reference:
     purposes: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
     languages: tuple[str, ...] = ("en", "cy", "pl")
-    today: dt.date = field(default_factory=dt.date.today)
+    today: dt.date = field(default_factory=dates.today)
 
 
 def _slug(known: tuple[str, ...], description: str) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import holidays
 
+# The one "today" of the legal clock: the UK date, whatever the server's time zone.
+from portal.dates import today as today
 from portal.errors import Invalid
 
 NATIONS = ("england-and-wales", "scotland", "northern-ireland")

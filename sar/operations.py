@@ -399,7 +399,7 @@ def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> S
     sar.status = Status.REFUSED
     for p in sar.pauses:
         if p.end is None:
-            p.end = dt.date.today()
+            p.end = clock.today()
     # The case is closed: proof of identity and authority is not kept past it.
     deleted = 0
     for doc in documents(session, sar):

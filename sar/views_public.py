@@ -21,7 +21,7 @@ from portal.http import public
 from portal.identity.models import Account
 from portal.identity.sessions import account_required, actor, current_account
 from portal.reference.models import Agency
-from sar import delivery, notify
+from sar import clock, delivery, notify
 from sar import operations as ops
 from sar.models import SarBundle, SarRequest, Status
 
@@ -187,7 +187,7 @@ def file_request() -> str | tuple[str, int] | WerkzeugResponse:
         try:
             new = form_request(account=account, channel="web", language=_current_lang())
             sar = ops.file_request(database.session(), new, actor=actor(),
-                                   today=dt.date.today(), account=account)
+                                   today=clock.today(), account=account)
             sar.email_wording = _chosen_wording(account)
         except DomainError as exc:
             errors, summary = field_errors(exc)
@@ -223,7 +223,7 @@ def _current_lang() -> str:
 
 
 def _status_page(sar: SarRequest, token: str, **extra: Any) -> str:
-    today = dt.date.today()
+    today = clock.today()
     return render_template("sar/status.html", sar=sar, token=token, due=ops.due(sar, today),
                            status_label=STATUS_LABELS[Status(sar.status)], new=request.args
                            .get("new") == "1", documents=ops.documents(database.session(), sar),
@@ -245,7 +245,7 @@ def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
     sar = _followed(token)
     try:
         ops.post_message(database.session(), sar, request.form.get("body", ""),
-                         from_requester=True, staff_id=None, today=dt.date.today(),
+                         from_requester=True, staff_id=None, today=clock.today(),
                          actor=actor())
     except DomainError as exc:
         errors, summary = field_errors(exc)
@@ -263,7 +263,7 @@ def upload_document(token: str) -> tuple[str, int] | WerkzeugResponse:
     data = upload.read(ops.MAX_DOCUMENT_BYTES + 1) if upload else b""
     kind = "authority" if request.form.get("kind") == "authority" else "identity"
     try:
-        ops.receive_document(database.session(), sar, kind, data, today=dt.date.today(),
+        ops.receive_document(database.session(), sar, kind, data, today=clock.today(),
                              actor=actor())
     except DomainError as exc:
         errors, summary = field_errors(exc)

@@ -20,7 +20,7 @@ from portal.errors import DomainError, Invalid
 from portal.identity.models import Role, StaffUser
 from portal.identity.sessions import actor, current_staff, staff_required
 from portal.reference.models import Holding, Subject
-from sar import access, delivery, notify
+from sar import access, clock, delivery, notify
 from sar import bundle as bundle_module
 from sar import operations as ops
 from sar.api import parse_records
@@ -74,7 +74,7 @@ def _log(sar: SarRequest, what: str, role: Role, object_id: str = "") -> None:
 def queue() -> str:
     """A coordinator's queue of every request (deadline, days left, overdue; filter and
     sort); a reviewer's list of their own agency's tasks."""
-    today = dt.date.today()
+    today = clock.today()
     me = _me()
     status = request.args.get("status", "")
     mine = request.args.get("mine") == "1"
@@ -109,7 +109,7 @@ def new_request() -> str | tuple[str, int] | WerkzeugResponse:
                 raise Invalid("unknown language", field="language")
             new = form_request(account=None, channel=channel, language=language)
             sar = ops.file_request(database.session(), new, actor=actor(),
-                                   today=dt.date.today())
+                                   today=clock.today())
         except DomainError as exc:
             errors, summary = form_errors(exc)
             return render_template("sar/file.html", values=values, errors=errors,
@@ -133,7 +133,7 @@ def _search_date() -> tuple[dt.date | None, bool]:
 
 
 def _detail(sar: SarRequest, **extra: Any) -> str:
-    today = dt.date.today()
+    today = clock.today()
     session = database.session()
     me = _me()
     officers = [s for s in session.scalars(select(StaffUser).order_by(StaffUser.name))
@@ -228,7 +228,7 @@ def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
     """Act on a request: each action calls one operation."""
     sar = _sar(reference)
     session, me, who, form = database.session(), _me(), actor(), request.form
-    today = dt.date.today()
+    today = clock.today()
     name = form.get("action", "")
     try:
         if name == "verify":

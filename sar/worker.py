@@ -23,7 +23,7 @@ from portal.config import Config
 from portal.database import transaction, utcnow
 from portal.pdf import render_pdf_isolated
 from sar import bundle as bundle_module
-from sar import notify
+from sar import clock, notify
 from sar import operations as ops
 from sar.models import SarBundle
 
@@ -144,7 +144,7 @@ def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0
     config: Config = current_app.config["PORTAL"]
     last_reminder: dt.date | None = None
     while True:
-        today = dt.date.today()
+        today = clock.today()
         if last_reminder != today:
             remind_late(factory, config, today)
             last_reminder = today

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify
 
-from portal import database
+from portal import database, dates
 from portal.errors import Invalid
 from portal.http import json_body, problem, register_error_handlers
 from portal.openapi import EARLIEST, Reference, openapi_document
@@ -48,7 +48,7 @@ def _date(value: Any, field: str) -> dt.date:
         day = dt.date.fromisoformat(value)
     except ValueError as exc:
         raise Invalid(f"{field} must be a date (YYYY-MM-DD)", field=field) from exc
-    if day > dt.date.today():
+    if day > dates.today():
         raise Invalid(f"{field} cannot be in the future", field=field)
     if day < EARLIEST:
         raise Invalid(f"{field} cannot be before {EARLIEST.isoformat()}", field=field)
