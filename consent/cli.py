@@ -3,6 +3,7 @@ the register."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TextIO
 
@@ -10,8 +11,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from consent import demo, register
 from consent import operations as consent_ops
+from portal import audit, audit_head, database
 from portal.database import app_sessions, transaction
+from portal.errors import DomainError
 from portal.identity.cli import CLI_ACTOR, staff_cli
 
 
@@ -23,8 +27,6 @@ from portal.identity.cli import CLI_ACTOR, staff_cli
 def export_register(folder: Path, key_value: str | None) -> None:
     """Export the whole register (JSON Lines, CSV, FHIR R5 Consent Bundle) to FOLDER, with
     its audit head signed (audit-head.signed.json) when a signing key is set."""
-    from consent import register
-    from portal import audit, audit_head, database
 
     value = key_value or current_app.config["PORTAL"].audit_signing_key
     try:
@@ -61,11 +63,6 @@ def export_register(folder: Path, key_value: str | None) -> None:
 def import_register(folder: Path, head_file: TextIO, public_key: str) -> None:
     """Import an export into this empty register; its audit chain must verify and end at the
     signed head."""
-    import json
-
-    from consent import register
-    from portal import audit_head, database
-    from portal.errors import DomainError
 
     try:
         trusted = audit_head.load_public_key(public_key)
@@ -92,7 +89,6 @@ def import_register(folder: Path, head_file: TextIO, public_key: str) -> None:
 @with_appcontext
 def demo_data() -> None:
     """Seed the demo partnership; end with the URL, the key, a claim code and a check to try."""
-    from consent import demo
 
     config = current_app.config["PORTAL"]
     with transaction(app_sessions()) as session:

@@ -166,6 +166,7 @@ class Config:
         if not self.ratelimit_key_prefix or any(c.isspace() for c in self.ratelimit_key_prefix):
             raise ConfigError("PORTAL_RATELIMIT_KEY_PREFIX must be a word without spaces")
         if self.audit_signing_key:
+            # Here, not at the top: the audit modules sit on the database, which reads this.
             from portal.audit_head import SigningKeyError, load_private_key
 
             try:

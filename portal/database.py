@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, MetaData, Uuid, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import InvalidatePoolError
@@ -57,7 +57,6 @@ def get_database(app: Flask | Any) -> Database:
 
 def app_sessions() -> sessionmaker[Session]:
     """The current application's session factory (for commands, outside a request)."""
-    from flask import current_app
 
     return get_database(current_app).sessionmaker
 
@@ -65,7 +64,6 @@ def app_sessions() -> sessionmaker[Session]:
 def session() -> Session:
     """The current request's session, opened on first use."""
     if "db_session" not in g:
-        from flask import current_app
 
         g.db_session = get_database(current_app).sessionmaker()
     s: Session = g.db_session

@@ -27,7 +27,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 from werkzeug.wrappers import Response
 
+from portal import database
 from portal.config import Config
+from portal.http import http_problem, problem
 
 log = logging.getLogger("portal.ui")
 
@@ -149,7 +151,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Any:
         if request.path.startswith("/api/"):
-            from portal.http import http_problem
 
             return http_problem(exc)
         body, code = _error_page(exc)
@@ -166,12 +167,10 @@ def init_app(app: Flask) -> None:
                                                    "error": type(exc).__name__})
         headers = {"Retry-After": "5"}
         if request.path.startswith("/api/"):
-            from portal.http import problem
 
             return problem(503, "the service is unavailable; try again", code="unavailable",
                            headers=headers)
         try:
-            from portal import database
 
             database.rollback_if_open()
             # Render as signed out: looking the user up again would wait on the database again.

@@ -23,8 +23,11 @@ import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
+import pypdfium2
+from PIL import Image, ImageDraw, ImageOps
+from pypdf import PdfReader, PdfWriter
 from sqlalchemy.orm import Session
 
 from portal import audit
@@ -41,9 +44,6 @@ from sar.models import (
     SarRecord,
     SarRequest,
 )
-
-if TYPE_CHECKING:
-    from PIL.Image import Image
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -98,8 +98,6 @@ def sniff(data: bytes, declared: str, *, field: str = "files") -> str:
 
 
 def _check_pdf(data: bytes, field: str) -> None:
-    from pypdf import PdfReader
-
     # Parsed defensively (any parser exception refuses the file), then held to the pages a
     # reviewer can be shown.
     uploads.check_pdf(data, field=f"{field}.content_base64")
@@ -169,9 +167,7 @@ def _readable(fn: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-def _image(data: bytes) -> Image:
-    from PIL import Image, ImageOps
-
+def _image(data: bytes) -> Image.Image:
     with Image.open(io.BytesIO(data)) as raw:
         if raw.width * raw.height > MAX_PIXELS:
             raise Invalid("the image is too large to show", field="file")
@@ -185,7 +181,6 @@ def page_count(file: SarFile) -> int:
     """How many pages the reviewer is shown (1 for an image or a text file)."""
     if file.mime != PDF:
         return 1
-    import pypdfium2
 
     doc = pypdfium2.PdfDocument(file.content)
     try:
@@ -201,7 +196,6 @@ def page_sizes(file: SarFile) -> list[tuple[int, int]]:
         return [_image(file.content).size]
     if file.mime != PDF:
         return []
-    import pypdfium2
 
     doc = pypdfium2.PdfDocument(file.content)
     try:
@@ -215,9 +209,8 @@ def page_sizes(file: SarFile) -> list[tuple[int, int]]:
         doc.close()
 
 
-def pages(data: bytes) -> Iterator[Image]:
+def pages(data: bytes) -> Iterator[Image.Image]:
     """Each page of a PDF as an image at the reviewers' resolution."""
-    import pypdfium2
 
     doc = pypdfium2.PdfDocument(data)
     try:
@@ -261,12 +254,11 @@ def text_of(file: SarFile, *, released: bool = False) -> str:
 
 def pdf_text(data: bytes) -> str:
     """Every page's extracted text."""
-    from pypdf import PdfReader
 
     return "\n".join(p.extract_text() or "" for p in PdfReader(io.BytesIO(data)).pages)
 
 
-def _encode(img: Image, mime: str) -> bytes:
+def _encode(img: Image.Image, mime: str) -> bytes:
     out = io.BytesIO()
     if mime == JPEG:
         img.convert("RGB").save(out, "JPEG", quality=90)
@@ -426,7 +418,6 @@ def decide(session: Session, sar: SarRequest, record: SarRecord, file: SarFile,
 @_readable
 def burn(file: SarFile) -> bytes:
     """What is released: re-encoded from the content, with every redaction burnt in."""
-    from PIL import ImageDraw
 
     boxes = [r for r in file.redactions if r.width and r.height]
     if file.mime == TEXT:
@@ -457,8 +448,6 @@ def burn(file: SarFile) -> bytes:
 
 
 def _pages_only(data: bytes) -> bytes:
-    from pypdf import PdfReader, PdfWriter
-
     writer = PdfWriter()
     for page in PdfReader(io.BytesIO(data)).pages:
         writer.add_page(page)

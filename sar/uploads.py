@@ -14,6 +14,9 @@ from __future__ import annotations
 import io
 import warnings
 
+from PIL import Image
+from pypdf import PdfReader
+
 from portal.errors import Invalid
 
 PDF = "application/pdf"
@@ -33,7 +36,6 @@ def kind_of(data: bytes) -> str | None:
 def check_pdf(data: bytes, *, field: str) -> None:
     """Refuse (Invalid) a PDF that pypdf cannot read, that is encrypted, or that has no pages
     or too many."""
-    from pypdf import PdfReader
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -53,7 +55,6 @@ def check_pdf(data: bytes, *, field: str) -> None:
 def check_image(data: bytes, media: str, *, field: str) -> None:
     """Refuse (Invalid) an image Pillow cannot decode whole, whose content is not the format
     its first bytes claim, or that is too large to show."""
-    from PIL import Image
 
     fmt = {PNG: "PNG", JPEG: "JPEG"}[media]
     wrong = Invalid(f"the file is not a readable {fmt} image", field=field)

@@ -19,9 +19,11 @@ from flask import (
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from consent import receipts
+from consent.models import ConsentEvent
 from consent.selfservice import forms as consent_forms
 from consent.selfservice import operations as ops
 from portal import database, mail
@@ -31,7 +33,7 @@ from portal.extensions import client_address, limiter
 from portal.http import no_store
 from portal.identity import claims, forms, sessions
 from portal.identity import operations as accounts
-from portal.reference.models import Subject
+from portal.reference.models import Agency, Subject
 
 bp = Blueprint("selfservice", __name__, url_prefix="/my")
 bp.after_request(no_store)
@@ -160,10 +162,6 @@ def consent(notice_id: int) -> str:
 
 
 def _agency_names() -> dict[int, str]:
-    from sqlalchemy import select
-
-    from portal.reference.models import Agency
-
     return dict(database.session().execute(select(Agency.id, Agency.name)).all())
 
 
@@ -180,7 +178,6 @@ def change(notice_id: int, action: str) -> str | BaseResponse:
     if action not in ACTIONS:
         abort(404)
     view = _notice(notice_id)
-    from flask import request
 
     if request.method == "GET":
         return render_template("selfservice/check.html", n=view, action=action)
@@ -251,9 +248,6 @@ def activity() -> str:
 def download() -> str:
     """Take your data away: the zip, and each receipt."""
     subject_id = cast(uuid.UUID, _subject_id())
-    from sqlalchemy import select
-
-    from consent.models import ConsentEvent
 
     events = database.session().scalars(select(ConsentEvent).where(
         ConsentEvent.subject_id == subject_id,

@@ -22,14 +22,16 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.wrappers import Response
 
-from portal import database, mail
+from portal import audit, database, mail
 from portal.config import Config
 from portal.errors import Conflict, DomainError, Invalid
 from portal.extensions import client_address, limiter
 from portal.http import no_store, public
-from portal.identity import forms, sessions
+from portal.identity import claims, forms, operations, sessions
 from portal.identity import operations as ops
+from portal.identity import second_factor as factor
 from portal.identity.models import Account
+from portal.reference.models import Subject
 from portal.ui import safe_next
 
 bp = Blueprint("accounts", __name__, url_prefix="/account")
@@ -167,7 +169,6 @@ def sign_in() -> str | Response:
               "totp_removed", link=_config().public_url.rstrip("/")
               + url_for("accounts.two_factor"))
     sessions.sign_in(account, mfa=account.totp_enabled_at is None)
-    from portal import audit
 
     audit.record(db, "account.sign_in", sessions.actor(), object_type="account",
                  object_id=str(account.id))
@@ -276,7 +277,6 @@ def lost_second_factor() -> str | Response:
                                                           token=totp_reset_token(account))
         _send(account.email, _("Remove the authenticator app from your account"),
               "totp_reset", link=link, days=ops.TOTP_RESET_WAIT.days)
-        from portal import audit
 
         audit.record(database.session(), "account.totp_reset_link_sent", sessions.actor(),
                      object_type="account", object_id=str(account.id))
@@ -314,7 +314,6 @@ def sign_out() -> Response:
     db = database.session()
     account = sessions.current_account()
     if account is not None:
-        from portal import audit
 
         audit.record(db, "account.sign_out", sessions.actor(), object_type="account",
                      object_id=str(account.id))
@@ -380,8 +379,6 @@ def new_password(token: str) -> str | Response:
     db = database.session()
     ops.set_password(db, account, form.password.data or "", actor=sessions.actor())
     if account.subject_id is not None:
-        from portal.identity import claims
-        from portal.reference.models import Subject
 
         notice, subject = claims.last_notice(db, account.subject_id), db.get(Subject,
                                                                            account.subject_id)
@@ -457,7 +454,6 @@ def two_factor() -> str | Response:
 
 def _two_factor_on(account: Account, form: forms.OwnerForm | None = None,
                    action: str = "") -> str:
-    from portal.identity import second_factor as factor
 
     form = form or forms.OwnerForm()
     return render_template("accounts/two_factor_on.html", form=form, action=action,
@@ -536,12 +532,9 @@ def keep_two_factor() -> Response:
 
 def shared_routes() -> None:
     """What the public area adds to two shared routes, for signed-in accounts."""
-    from flask import current_app, request
 
     if request.endpoint not in {"public.exit_page", "ui.change_language"}:
         return
-    from portal import audit, database
-    from portal.identity import sessions
 
     account = sessions.current_account()
     if account is None:
@@ -551,7 +544,6 @@ def shared_routes() -> None:
         code = (request.view_args or {}).get("code", "")
         locales = current_app.config["PORTAL"].locales
         if code in locales and code != account.preferred_language:
-            from portal.identity import operations
 
             operations.set_language(database.session(), account, code, locales,
                                     actor=sessions.actor())

@@ -6,10 +6,18 @@ import base64
 import hashlib
 
 import click
+import pyotp
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
+from portal import database, mail
 from portal.audit import Actor
+from portal.database import utcnow
+from portal.errors import DomainError
+from portal.identity import staff as ops
+from portal.identity.models import StaffUser
+from portal.identity.people import SETUP_MAX_AGE, send_setup_link
 
 staff_cli = AppGroup("staff", help="Staff accounts of the back office.")
 
@@ -50,10 +58,6 @@ def demo_secret(email: str) -> str:
               show_default=True, help="Repeat for several roles.")
 def create_admin(agency: str, email: str, name: str, roles: tuple[str, ...]) -> None:
     """Create a staff member (by default a partnership admin) and print their set-up link."""
-    from portal import database, mail
-    from portal.errors import DomainError
-    from portal.identity import staff as ops
-    from portal.identity.people import SETUP_MAX_AGE, send_setup_link
 
     # The link is built as the web path builds it, against the portal's public address.
     with current_app.test_request_context(base_url=current_app.config["PORTAL"].public_url):
@@ -82,13 +86,6 @@ def create_admin(agency: str, email: str, name: str, roles: tuple[str, ...]) -> 
 def demo_users() -> None:
     """Create the demo staff (development only; each of the agency its address names) and
     print how to sign in."""
-    import pyotp
-    from sqlalchemy import select
-
-    from portal import database
-    from portal.database import utcnow
-    from portal.identity import staff as ops
-    from portal.identity.models import StaffUser
 
     if current_app.config["PORTAL"].is_production:
         raise click.ClickException("demo staff are for development only, never production")

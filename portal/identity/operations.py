@@ -15,7 +15,7 @@ from portal import audit, signals
 from portal.audit import Actor
 from portal.database import utcnow
 from portal.errors import Conflict, Invalid, NotFound
-from portal.identity import second_factor
+from portal.identity import claims, second_factor
 from portal.identity.models import Account
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 from portal.mail import WORDINGS
@@ -106,7 +106,6 @@ def set_password(session: Session, account: Account, password: str, *, actor: Ac
     if account.subject_id is not None:
         # A reset link travels by email: whoever reads the mailbox could take the account,
         # so the person hears of it through the channel they chose at first contact.
-        from portal.identity import claims
 
         subject = session.get(Subject, account.subject_id)
         if subject is not None:

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from portal.database import utcnow
-from portal.identity.models import Account, AccountTotpStep, RecoveryCode, StaffUser
+from portal.identity.models import Account, AccountTotpStep, RecoveryCode, StaffTotpStep, StaffUser
 
 RECOVERY_CODES = 10
 RECOVERY_ALPHABET = "ACDEFGHJKMNPQRTUVWXYZ234679"
@@ -41,7 +41,6 @@ def totp_step(secret: str | None, code: str) -> int | None:
 
 def _step_model(owner: Account | StaffUser) -> tuple[Any, dict[str, Any]]:
     # Imported here: the staff area's models import this package's models.
-    from portal.identity.models import StaffTotpStep
 
     if isinstance(owner, Account):
         return AccountTotpStep, {"account_id": owner.id}

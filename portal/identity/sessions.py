@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import Flask, abort, g, redirect, request, session, url_for
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal import database
@@ -203,8 +203,6 @@ def staff_required(*roles: str) -> Callable[[F], F]:
 
 
 def _endpoints() -> Any:
-    from flask import current_app
-
     return current_app.view_functions
 
 

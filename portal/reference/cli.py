@@ -12,7 +12,9 @@ from sqlalchemy import select
 from portal.audit import Actor
 from portal.database import app_sessions, transaction, utcnow
 from portal.errors import DomainError
+from portal.identity.models import StaffUser
 from portal.reference import apikeys
+from portal.reference import operations as staff_ops
 from portal.reference.models import ApiClient
 
 CLI_ACTOR = Actor("cli", "cli")
@@ -85,8 +87,6 @@ def holdings_link(agency: str, agency_ref: str, subject_id: Any, admin_email: st
                   categories: tuple[str, ...], since: dt.datetime) -> None:
     """Link an agency's reference to a person, as a partnership admin decided after matching
     it to the person's identity facts (the API never links by an id alone)."""
-    from portal.identity.models import StaffUser
-    from portal.reference import operations as staff_ops
 
     try:
         with transaction(app_sessions()) as session:
