@@ -16,9 +16,11 @@ from consent.validators import (
     RawListField,
     as_sent,
     choice_field,
+    stripped,
     text_field,
 )
 from portal.identity.forms import _Form
+from portal.reference.operations import MIN_SEARCH_CHARS, search_words
 
 # --- the staff pages' error summary; notices; the subject page (helper "consentui") --------
 
@@ -58,9 +60,9 @@ class StaffForm(_Form):
             field.errors = [*field.errors, message]
         self.summary.append({"text": str(message), "href": f"#{name}"})
 
-    def shown(self) -> dict[str, Any]:
-        """Each field's value as the page shows it again (a date as it was typed)."""
-        return {name: field._value() if isinstance(field, IsoDateField) else field.data
+    def shown(self) -> dict[str, str]:
+        """Each field's value exactly as it was sent, for a page that shows them again so."""
+        return {name: field.raw_data[0] if field.raw_data else ""
                 for name, field in self._fields.items()}
 
 
@@ -130,17 +132,19 @@ class RemoteChoiceForm(StaffForm):
     notice = StringField()
 
     @property
-    def notice_version_id(self) -> int | None:
-        """The consent question's version id, if the page sent a number."""
+    def notice_version_id(self) -> int:
+        """The consent question's version id (0, which is no version, if it is no number)."""
         try:
             return int(self.notice.data or "")
         except ValueError:
-            return None
+            return 0
 
     def validate_notice(self, field: Field) -> None:
         """A consent question was chosen."""
-        if self.notice_version_id is None:
-            raise ValidationError(_l("Choose a consent question"))
+        try:
+            int(field.data or "")
+        except ValueError:
+            raise ValidationError(_l("Choose a consent question")) from None
 
 
 class ContactForm(StaffForm):
@@ -156,3 +160,17 @@ class IdentityCheckedForm(StaffForm):
 
     identity_checked = choice_field(("yes",), _l("Confirm that you checked their proof of "
                                                 "identity"))
+
+
+class SearchForm(StaffForm):
+    """Finding a person by name or the agency's reference."""
+
+    q = StringField(filters=[stripped])
+
+    def validate_q(self, field: Field) -> None:
+        """Short enough, and with enough letters or digits to search for."""
+        if len(field.data) > 100:
+            raise ValidationError(_l("Search for 100 characters or fewer"))
+        if field.data and not search_words(field.data):
+            raise ValidationError(_l("Enter at least %(count)d letters or digits of a name, "
+                                     "or your agency's reference", count=MIN_SEARCH_CHARS))
