@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consent import notices
 from consent.forms import BAD_SLUG, NoticeForm, NoticeTextForm, PublishForm
 from consent.models import Notice, NoticeVersion
-from portal import database, forms
+from portal import database
 from portal.errors import Conflict, Invalid, NotFound
 from portal.identity.models import Role
 from portal.identity.sessions import staff_required
@@ -83,7 +83,7 @@ def new_draft(notice_id: int) -> BaseResponse:
     return redirect(url_for("notices.draft", notice_id=notice.id))
 
 
-def _draft_page(notice: Notice, errors: forms.Errors | None = None,
+def _draft_page(notice: Notice, errors: list[dict[str, str]] | None = None,
                 values: dict[str, Any] | None = None) -> tuple[str, int]:
     errors = errors or []
     version = notices.draft_of(notice)
