@@ -1,4 +1,4 @@
-"""Notice administration: draft a version, translate it, publish it (partnership admins).
+"""Notice administration's rules: draft a version, translate it, publish it.
 
 A published version is never changed: a new text is a new version, drafted (prefilled from
 the newest published one), translated into every configured language and then published.
@@ -11,31 +11,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import NotFound as HTTPNotFound
-from werkzeug.utils import redirect
-from werkzeug.wrappers import Response as BaseResponse
 
 from consent.models import Notice, NoticeText, NoticeVersion
-from portal import audit, database, forms
+from portal import audit
 from portal.audit import Actor
 from portal.database import utcnow
 from portal.errors import Conflict, Invalid, NotFound
-from portal.identity.models import Role
-from portal.identity.sessions import staff_required
-from portal.identity.staff import staff_actor
-from portal.identity.staff_views import after_staff_request, current
 from portal.reference.models import LawfulBasis, SharingAgreement
-from portal.ui import LANGUAGE_NAMES
-
-bp = Blueprint("notices", __name__, url_prefix="/staff/notices")
-bp.after_request(after_staff_request)
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 DRAFT, PUBLISHED = "draft", "published"
@@ -52,8 +37,6 @@ class MissingTranslations(Invalid):
         super().__init__("missing translations: " + ", ".join(languages), field="languages")
         self.languages = list(languages)
 
-
-# --- operations ----------------------------------------------------------------------------
 
 def get_notice(session: Session, notice_id: int) -> Notice:
     """The notice, or NotFound."""
@@ -194,191 +177,3 @@ def publish(session: Session, notice_id: int, *, requires_reconsent: bool,
                           "requires_reconsent": requires_reconsent,
                           "agreements": sorted(a.reference for a in chosen)})
     return draft
-
-
-# --- pages ----------------------------------------------------------------------------------
-
-def _languages() -> tuple[str, ...]:
-    return tuple(current_app.config["PORTAL"].locales)
-
-
-def _notice_or_404(notice_id: int) -> Notice:
-    try:
-        return get_notice(database.session(), notice_id)
-    except NotFound as exc:
-        raise HTTPNotFound() from exc
-
-
-def _list_page(errors: forms.Errors | None = None,
-               values: dict[str, Any] | None = None) -> tuple[str, int]:
-    errors = errors or []
-    notices = list(database.session().scalars(select(Notice).order_by(Notice.slug)))
-    return render_template("staff/notices.html", notices=notices, staff=current(),
-                           latest_published=latest_published, form_errors=errors,
-                           values=values or {}), (400 if errors else 200)
-
-
-@bp.get("")
-@staff_required(Role.PARTNERSHIP_ADMIN)
-def index() -> tuple[str, int]:
-    """Every notice with its versions and their status, and a form to add a notice."""
-    return _list_page()
-
-
-@bp.post("")
-@staff_required(Role.PARTNERSHIP_ADMIN)
-def create() -> BaseResponse | tuple[str, int]:
-    """Add a notice: its short name, then its first version's texts in the draft."""
-    errors: forms.Errors = []
-    slug = forms.text(request.form, "slug", errors, label=_l("the short name"), max_length=64)
-    bad_slug = _("The short name may contain only lower-case letters, digits and single "
-                 "hyphens, like victim-referral")
-    if slug and not errors and not SLUG.match(slug):
-        forms.add(errors, "slug", bad_slug)
-    if not errors:
-        try:
-            draft = create_notice(database.session(), slug, actor=staff_actor(current()))
-        except Conflict:
-            forms.add(errors, "slug", _("That short name is already used"))
-        except Invalid:
-            forms.add(errors, "slug", bad_slug)
-        else:
-            return redirect(url_for("notices.draft", notice_id=draft.notice_id))
-    return _list_page(errors, {"slug": slug})
-
-
-@bp.post("/<int:notice_id>/draft")
-@staff_required(Role.PARTNERSHIP_ADMIN)
-def new_draft(notice_id: int) -> BaseResponse:
-    """Start the next version, prefilled from the newest published one."""
-    notice = _notice_or_404(notice_id)
-    if draft_of(notice) is None:
-        try:
-            start_draft(database.session(), notice.id, actor=staff_actor(current()))
-        except Conflict as exc:  # a retired notice gets no new version
-            raise HTTPNotFound() from exc
-    return redirect(url_for("notices.draft", notice_id=notice.id))
-
-
-def _draft_page(notice: Notice, errors: forms.Errors | None = None,
-                values: dict[str, Any] | None = None) -> tuple[str, int]:
-    errors = errors or []
-    version = draft_of(notice)
-    if version is None:
-        raise HTTPNotFound()
-    previous = latest_published(notice)
-    texts = {t.language: t for t in version.texts}
-    values = values if values is not None else {
-        "agreements": [a.id for a in previous.agreements] if previous else []}
-    return render_template("staff/notice_draft.html", notice=notice, version=version,
-                           previous=previous, texts=texts, locales=_languages(),
-                           language_names=LANGUAGE_NAMES,
-                           missing=[LANGUAGE_NAMES.get(lang, lang)
-                                    for lang in missing_languages(version, _languages())],
-                           agreements=current_agreements(database.session()),
-                           staff=current(), form_errors=errors, values=values), \
-        (400 if errors else 200)
-
-
-@bp.get("/<int:notice_id>/draft")
-@staff_required(Role.PARTNERSHIP_ADMIN)
-def draft(notice_id: int) -> tuple[str, int]:
-    """The draft: each language's status, and publishing."""
-    return _draft_page(_notice_or_404(notice_id))
-
-
-def _text_page(notice: Notice, version: NoticeVersion, language: str,
-               errors: forms.Errors | None = None,
-               values: dict[str, Any] | None = None) -> tuple[str, int]:
-    errors = errors or []
-    if values is None:
-        text = next((t for t in version.texts if t.language == language), None)
-        english = next((t for t in version.texts if t.language == "en"), None)
-        values = {"title": text.title, "body": text.body, "if_you_say_no": text.if_you_say_no,
-                  "status": text.status} if text else {}
-        values["english"] = english if language != "en" else None
-    return render_template("staff/notice_text.html", notice=notice, version=version,
-                           language=language, language_name=LANGUAGE_NAMES.get(language,
-                                                                                language),
-                           staff=current(), form_errors=errors, values=values), \
-        (400 if errors else 200)
-
-
-@bp.route("/<int:notice_id>/draft/<language>", methods=["GET", "POST"])
-@staff_required(Role.PARTNERSHIP_ADMIN)
-def text(notice_id: int, language: str) -> BaseResponse | tuple[str, int]:
-    """Write or translate the draft's text in one language, and mark it draft or approved."""
-    notice = _notice_or_404(notice_id)
-    version = draft_of(notice)
-    if version is None or language not in _languages():
-        raise HTTPNotFound()
-    if request.method == "GET":
-        return _text_page(notice, version, language)
-    form = request.form
-    errors: forms.Errors = []
-    values: dict[str, Any] = {
-        "title": forms.text(form, "title", errors, label=_l("the title"),
-                            max_length=MAX_TITLE, name_like=True),
-        "body": forms.text(form, "body", errors, label=_l("the notice text"),
-                           max_length=MAX_BODY, name_like=True),
-        "if_you_say_no": forms.text(form, "if_you_say_no", errors,
-                                    label=_l("what happens if the person says no"),
-                                    required=False, max_length=MAX_IF_NO, name_like=True),
-        "status": forms.choice(form, "status", errors, set(TEXT_STATUSES),
-                               message=_l("Choose whether this translation is ready")),
-    }
-    if errors:
-        values["english"] = next((t for t in version.texts if t.language == "en"), None) \
-            if language != "en" else None
-        return _text_page(notice, version, language, errors, values)
-    save_text(database.session(), version.id, language, title=values["title"],
-              body=values["body"], if_you_say_no=values["if_you_say_no"],
-              status=values["status"], languages=_languages(), actor=staff_actor(current()))
-    return redirect(url_for("notices.draft", notice_id=notice.id, saved=language))
-
-
-@bp.post("/<int:notice_id>/publish")
-@staff_required(Role.PARTNERSHIP_ADMIN)
-def publish_draft(notice_id: int) -> BaseResponse | tuple[str, int]:
-    """Publish the draft as a new version: needs every translation and a re-consent answer."""
-    notice = _notice_or_404(notice_id)
-    pending = draft_of(notice)
-    if pending is None:
-        raise HTTPNotFound()
-    form = request.form
-    errors: forms.Errors = []
-    reconsent = forms.choice(form, "requires_reconsent", errors, {"yes", "no"},
-                             message=_l("Say whether people need to consent again"))
-    raw = form.getlist("agreements")
-    ids = [int(a) for a in raw if a.isdigit()]
-    known = {a.id for a in current_agreements(database.session())}
-    if not ids or len(ids) != len(raw) or not set(ids) <= known:
-        forms.add(errors, "agreements", _("Choose the sharing agreements this notice covers"))
-    missing = missing_languages(pending, _languages())
-    if missing:
-        names = ", ".join(LANGUAGE_NAMES.get(lang, lang) for lang in missing)
-        forms.add(errors, "languages", _("The notice cannot be published until it has an "
-                                         "approved text in every language. Missing: "
-                                         "%(languages)s", languages=names))
-    values = {"agreements": ids, "requires_reconsent": reconsent}
-    if errors:
-        return _draft_page(notice, errors, values)
-    published = publish(database.session(), notice.id, requires_reconsent=reconsent == "yes",
-                        agreement_ids=ids, languages=_languages(),
-                        actor=staff_actor(current()))
-    return redirect(url_for("notices.version", notice_id=notice.id,
-                            number=published.version, published="1"))
-
-
-@bp.get("/<int:notice_id>/versions/<int:number>")
-@staff_required(Role.PARTNERSHIP_ADMIN)
-def version(notice_id: int, number: int) -> str:
-    """One version as published (or as drafted), read only."""
-    notice = _notice_or_404(notice_id)
-    found = next((v for v in notice.versions if v.version == number), None)
-    if found is None:
-        raise HTTPNotFound()
-    texts = sorted(found.texts, key=lambda t: (t.language != "en", t.language))
-    return render_template("staff/notice_version.html", notice=notice, version=found,
-                           texts=texts, language_names=LANGUAGE_NAMES,
-                           current=latest_published(notice), staff=current())

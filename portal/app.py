@@ -280,7 +280,7 @@ def _compose(app: Flask, config: Config) -> None:
     if "staff" in surfaces:
         from consent import (
             agreement_views,
-            notices,
+            notice_views,
             register_views,  # noqa: F401 - adds the register page to admin.bp
             staff,
         )
@@ -290,7 +290,7 @@ def _compose(app: Flask, config: Config) -> None:
 
         app.jinja_env.globals["shown_safe_contact"] = staff.template_safe_contact
         for blueprint in (staff_views.auth, staff.bp, first_contact.bp, admin.bp,
-                          partnership.bp, agreement_views.bp, notices.bp, people.bp,
+                          partnership.bp, agreement_views.bp, notice_views.bp, people.bp,
                           people.setup):
             app.register_blueprint(blueprint)
     if "public" in surfaces:

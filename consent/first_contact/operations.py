@@ -26,6 +26,7 @@ from portal.database import utcnow
 from portal.errors import Invalid, NotFound
 from portal.identity.models import StaffUser
 from portal.identity.staff import staff_actor
+from portal.mail import WORDINGS
 from portal.reference import operations
 from portal.reference.models import LawfulBasis, Subject
 from portal.reference.operations import visible_subject
@@ -102,6 +103,33 @@ def register_or_link(session: Session, staff: StaffUser, *, agency_ref: str,
         operations.put_holding(session, staff.agency_id, agency_ref, categories=[],
                                since=utcnow().date(), actor=actor, subject_id=subject.id)
     return subject
+
+
+@dataclass(frozen=True)
+class Started:
+    """Step 1's outcome: the person the journey is with, or the people they may already be."""
+
+    subject: Subject | None
+    language: str  # the language the journey is in
+    duplicates: Sequence[Subject] = ()
+
+
+def start(session: Session, staff: StaffUser, *, agency_ref: str,
+          details: operations.NewSubject, subject_id: uuid.UUID | None = None,
+          confirmed_new: bool = False) -> Started:
+    """Step 1 of a first contact: take the person chosen (``subject_id``) or register them
+    from ``details``, with the agency's reference; a new record waits while people the agency
+    already knows may be the same person, until the officer confirms it is someone new."""
+    if subject_id is not None:
+        subject = register_or_link(session, staff, agency_ref=agency_ref, subject_id=subject_id)
+        return Started(subject, subject.preferred_language)
+    if not confirmed_new:
+        duplicates = possible_duplicates(session, staff, details.given_name,
+                                         details.family_name, details.date_of_birth)
+        if duplicates:
+            return Started(None, details.preferred_language, duplicates)
+    subject = register_or_link(session, staff, agency_ref=agency_ref, new_subject=details)
+    return Started(subject, details.preferred_language)
 
 
 @dataclass(frozen=True)
@@ -253,8 +281,6 @@ def set_contact_preferences(session: Session, staff: StaffUser, subject_id: uuid
                             channel: str, wording: str) -> Subject:
     """Record, as the person tells a consent officer, how they want to be contacted and what
     emails to them may say (their address itself is not changed here)."""
-    from portal.mail import WORDINGS
-
     person = visible_subject(session, staff, subject_id)
     if channel not in CONTACT_CHANNELS:
         raise Invalid("choose how they want to be contacted", field="contact_channel")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import segno
@@ -23,13 +24,23 @@ from flask import (
 )
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.wrappers import Response as BaseResponse
 
 from consent import operations as consent_ops
 from consent import receipts
 from consent.first_contact import operations as fc
-from portal import audit, database, forms, mail
+from consent.first_contact.forms import (
+    LANGUAGE_CHOICES,
+    ReceiptEmailForm,
+    SignForm,
+    StartForm,
+    WhoForm,
+    choices_form,
+)
+from consent.forms import ContactForm, HoldingForm, IdentityCheckedForm, RemoteChoiceForm
+from consent.staff import subject_page
+from portal import audit, database, mail
 from portal.database import utcnow
 from portal.errors import (
     Conflict,
@@ -38,21 +49,21 @@ from portal.errors import (
     InvalidTransition,
     NotFound,
 )
-from portal.i18n import LANGUAGES
 from portal.identity import claims
 from portal.identity.models import Role
 from portal.identity.sessions import staff_required
 from portal.identity.staff import staff_actor
 from portal.identity.staff_views import after_staff_request, current
-from portal.reference.operations import NewSubject, visible_subject
+from portal.reference.models import Holding, Subject
+from portal.reference.operations import end_holding as end
+from portal.reference.operations import put_holding, visible_subject
+from portal.ui import _error_page
 
 bp = Blueprint("first_contact", __name__, url_prefix="/staff/first-contact")
 bp.after_request(after_staff_request)
 
 OFFICER = Role.CONSENT_OFFICER
-LANGUAGE_CHOICES = ("en", *LANGUAGES)
 LANGUAGE_NAMES = {"en": "English", "cy": "Cymraeg", "pl": "Polski"}
-CONTACT_CHANNELS = fc.CONTACT_CHANNELS
 
 
 def _journey() -> dict[str, Any]:
@@ -79,97 +90,47 @@ def _begin(subject_id: uuid.UUID, language: str) -> BaseResponse:
     return redirect(url_for("first_contact.who"))
 
 
+def _uuid_or_nil(value: str) -> uuid.UUID:
+    # An unreadable id names nobody: the nil id is visible to no one, so it is refused as unknown.
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return uuid.UUID(int=0)
+
+
+def _start_page(form: StartForm, duplicates: Sequence[Subject] = ()) -> tuple[str, int]:
+    return render_template("first_contact/start.html", values=form.data, errors=form.summary,
+                           form_errors=form.summary, duplicates=duplicates,
+                           language_codes=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES), \
+        (400 if form.summary else 200)
+
+
 @bp.route("/", methods=["GET", "POST"])
 @staff_required(OFFICER)
-def start() -> str | BaseResponse | tuple[str, int]:
+def start() -> BaseResponse | tuple[str, int]:
     """Step 1: find the person or register them, and record the agency's reference."""
     staff = current()
-    db = database.session()
-    if request.method == "GET" and request.args.get("subject"):
-        try:
-            chosen = uuid.UUID(request.args["subject"])
-        except ValueError:
-            chosen = uuid.UUID(int=0)
-        person = visible_subject(db, staff, chosen)
-        return _begin(person.id, person.preferred_language)
-    form = request.form
-    errors: forms.Errors = []
-    values: dict[str, Any] = {}
-    duplicates: list[Any] = []
-    if request.method == "POST":
-        values["given_name"] = forms.text(form, "given_name", errors, label=_l("their first name"),
-                                          name_like=True)
-        values["family_name"] = forms.text(form, "family_name", errors,
-                                           label=_l("their last name"), name_like=True)
-        values["date_of_birth"] = forms.past_date(form, "date_of_birth", errors,
-                                                  label=_l("Date of birth"))
-        values["language"] = forms.choice(form, "language", errors, set(LANGUAGE_CHOICES),
-                                          message=_l("Choose the language they prefer"))
-        values["email"] = forms.text(form, "email", errors, label=_l("Email address"),
-                                     required=False, max_length=320)
-        if values["email"] and "@" not in values["email"]:
-            forms.add(errors, "email", _("Enter an email address in the right format, like "
-                                         "name@example.com"))
-        values["phone"] = forms.text(form, "phone", errors, label=_l("Phone number"),
-                                     required=False, max_length=40)
-        values["safe_contact"] = forms.text(form, "safe_contact", errors,
-                                            label=_l("Safe contact instructions"),
-                                            required=False, max_length=1000)
-        # Optional, never pre-selected: unanswered, a link is told by staff and emails are
-        # neutral.
-        values["contact_channel"] = form.get("contact_channel") or ""
-        if values["contact_channel"] not in ("", *CONTACT_CHANNELS):
-            forms.add(errors, "contact_channel", _("Choose how they want to be contacted"))
-        elif values["contact_channel"] == "email" and not values["email"]:
-            forms.add(errors, "email", _("Enter their email address, or choose another way "
-                                         "to contact them"))
-        values["email_wording"] = form.get("email_wording") or mail.NEUTRAL
-        if values["email_wording"] not in mail.WORDINGS:
-            forms.add(errors, "email_wording", _("Choose what emails to them may say"))
-        values["agency_ref"] = forms.text(form, "agency_ref", errors,
-                                          label=_l("your agency's reference"),
-                                          max_length=100, name_like=True)
-        if not errors:
-            existing = form.get("existing") or ""
-            if existing and existing != "new":
-                try:
-                    chosen = uuid.UUID(existing)
-                except ValueError:
-                    chosen = uuid.UUID(int=0)
-                subject_id: uuid.UUID | None = chosen
-                new = None
-            else:
-                subject_id = None
-                new = NewSubject(given_name=values["given_name"],
-                                 family_name=values["family_name"],
-                                 date_of_birth=values["date_of_birth"], email=values["email"],
-                                 phone=values["phone"], safe_contact=values["safe_contact"],
-                                 preferred_language=values["language"],
-                                 contact_channel=values["contact_channel"],
-                                 email_wording=values["email_wording"])
-                if existing != "new":
-                    duplicates = fc.possible_duplicates(db, staff, new.given_name,
-                                                        new.family_name, new.date_of_birth)
-            if not duplicates:
-                try:
-                    person = fc.register_or_link(db, staff, agency_ref=values["agency_ref"],
-                                                 new_subject=new, subject_id=subject_id)
-                except DomainError as exc:
-                    forms.add(errors, "agency_ref" if exc.field != "subject" else "existing",
-                              _("That reference is already used for someone else")
-                              if exc.status == 409 else _("Choose a person"))
-                else:
-                    return _begin(person.id, values["language"] if new else
-                                  person.preferred_language)
-        status = 400 if errors else 200
-        return render_template("first_contact/start.html", values=values, errors=errors,
-                               form_errors=errors, duplicates=duplicates,
-                               language_codes=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
-                               field_error=forms.field_error), status
-    return render_template("first_contact/start.html", values=values, errors=errors,
-                           form_errors=errors, duplicates=duplicates,
-                           language_codes=LANGUAGE_CHOICES, language_names=LANGUAGE_NAMES,
-                           field_error=forms.field_error)
+    if request.method == "GET":
+        if request.args.get("subject"):
+            person = visible_subject(database.session(), staff,
+                                     _uuid_or_nil(request.args["subject"]))
+            return _begin(person.id, person.preferred_language)
+        return _start_page(StartForm(formdata=None))
+    form = StartForm()
+    if not form.validate():
+        return _start_page(form)
+    try:
+        started = fc.start(database.session(), staff, agency_ref=form.agency_ref.data,
+                           details=form.details(), subject_id=form.chosen_subject,
+                           confirmed_new=form.confirmed_new)
+    except DomainError as exc:
+        form.add_error("existing" if exc.field == "subject" else "agency_ref",
+                       _("That reference is already used for someone else")
+                       if exc.status == 409 else _("Choose a person"))
+        return _start_page(form)
+    if started.subject is None:
+        return _start_page(form, started.duplicates)
+    return _begin(started.subject.id, started.language)
 
 
 def _child(person: Any) -> bool:
@@ -186,31 +147,17 @@ def who() -> str | BaseResponse | tuple[str, int]:
     person = visible_subject(database.session(), current(), _subject_id())
     child = _child(person)
     journey = _journey()
-    errors: forms.Errors = []
+    form = WhoForm()
+    form.child = child
     if request.method == "POST":
-        form = request.form
-        guardian = forms.text(form, "guardian_name", errors,
-                              label=_l("the parent or guardian's full name"),
-                              required=child, name_like=True)
-        relationship = forms.text(form, "guardian_relationship", errors,
-                                  label=_l("their relationship to the child"),
-                                  required=child or bool(guardian), max_length=100,
-                                  name_like=True)
-        interpreter = forms.choice(form, "interpreter", errors, {"yes", "no"},
-                                   message=_l("Say whether an interpreter was used"))
-        interpreter_language = forms.text(form, "interpreter_language", errors,
-                                          label=_l("the interpreter's language"),
-                                          required=interpreter == "yes", max_length=60,
-                                          name_like=True)
-        journey.update(guardian_name=guardian, guardian_relationship=relationship,
-                       interpreter=interpreter, interpreter_language=interpreter_language)
-        if not errors:
+        form.validate()
+        journey.update(form.data)
+        if not form.summary:
             session["first_contact"] = journey
             return redirect(url_for("first_contact.choices"))
     return render_template("first_contact/who.html", person=person, child=child,
-                           journey=journey, form_errors=errors,
-                           field_error=forms.field_error, errors=errors), \
-        (400 if errors else 200)
+                           journey=journey, form_errors=form.summary, errors=form.summary), \
+        (400 if form.summary else 200)
 
 
 @bp.route("/choices", methods=["GET", "POST"])
@@ -223,22 +170,16 @@ def choices() -> str | BaseResponse | tuple[str, int]:
     staff = current()
     language = journey["language"]
     notices = fc.applicable_notices(database.session(), staff.agency_id, language)
-    errors: forms.Errors = []
+    form = choices_form(notices)
     picked: dict[str, str] = dict(journey.get("choices") or journey.get("draft") or {})
     if request.method == "POST":
-        picked = {}
-        for item in notices:
-            key = f"notice-{item.version.id}"
-            answer = request.form.get(key) or ""
-            if answer not in {"yes", "no"}:
-                forms.add(errors, key, _("Choose yes or no for “%(title)s”",
-                                         title=item.text.title))
-            else:
-                picked[str(item.version.id)] = answer
+        form.validate()
+        picked = {str(item.version.id): form[f"notice-{item.version.id}"].data
+                  for item in notices if not form[f"notice-{item.version.id}"].errors}
         if not notices:
-            forms.add(errors, "choices", _("Your agency has no consent questions to ask"))
+            form.add_error("choices", _("Your agency has no consent questions to ask"))
         journey["shown"] = [item.version.id for item in notices]
-        if errors:
+        if form.summary:
             # A half-answered page is never signable: only a complete set becomes choices.
             journey.pop("choices", None)
             journey["draft"] = picked
@@ -250,8 +191,8 @@ def choices() -> str | BaseResponse | tuple[str, int]:
             return redirect(url_for("first_contact.sign"))
     with force_locale(language):
         return render_template("first_contact/choices.html", notices=notices, picked=picked,
-                               form_errors=errors, field_error=forms.field_error,
-                               person_language=language), (400 if errors else 200)
+                               form_errors=form.summary, person_language=language), \
+            (400 if form.summary else 200)
 
 
 @bp.route("/sign", methods=["GET", "POST"])
@@ -271,45 +212,33 @@ def sign() -> str | BaseResponse | tuple[str, int]:
     if {int(k) for k in journey["choices"]} != set(notices):
         # Every notice shown needs its own answer before anyone signs.
         return redirect(url_for("first_contact.choices"))
-    errors: forms.Errors = []
-    if request.method == "POST":
-        form = request.form
-        drawn = (form.get("signature_image") or "").strip()
-        if len(drawn) > 400_000:
-            drawn = ""
-            forms.add(errors, "typed_name", _("The drawn signature was too large: type the "
-                                              "name instead"))
-        typed = forms.text(form, "typed_name", errors, label=_l("the name of the person "
-                                                                "signing"),
-                           required=not drawn, name_like=True)
-        if form.get("witness") != "yes":
-            forms.add(errors, "witness", _("Confirm that you witnessed these choices"))
-        if not errors:
-            talk = fc.Conversation(
-                subject_id=person.id, language=journey["language"],
-                choices={int(k): v == "yes" for k, v in journey["choices"].items()},
-                signature=fc.Signature(typed_name=typed, drawn_png=drawn),
-                witnessed=True, interpreter=journey.get("interpreter") == "yes",
-                interpreter_language=journey.get("interpreter_language", ""),
-                guardian_name=journey.get("guardian_name", ""),
-                guardian_relationship=journey.get("guardian_relationship", ""),
-                device=request.headers.get("User-Agent", ""),
-                shown=journey.get("shown", []))
-            try:
-                receipt = fc.record(db, staff, talk)
-            except DomainError:
-                forms.add(errors, "typed_name", _("The choices could not be recorded. "
-                                                  "Start again."))
-            else:
-                _claim, code = claims.issue(db, person.id, actor=staff_actor(staff))
-                session.pop("first_contact", None)
-                session["first_contact_claim"] = {"receipt": str(receipt.id), "code": code}
-                return redirect(url_for("first_contact.done", receipt_id=receipt.id))
+    form = SignForm()
+    if request.method == "POST" and form.validate():
+        talk = fc.Conversation(
+            subject_id=person.id, language=journey["language"],
+            choices={int(k): v == "yes" for k, v in journey["choices"].items()},
+            signature=fc.Signature(typed_name=form.typed_name.data,
+                                   drawn_png=form.signature_image.data),
+            witnessed=True, interpreter=journey.get("interpreter") == "yes",
+            interpreter_language=journey.get("interpreter_language", ""),
+            guardian_name=journey.get("guardian_name", ""),
+            guardian_relationship=journey.get("guardian_relationship", ""),
+            device=request.headers.get("User-Agent", ""),
+            shown=journey.get("shown", []))
+        try:
+            receipt = fc.record(db, staff, talk)
+        except DomainError:
+            form.add_error("typed_name", _("The choices could not be recorded. Start again."))
+        else:
+            _claim, code = claims.issue(db, person.id, actor=staff_actor(staff))
+            session.pop("first_contact", None)
+            session["first_contact_claim"] = {"receipt": str(receipt.id), "code": code}
+            return redirect(url_for("first_contact.done", receipt_id=receipt.id))
     rows = [(notices[int(k)], v == "yes") for k, v in journey["choices"].items()
             if int(k) in notices]
     return render_template("first_contact/sign.html", person=person, rows=rows,
-                           journey=journey, form_errors=errors, field_error=forms.field_error,
-                           staff=staff), (400 if errors else 200)
+                           journey=journey, form_errors=form.summary, staff=staff), \
+        (400 if form.summary else 200)
 
 
 def _claim_code(receipt_id: uuid.UUID) -> str | None:
@@ -374,23 +303,17 @@ def receipt_json(receipt_id: uuid.UUID) -> Response:
 @staff_required(OFFICER)
 def email(receipt_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
     """Email the PDF receipt to the address the person gives."""
-    errors: forms.Errors = []
-    address = forms.text(request.form, "email", errors, label=_l("Email address"),
-                         max_length=320)
-    if address and "@" not in address:
-        forms.add(errors, "email", _("Enter an email address in the right format, like "
-                                     "name@example.com"))
+    form = ReceiptEmailForm()
+    form.validate()
     data, person = _pdf(receipt_id, printed=False)
     wording = mail.wording(person.email_wording)
     if wording == mail.NO_EMAIL:
-        forms.add(errors, "email", _("They chose not to get emails: print the receipt "
-                                     "instead"))
-    if errors:
+        form.add_error("email", _("They chose not to get emails: print the receipt instead"))
+    if form.summary:
         receipt, person, chosen = fc.receipt_for(database.session(), current(), receipt_id)
         return render_template("first_contact/done.html", receipt=receipt, person=person,
                                choices=chosen, claim_code=_claim_code(receipt_id),
-                               form_errors=errors, field_error=forms.field_error,
-                               email=address), 400
+                               form_errors=form.summary, email=form.email.data), 400
     config = current_app.config["PORTAL"]
     detailed = wording == mail.DETAILED
     with force_locale(person.preferred_language):
@@ -398,7 +321,7 @@ def email(receipt_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
                                partnership=config.partnership_name)
         subject = _("Your consent receipt") if detailed else mail.neutral_subject(config)
     name = f"consent-receipt-{receipt_id}.pdf" if detailed else f"receipt-{receipt_id}.pdf"
-    mail.queue(mail.build(address, subject, text,
+    mail.queue(mail.build(form.email.data, subject, text,
                           attachments=[(name, "application/pdf", data)]))
     # Who sent a person's receipt where is security-relevant: the address is not logged.
     audit.record(database.session(), "first_contact.receipt_emailed", staff_actor(current()),
@@ -409,59 +332,33 @@ def email(receipt_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
 
 @bp.post("/remote/<uuid:subject_id>")
 @staff_required(OFFICER)
-def remote(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
+def remote(subject_id: uuid.UUID) -> BaseResponse | tuple[str, int]:
     """Record a choice or withdrawal that arrived by phone, letter or email."""
     staff = current()
     db = database.session()
-    form = request.form
-    errors: forms.Errors = []
-    choice = forms.choice(form, "choice", errors, {"yes", "no", "withdraw"},
-                          message=_l("Choose what the person decided"))
-    method = forms.choice(form, "method", errors, set(fc.REMOTE_METHODS),
-                          message=_l("Choose how it arrived"))
-    received = forms.past_date(form, "received_on", errors, label=_l("The date it arrived"),
-                               required=True)
-    note = forms.text(form, "note", errors, label=_l("Note"), required=False,
-                      max_length=1000)
-    try:
-        version_id = int(form.get("notice") or "")
-    except ValueError:
-        version_id = 0
-        forms.add(errors, "notice", _("Choose a consent question"))
-    if not errors and received is not None:
+    form = RemoteChoiceForm()
+    if form.validate() and form.received_on.data is not None:
         try:
-            fc.record_remote_choice(db, staff, subject_id, notice_version_id=version_id,
-                                    choice=choice, method=method, received_on=received,
-                                    note=note)
+            fc.record_remote_choice(db, staff, subject_id,
+                                    notice_version_id=form.notice_version_id,
+                                    choice=form.choice.data, method=form.method.data,
+                                    received_on=form.received_on.data, note=form.note.data)
         except NotFound:
             raise
         except GuardianRequired:
-            forms.add(errors, "choice", _("For a child under 13, a yes must come from a "
-                                          "parent or guardian at a first contact"))
+            form.add_error("choice", _("For a child under 13, a yes must come from a parent "
+                                       "or guardian at a first contact"))
         except InvalidTransition:
-            forms.add(errors, "choice", _("There is no consent to withdraw"))
+            form.add_error("choice", _("There is no consent to withdraw"))
         except DomainError:
-            forms.add(errors, "notice", _("Choose a consent question"))
+            form.add_error("notice", _("Choose a consent question"))
         else:
             return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
-    from portal.reference import operations as staff_ops
-
-    person = staff_ops.visible_subject(db, staff, subject_id)
-    return render_template("staff/subject.html", subject=person, staff=staff,
-                           holdings=staff_ops.holdings_of(db, person.id, staff.agency_id),
-                           choices=fc.choices_of(db, person.id, staff.agency_id),
-                           notices=fc.applicable_notices(db, staff.agency_id,
-                                                         person.preferred_language),
-                           categories=staff_ops.all_categories(db),
-                           form_errors=errors, field_error=forms.field_error,
-                           remote=form, now=utcnow()), 400
+    return subject_page(visible_subject(db, staff, subject_id), staff, status=400,
+                        form_errors=form.summary, remote=form.shown())
 
 
 def _not_found(exc: NotFound) -> tuple[str, int]:
-    from werkzeug.exceptions import NotFound as HTTPNotFound
-
-    from portal.ui import _error_page
-
     return _error_page(HTTPNotFound())
 
 
@@ -470,48 +367,31 @@ bp.register_error_handler(NotFound, _not_found)
 
 @bp.post("/holdings/<uuid:subject_id>")
 @staff_required(OFFICER)
-def add_holding(subject_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
+def add_holding(subject_id: uuid.UUID) -> BaseResponse | tuple[str, int]:
     """Record by hand that this agency holds records on the person under a reference."""
-    from portal.reference import operations as staff_ops
-    from portal.reference.operations import put_holding
-
     staff = current()
     db = database.session()
     person = visible_subject(db, staff, subject_id)
-    form = request.form
-    errors: forms.Errors = []
-    ref = forms.text(form, "agency_ref", errors, label=_l("your agency's reference"),
-                     max_length=100, name_like=True)
-    since = forms.past_date(form, "since", errors, label=_l("The date records began"),
-                            required=True)
-    categories = form.getlist("categories")
-    if not errors and since is not None:
+    form = HoldingForm()
+    if form.validate() and form.since.data is not None:
         try:
-            put_holding(db, staff.agency_id, ref, categories=categories, since=since,
+            put_holding(db, staff.agency_id, form.agency_ref.data,
+                        categories=form.categories.data or [], since=form.since.data,
                         actor=staff_actor(staff), subject_id=person.id)
         except Conflict:
-            forms.add(errors, "agency_ref", _("That reference is already used for someone "
-                                              "else"))
+            form.add_error("agency_ref", _("That reference is already used for someone else"))
         except DomainError:
-            forms.add(errors, "categories", _("Choose categories from the list"))
+            form.add_error("categories", _("Choose categories from the list"))
         else:
             return redirect(url_for("staff.subject", subject_id=subject_id, recorded="1"))
-    return render_template("staff/subject.html", subject=person, staff=staff,
-                           holdings=staff_ops.holdings_of(db, person.id, staff.agency_id),
-                           choices=fc.choices_of(db, person.id, staff.agency_id),
-                           notices=fc.applicable_notices(db, staff.agency_id,
-                                                         person.preferred_language),
-                           categories=staff_ops.all_categories(db),
-                           form_errors=errors, holding_form=form, now=utcnow()), 400
+    return subject_page(person, staff, status=400, form_errors=form.summary,
+                        holding_form=form.shown())
 
 
 @bp.post("/holdings/<uuid:subject_id>/<int:holding_id>/end")
 @staff_required(OFFICER)
 def end_holding(subject_id: uuid.UUID, holding_id: int) -> BaseResponse:
     """Record that this agency no longer holds records under one of its references."""
-    from portal.reference.models import Holding
-    from portal.reference.operations import end_holding as end
-
     staff = current()
     db = database.session()
     visible_subject(db, staff, subject_id)
@@ -544,7 +424,7 @@ def new_code(subject_id: uuid.UUID) -> str | BaseResponse:
     staff = current()
     db = database.session()
     person = visible_subject(db, staff, subject_id)
-    if request.form.get("identity_checked") != "yes":
+    if not IdentityCheckedForm().validate():
         return redirect(url_for("staff.subject", subject_id=subject_id, code_error="1")
                         + "#new-code")
     _claim, code = claims.reissue(db, person.id, actor=staff_actor(staff))
@@ -566,10 +446,11 @@ def notice_done(subject_id: uuid.UUID, notice_id: int) -> BaseResponse:
 @staff_required(OFFICER)
 def contact_preferences(subject_id: uuid.UUID) -> BaseResponse:
     """Record how the person wants to be contacted and what emails to them may say."""
+    form = ContactForm()
     try:
         fc.set_contact_preferences(database.session(), current(), subject_id,
-                                   channel=request.form.get("contact_channel", ""),
-                                   wording=request.form.get("email_wording", ""))
+                                   channel=form.contact_channel.data,
+                                   wording=form.email_wording.data)
     except NotFound:
         raise
     except DomainError:

@@ -1,0 +1,176 @@
+"""Forms of consent's staff pages (CSRF is checked for every form by CSRFProtect)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from wtforms import Field, StringField
+from wtforms.validators import ValidationError
+
+from consent import notices
+from consent.first_contact.operations import REMOTE_METHODS
+from consent.validators import (
+    IsoDateField,
+    PastDate,
+    RawListField,
+    as_sent,
+    choice_field,
+    stripped,
+    text_field,
+)
+from portal.identity.forms import _Form
+from portal.reference.operations import MIN_SEARCH_CHARS, search_words
+
+# --- the staff pages' error summary; notices; the subject page (helper "consentui") --------
+
+class StaffForm(_Form):
+    """A staff page's form: its error summary lists every error in the order it was found.
+
+    A check on one field may put its error on another (the email address a chosen channel
+    needs, say): the summary keeps it where it was found, as the GOV.UK pattern reads.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.summary: list[dict[str, str]] = []
+
+    def validate(self, extra_validators: dict[str, list[Any]] | None = None) -> bool:
+        """Validate field by field, collecting each new error into the summary."""
+        extra = {name: list(found) for name, found in (extra_validators or {}).items()}
+        for name in self._fields:
+            inline = getattr(self.__class__, f"validate_{name}", None)
+            if inline is not None:
+                extra.setdefault(name, []).append(inline)
+        self.summary = []
+        seen = dict.fromkeys(self._fields, 0)
+        for name, field in self._fields.items():
+            field.validate(self, extra.get(name, ()))
+            seen[name] = 0  # validating a field starts its errors afresh
+            for other, checked in self._fields.items():
+                for message in list(checked.errors)[seen[other]:]:
+                    self.summary.append({"text": str(message), "href": f"#{other}"})
+                seen[other] = len(checked.errors)
+        return not self.summary
+
+    def add_error(self, name: str, message: Any) -> None:
+        """One more error, found after validation (a refusal from an operation, say)."""
+        field = self._fields.get(name)
+        if field is not None:
+            field.errors = [*field.errors, message]
+        self.summary.append({"text": str(message), "href": f"#{name}"})
+
+    def shown(self) -> dict[str, str]:
+        """Each field's value exactly as it was sent, for a page that shows them again so."""
+        return {name: field.raw_data[0] if field.raw_data else ""
+                for name, field in self._fields.items()}
+
+
+BAD_SLUG = _l("The short name may contain only lower-case letters, digits and single "
+              "hyphens, like victim-referral")
+
+
+class NoticeForm(StaffForm):
+    """A new notice's short name."""
+
+    slug = text_field(_l("the short name"), max_length=64)
+
+    def validate_slug(self, field: Field) -> None:
+        """The short name's shape, once it is present and short enough."""
+        if field.data and not field.errors and not notices.SLUG.match(field.data):
+            raise ValidationError(BAD_SLUG)
+
+
+class NoticeTextForm(StaffForm):
+    """One language's text of a draft, and whether it is ready."""
+
+    title = text_field(_l("the title"), max_length=notices.MAX_TITLE, name_like=True)
+    body = text_field(_l("the notice text"), max_length=notices.MAX_BODY, name_like=True)
+    if_you_say_no = text_field(_l("what happens if the person says no"), required=False,
+                          max_length=notices.MAX_IF_NO, name_like=True)
+    status = choice_field(notices.TEXT_STATUSES, _l("Choose whether this translation is ready"))
+
+
+class PublishForm(StaffForm):
+    """Publishing a draft: the re-consent answer and the agreements it covers.
+
+    ``known`` (the ids of the current agreements) is set before validating.
+    """
+
+    requires_reconsent = choice_field(("yes", "no"),
+                                     _l("Say whether people need to consent again"))
+    agreements = RawListField()
+    known: set[int] = set()
+
+    @property
+    def agreement_ids(self) -> list[int]:
+        """The agreements chosen, as ids (anything not a number left out)."""
+        return [int(a) for a in self.agreements.data or [] if a.isdigit()]
+
+    def validate_agreements(self, field: Field) -> None:
+        """At least one agreement, each of them current."""
+        ids = self.agreement_ids
+        if not ids or len(ids) != len(field.data or []) or not set(ids) <= self.known:
+            raise ValidationError(_l("Choose the sharing agreements this notice covers"))
+
+
+class HoldingForm(StaffForm):
+    """A reference the officer's agency holds on the person, added by hand."""
+
+    agency_ref = text_field(_l("your agency's reference"), max_length=100, name_like=True)
+    since = IsoDateField(validators=[PastDate(_l("The date records began"), required=True)])
+    categories = RawListField()
+
+
+class RemoteChoiceForm(StaffForm):
+    """A choice or withdrawal that arrived by phone, letter or email."""
+
+    choice = choice_field(("yes", "no", "withdraw"), _l("Choose what the person decided"))
+    method = choice_field(REMOTE_METHODS, _l("Choose how it arrived"))
+    received_on = IsoDateField(validators=[PastDate(_l("The date it arrived"), required=True)])
+    note = text_field(_l("Note"), required=False, max_length=1000)
+    notice = StringField()
+
+    @property
+    def notice_version_id(self) -> int:
+        """The consent question's version id (0, which is no version, if it is no number)."""
+        try:
+            return int(self.notice.data or "")
+        except ValueError:
+            return 0
+
+    def validate_notice(self, field: Field) -> None:
+        """A consent question was chosen."""
+        try:
+            int(field.data or "")
+        except ValueError:
+            raise ValidationError(_l("Choose a consent question")) from None
+
+
+class ContactForm(StaffForm):
+    """How the person wants to be contacted and what emails may say (the operation checks
+    both)."""
+
+    contact_channel = StringField(filters=[as_sent])
+    email_wording = StringField(filters=[as_sent])
+
+
+class IdentityCheckedForm(StaffForm):
+    """The officer confirms they checked the person's proof of identity."""
+
+    identity_checked = choice_field(("yes",), _l("Confirm that you checked their proof of "
+                                                "identity"))
+
+
+class SearchForm(StaffForm):
+    """Finding a person by name or the agency's reference."""
+
+    q = StringField(filters=[stripped])
+
+    def validate_q(self, field: Field) -> None:
+        """Short enough, and with enough letters or digits to search for."""
+        if len(field.data) > 100:
+            raise ValidationError(_l("Search for 100 characters or fewer"))
+        if field.data and not search_words(field.data):
+            raise ValidationError(_l("Enter at least %(count)d letters or digits of a name, "
+                                     "or your agency's reference", count=MIN_SEARCH_CHARS))
