@@ -18,7 +18,7 @@ from portal.identity.staff import GRANTABLE
 
 
 class _Form(forms.Form):
-    """CSRFProtect already refuses any POST without a valid token."""
+    """A form of these pages (CSRFProtect already refuses any POST without a valid token)."""
 
 
 def errors_of(form: FlaskForm) -> list[dict[str, str]]:
