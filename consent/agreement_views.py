@@ -1,7 +1,7 @@
 """Sharing-agreement pages of the back office: list, create, view with history, edit, retire.
 
-The rules live in portal/staff/agreements.py; these views parse, authorise, call one
-operation and render.
+The rules live in consent/agreements.py and the form's checks in consent/forms.py; these
+views parse, authorise, call one operation and render.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -18,6 +18,8 @@ from werkzeug.utils import redirect
 from werkzeug.wrappers import Response as BaseResponse
 
 from consent import agreements as ops
+from consent.forms import AGREEMENT_MESSAGES as MESSAGES
+from consent.forms import AgreementForm, NewAgreementForm
 from portal import database, forms
 from portal.errors import Conflict, NotFound
 from portal.identity.models import Role
@@ -37,50 +39,12 @@ BASIS_LABELS = {
     LawfulBasis.LAW_ENFORCEMENT: _l("Law enforcement (Data Protection Act 2018 Part 3)"),
     LawfulBasis.LEGITIMATE_INTERESTS: _l("Legitimate interests (UK GDPR Article 6(1)(f))"),
 }
-MESSAGES = {
-    "reference-format": _l("The reference may contain only capital letters, digits and single "
-                           "hyphens, like FEN-ISA-010"),
-    "reference-taken": _l("That reference is already used by another agreement"),
-    "agency-unknown": _l("Choose an agency that has not been retired"),
-    "same-agency": _l("Choose a different agency to share with: an agency cannot share with "
-                      "itself"),
-    "purpose-unknown": _l("Choose a purpose that has not been retired"),
-    "basis-unknown": _l("Choose the lawful basis"),
-    "gateway-required": _l("Enter the statutory gateway: this lawful basis rests on a law, so "
-                           "name the law"),
-    "art9-required": _l("Enter the Article 9 condition: a chosen category is special category "
-                        "data"),
-    "dates-order": _l("The end date must be after the start date"),
-    "categories-required": _l("Choose at least one data category"),
-    "category-unknown": _l("Choose only data categories that have not been retired"),
-    "route-locked": _l("People rely on this agreement, so who shares with whom and why cannot "
-                       "change: create a new agreement instead"),
-    "categories-widened": _l("People consented to this agreement as it is, so no category can "
-                             "be added: create a new agreement and ask for consent again"),
-    "basis-locked": _l("People rely on this agreement, so its lawful basis cannot change to or "
-                       "from consent: create a new agreement instead"),
-    "basis-public-authority": _l("Legitimate interests is not a lawful basis for a public "
-                                 "authority sharing for its tasks: choose public task or "
-                                 "another basis"),
-    # Translators: a route is one agency sharing with another for one purpose.
-    "route-consent-based": _l("People were asked for consent to share these categories on this "
-                              "route, so another basis cannot share them here: create an "
-                              "agreement for a different purpose"),
-    "route-statutory": _l("An agreement in force already shares these categories on this "
-                          "route without consent, so consent cannot be asked for them here"),
-}
-
-
 def _day(value: dt.datetime | None) -> str:
     return value.date().isoformat() if value is not None else ""
 
 
 def _start_of(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and len(value) < 10 else None
 
 
 def _choices(agreement: SharingAgreement | None) -> dict[str, Any]:
@@ -102,56 +66,33 @@ def _choices(agreement: SharingAgreement | None) -> dict[str, Any]:
     }
 
 
-def _form_values(agreement: SharingAgreement) -> dict[str, Any]:
-    return {"title": agreement.title, "from_agency": str(agreement.from_agency_id),
-            "to_agency": str(agreement.to_agency_id), "purpose": str(agreement.purpose_id),
-            "lawful_basis": agreement.lawful_basis,
-            "statutory_gateway": agreement.statutory_gateway,
-            "art9_condition": agreement.art9_condition,
-            "valid_from": _day(agreement.valid_from), "valid_to": _day(agreement.valid_to),
-            "categories": [str(c.id) for c in agreement.categories]}
+def _filled(agreement: SharingAgreement) -> AgreementForm:
+    """The change form showing the agreement as it is."""
+    return AgreementForm(formdata=None, data={
+        "title": agreement.title, "from_agency": str(agreement.from_agency_id),
+        "to_agency": str(agreement.to_agency_id), "purpose": str(agreement.purpose_id),
+        "lawful_basis": agreement.lawful_basis,
+        "statutory_gateway": agreement.statutory_gateway,
+        "art9_condition": agreement.art9_condition,
+        "valid_from": _day(agreement.valid_from), "valid_to": _day(agreement.valid_to),
+        "categories": [str(c.id) for c in agreement.categories]})
 
 
-def _parse(errors: forms.Errors) -> tuple[dict[str, Any], ops.AgreementValues | None]:
-    """The submitted form: its raw values (to show again) and, if well formed, the values."""
-    form = request.form
-    raw: dict[str, Any] = {name: (form.get(name) or "").strip() for name in (
-        "reference", "from_agency", "to_agency", "purpose", "lawful_basis", "valid_from",
-        "valid_to")}
-    raw["categories"] = form.getlist("categories")
-    raw["title"] = forms.text(form, "title", errors, label=_l("the title"), max_length=300,
-                              name_like=True)
-    raw["statutory_gateway"] = forms.text(form, "statutory_gateway", errors,
-                                          label=_l("the statutory gateway"), required=False,
-                                          max_length=300, name_like=True)
-    raw["art9_condition"] = forms.text(form, "art9_condition", errors,
-                                       label=_l("the Article 9 condition"), required=False,
-                                       max_length=300, name_like=True)
-    ids = {name: _int(raw[name]) for name in ("from_agency", "to_agency", "purpose")}
-    for name, message in (("from_agency", _("Choose the agency that shares")),
-                          ("to_agency", _("Choose the agency it shares with")),
-                          ("purpose", _("Choose the purpose"))):
-        if ids[name] is None:
-            forms.add(errors, name, message)
-    basis = forms.choice(form, "lawful_basis", errors, {b.value for b in LawfulBasis},
-                         message=MESSAGES["basis-unknown"])
-    start = forms.any_date(form, "valid_from", errors, label=_l("the start date"),
-                           required=True)
-    end = forms.any_date(form, "valid_to", errors, label=_l("the end date"))
-    categories = [_int(c) for c in raw["categories"]]
-    if not categories:
-        forms.add(errors, "categories", MESSAGES["categories-required"])
-    elif None in categories or len(categories) > 100:
-        forms.add(errors, "categories", MESSAGES["category-unknown"])
-    if errors or start is None:
-        return raw, None
-    return raw, ops.AgreementValues(
-        title=raw["title"], from_agency_id=ids["from_agency"] or 0,
-        to_agency_id=ids["to_agency"] or 0, purpose_id=ids["purpose"] or 0,
-        lawful_basis=basis, valid_from=_start_of(start),
+def _values(form: AgreementForm) -> ops.AgreementValues:
+    """The values of a form that passed its checks."""
+    start, end = form.valid_from.day, form.valid_to.day
+    if start is None:  # pragma: no cover - the start date is required
+        raise ValueError("the form has not passed its checks")
+    return ops.AgreementValues(
+        title=form.title.data, from_agency_id=forms.small_int(form.from_agency.data) or 0,
+        to_agency_id=forms.small_int(form.to_agency.data) or 0,
+        purpose_id=forms.small_int(form.purpose.data) or 0,
+        lawful_basis=form.lawful_basis.data, valid_from=_start_of(start),
         valid_to=_start_of(end) if end is not None else None,
-        category_ids=tuple(c for c in categories if c is not None),
-        statutory_gateway=raw["statutory_gateway"], art9_condition=raw["art9_condition"])
+        category_ids=tuple(c for c in map(forms.small_int, form.categories.data)
+                           if c is not None),
+        statutory_gateway=form.statutory_gateway.data,
+        art9_condition=form.art9_condition.data)
 
 
 def _problems(errors: forms.Errors, exc: ops.AgreementInvalid) -> None:
@@ -159,14 +100,14 @@ def _problems(errors: forms.Errors, exc: ops.AgreementInvalid) -> None:
         forms.add(errors, name, MESSAGES.get(code, MESSAGES["basis-unknown"]))
 
 
-def _form_page(agreement: SharingAgreement | None, values: dict[str, Any],
+def _form_page(agreement: SharingAgreement | None, form: AgreementForm,
                errors: forms.Errors | None = None) -> tuple[str, int]:
     errors = errors or []
     used = agreement is not None and ops.in_use(database.session(), agreement)
     locked = agreement is not None and ops.locked(agreement, used)
     return render_template("staff/agreement_form.html", agreement=agreement, used=used,
                            locked=locked,
-                           values=values, form_errors=errors, staff=current(),
+                           form=form, form_errors=errors, staff=current(),
                            **_choices(agreement)), (400 if errors else 200)
 
 
@@ -191,28 +132,24 @@ def index() -> str:
 @staff_required(Role.PARTNERSHIP_ADMIN)
 def new() -> tuple[str, int]:
     """The form for a new sharing agreement."""
-    return _form_page(None, {"categories": []})
+    return _form_page(None, NewAgreementForm(formdata=None))
 
 
 @bp.post("/new")
 @staff_required(Role.PARTNERSHIP_ADMIN)
 def create() -> BaseResponse | tuple[str, int]:
     """Create a sharing agreement (version 1)."""
+    form = NewAgreementForm()
+    if not form.validate():
+        return _form_page(None, form, forms.errors_of(form))
     errors: forms.Errors = []
-    reference = forms.text(request.form, "reference", errors, label=_l("the reference"),
-                           max_length=64)
-    if reference and len(reference) <= 64 and not ops.REFERENCE.match(reference):
-        forms.add(errors, "reference", MESSAGES["reference-format"])
-    raw, values = _parse(errors)
-    if values is not None and not errors:
-        try:
-            made = ops.create_agreement(database.session(), reference, values,
-                                        actor=staff_actor(current()))
-        except ops.AgreementInvalid as exc:
-            _problems(errors, exc)
-        else:
-            return redirect(url_for("agreements.show", agreement_id=made.id, done="created"))
-    return _form_page(None, raw, errors)
+    try:
+        made = ops.create_agreement(database.session(), form.reference.data, _values(form),
+                                    actor=staff_actor(current()))
+    except ops.AgreementInvalid as exc:
+        _problems(errors, exc)
+        return _form_page(None, form, errors)
+    return redirect(url_for("agreements.show", agreement_id=made.id, done="created"))
 
 
 @bp.get("/<int:agreement_id>")
@@ -240,7 +177,7 @@ def edit(agreement_id: int) -> BaseResponse | tuple[str, int]:
     agreement = _agreement(agreement_id)
     if agreement.retired_at is not None:
         return redirect(url_for("agreements.show", agreement_id=agreement.id))
-    return _form_page(agreement, _form_values(agreement))
+    return _form_page(agreement, _filled(agreement))
 
 
 @bp.post("/<int:agreement_id>/edit")
@@ -248,23 +185,24 @@ def edit(agreement_id: int) -> BaseResponse | tuple[str, int]:
 def update(agreement_id: int) -> BaseResponse | tuple[str, int]:
     """Save a change: in place if nobody relies on the agreement yet, else a new version."""
     agreement = _agreement(agreement_id)
+    form = AgreementForm()
+    if not form.validate():
+        return _form_page(agreement, form, forms.errors_of(form))
     errors: forms.Errors = []
-    raw, values = _parse(errors)
-    if values is not None and not errors:
-        try:
-            outcome = ops.update_agreement(database.session(), agreement.id, values,
-                                           actor=staff_actor(current()))
-        except ops.AgreementInvalid as exc:
-            _problems(errors, exc)
-        except Conflict:
-            forms.add(errors, "title", _("This agreement has been retired or replaced by a "
-                                         "newer version, so it cannot be changed"))
-        else:
-            done = ("versioned" if outcome.versioned else "saved" if outcome.changed
-                    else "unchanged")
-            return redirect(url_for("agreements.show", agreement_id=outcome.agreement.id,
-                                    done=done))
-    return _form_page(agreement, raw, errors)
+    try:
+        outcome = ops.update_agreement(database.session(), agreement.id, _values(form),
+                                       actor=staff_actor(current()))
+    except ops.AgreementInvalid as exc:
+        _problems(errors, exc)
+    except Conflict:
+        forms.add(errors, "title", _("This agreement has been retired or replaced by a newer "
+                                     "version, so it cannot be changed"))
+    else:
+        done = ("versioned" if outcome.versioned else "saved" if outcome.changed
+                else "unchanged")
+        return redirect(url_for("agreements.show", agreement_id=outcome.agreement.id,
+                                done=done))
+    return _form_page(agreement, form, errors)
 
 
 @bp.post("/<int:agreement_id>/retire")

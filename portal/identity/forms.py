@@ -1,7 +1,9 @@
-"""Forms of the public portal (CSRF is checked for every form by CSRFProtect)."""
+"""Forms of the public portal and of staff identity (CSRF is checked for every form by
+CSRFProtect)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -10,12 +12,13 @@ from wtforms import Field, PasswordField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, Regexp, ValidationError
 
+from portal import forms
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH
+from portal.identity.staff import GRANTABLE
 
 
-class _Form(FlaskForm):  # type: ignore[misc]
-    class Meta:
-        csrf = False  # CSRFProtect already refuses any POST without a valid token
+class _Form(forms.Form):
+    """A form of these pages (CSRFProtect already refuses any POST without a valid token)."""
 
 
 def errors_of(form: FlaskForm) -> list[dict[str, str]]:
@@ -31,11 +34,6 @@ def field_error(form: FlaskForm, name: str) -> dict[str, str] | None:
     """The inline error for one field, in the shape GOV.UK macros want."""
     errors: Any = form.errors.get(name)
     return {"text": str(errors[0])} if errors else None
-
-
-def _no_controls(_form: FlaskForm, field: Field) -> None:
-    if field.data and any(ord(c) < 32 for c in str(field.data)):
-        raise ValidationError(_l("Enter text without control characters"))
 
 
 class RegisterForm(_Form):
@@ -155,3 +153,63 @@ class LanguageForm(_Form):
                           validate_choice=False,
                           validators=[DataRequired(_l("Select a language")),
                                       AnyOf(["en", "cy", "pl"], message=_l("Select a language"))])
+
+
+# --- staff ----------------------------------------------------------------------------------
+
+STAFF_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+_ROLES = forms.AllOf([r.value for r in GRANTABLE], _l("Choose one or more roles"))
+
+
+class StaffSignInForm(_Form):
+    """Staff sign-in, step one (the password is taken as typed, spaces and all)."""
+
+    email = forms.TextField(validators=[forms.Required(_l("your email address")),
+                                        forms.MaxLength(_l("your email address"), 320)])
+    password = StringField(validators=[forms.Required(message=_l("Enter your password"))])
+
+
+def _code(value: Any) -> Any:
+    # Nothing longer than a recovery code is worth checking.
+    return forms.strip(value)[:40]
+
+
+class StaffCodeForm(_Form):
+    """A code from the authenticator app (or, at sign-in, a recovery code)."""
+
+    code = StringField(filters=[_code],
+                       validators=[forms.Required(message=_l("Enter the code"))])
+
+
+def _same_as_password(form: FlaskForm, field: Field) -> None:
+    # Only once the password itself is acceptable, so a person fixes one thing at a time.
+    if not form.password.errors and (field.data or "") != (form.password.data or ""):
+        raise ValidationError(_l("The two passwords are not the same"))
+
+
+class StaffPasswordForm(_Form):
+    """A new member's own password, chosen from their set-up link."""
+
+    password = StringField(validators=[forms.LengthBetween(
+        MIN_LENGTH, MAX_LENGTH, _l("Enter a password of %(min)s to %(max)s characters",
+                                   min=MIN_LENGTH, max=MAX_LENGTH))])
+    confirm = StringField(validators=[_same_as_password])
+
+
+class NewStaffForm(_Form):
+    """An agency admin adds a staff member."""
+
+    name = forms.TextField(validators=[forms.Required(_l("their name")),
+                                       forms.MaxLength(_l("their name"), 200),
+                                       forms.NoMarkup(_l("their name"))])
+    email = forms.TextField(filters=[forms.lower], validators=[
+        forms.Required(_l("their email address")),
+        forms.MaxLength(_l("their email address"), 320),
+        forms.Matches(STAFF_EMAIL, _l("Enter an email address like name@example.org"))])
+    roles = forms.Values(validators=[_ROLES])
+
+
+class RolesForm(_Form):
+    """A member's grantable roles."""
+
+    roles = forms.Values(validators=[_ROLES])

@@ -10,11 +10,10 @@ name. Partnership admin is granted only from the command line, never on these pa
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
-from flask import Blueprint, current_app, render_template, request, session, url_for
+from flask import Blueprint, current_app, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadData, URLSafeTimedSerializer
@@ -31,9 +30,11 @@ from portal.extensions import client_address, limiter
 from portal.http import public
 from portal.identity import second_factor
 from portal.identity import staff as ops
+from portal.identity.forms import NewStaffForm, RolesForm, StaffPasswordForm
 from portal.identity.models import Role, StaffUser
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH, hash_password
 from portal.identity.sessions import staff_required
+from portal.identity.staff import GRANTABLE
 from portal.identity.staff_views import after_staff_request, current
 
 bp = Blueprint("staff_people", __name__, url_prefix="/staff/admin/staff")
@@ -41,8 +42,6 @@ bp.after_request(after_staff_request)
 setup = Blueprint("staff_setup", __name__, url_prefix="/staff")
 setup.after_request(after_staff_request)
 
-# The roles an agency admin may grant; partnership admin is not among them.
-GRANTABLE = (Role.CONSENT_OFFICER, Role.SAR_OFFICER, Role.AGENCY_ADMIN)
 ROLE_LABELS = {
     Role.CONSENT_OFFICER.value: _l("Consent officer: records consent, manages holdings"),
     Role.SAR_OFFICER.value: _l("SAR officer: reviews and redacts this agency's records for "
@@ -52,7 +51,6 @@ ROLE_LABELS = {
     Role.AGENCY_ADMIN.value: _l("Agency admin: the agency's staff and API keys"),
     Role.PARTNERSHIP_ADMIN.value: _l("Partnership admin: agencies, agreements, notices"),
 }
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 SETUP_SALT = "staff-set-password"
 SETUP_MAX_AGE = 3 * 24 * 3600
 
@@ -185,27 +183,18 @@ def _members() -> list[StaffUser]:
         .order_by(StaffUser.name, StaffUser.id)))
 
 
-def _list_page(errors: forms.Errors | None = None,
-               values: dict[str, Any] | None = None) -> tuple[str, int]:
+def _list_page(form: NewStaffForm, errors: forms.Errors | None = None) -> tuple[str, int]:
     errors = errors or []
     return render_template("staff/people.html", members=_members(), staff=current(),
                            role_labels=ROLE_LABELS, grantable=[r.value for r in GRANTABLE],
-                           form_errors=errors, values=values or {}), (400 if errors else 200)
-
-
-def _roles(errors: forms.Errors) -> list[str]:
-    raw = request.form.getlist("roles")
-    allowed = {r.value for r in GRANTABLE}
-    if not raw or any(r not in allowed for r in raw):
-        forms.add(errors, "roles", _("Choose one or more roles"))
-    return [r for r in raw if r in allowed]
+                           form=form, form_errors=errors), (400 if errors else 200)
 
 
 @bp.get("")
 @staff_required(Role.AGENCY_ADMIN)
 def index() -> tuple[str, int]:
     """The agency's staff with their roles and status, and a form to add one."""
-    return _list_page()
+    return _list_page(NewStaffForm())
 
 
 @bp.post("")
@@ -213,41 +202,33 @@ def index() -> tuple[str, int]:
 def add() -> BaseResponse | tuple[str, int]:
     """Add a staff member to the agency; they get an emailed link to set their password."""
     admin = current()
-    form = request.form
+    form = NewStaffForm()
+    if not form.validate():
+        return _list_page(form, forms.errors_of(form))
     errors: forms.Errors = []
-    name = forms.text(form, "name", errors, label=_l("their name"), max_length=200,
-                      name_like=True)
-    email = forms.text(form, "email", errors, label=_l("their email address"),
-                       max_length=320).lower()
-    if email and not any(e["href"] == "#email" for e in errors) and not EMAIL.match(email):
-        forms.add(errors, "email", _("Enter an email address like name@example.org"))
-    roles = _roles(errors)
-    values = {"name": name, "email": email, "roles": roles}
-    if errors:
-        return _list_page(errors, values)
     db = database.session()
     try:
-        member = ops.create_staff(db, ops.NewStaff(admin.agency.slug, email, name,
-                                                   tuple(roles)),
+        member = ops.create_staff(db, ops.NewStaff(admin.agency.slug, form.email.data,
+                                                   form.name.data, tuple(form.roles.data)),
                                   actor=ops.staff_actor(admin))
     except Conflict:
         forms.add(errors, "email", _("A staff member with that email address already exists"))
-        return _list_page(errors, values)
-    except Invalid:  # pragma: no cover - the checks above catch what create_staff refuses
+        return _list_page(form, errors)
+    except Invalid:  # pragma: no cover - the form's checks catch what create_staff refuses
         forms.add(errors, "email", _("Enter an email address like name@example.org"))
-        return _list_page(errors, values)
+        return _list_page(form, errors)
     send_setup_link(db, admin, member)
     return redirect(url_for("staff_people.member", staff_id=member.id, added="1"))
 
 
 def _member_page(member: StaffUser, errors: forms.Errors | None = None,
-                 values: dict[str, Any] | None = None) -> tuple[str, int]:
+                 form: RolesForm | None = None) -> tuple[str, int]:
     errors = errors or []
+    # Without a roles form sent, the boxes show the roles the member has now.
+    form = form or RolesForm(formdata=None, data={"roles": sorted(member.role_set)})
     return render_template("staff/person.html", member=member, staff=current(),
                            role_labels=ROLE_LABELS, grantable=[r.value for r in GRANTABLE],
-                           form_errors=errors,
-                           values=values or {"roles": sorted(member.role_set)}), \
-        (400 if errors else 200)
+                           form=form, form_errors=errors), (400 if errors else 200)
 
 
 def _member_or_404(staff_id: int) -> StaffUser:
@@ -269,16 +250,16 @@ def member(staff_id: int) -> tuple[str, int]:
 def roles(staff_id: int) -> BaseResponse | tuple[str, int]:
     """Change a member's roles (never to or from partnership admin)."""
     target = _member_or_404(staff_id)
+    form = RolesForm()
+    if not form.validate():
+        return _member_page(target, forms.errors_of(form), form)
     errors: forms.Errors = []
-    chosen = _roles(errors)
-    if not errors:
-        try:
-            change_roles(database.session(), current(), target.id, chosen)
-        except Conflict:
-            forms.add(errors, "roles", _("You cannot remove your own agency admin role"))
-        else:
-            return redirect(url_for("staff_people.member", staff_id=target.id, done="roles"))
-    return _member_page(target, errors, {"roles": chosen})
+    try:
+        change_roles(database.session(), current(), target.id, form.roles.data)
+    except Conflict:
+        forms.add(errors, "roles", _("You cannot remove your own agency admin role"))
+        return _member_page(target, errors, form)
+    return redirect(url_for("staff_people.member", staff_id=target.id, done="roles"))
 
 
 @bp.post("/<int:staff_id>/disable")
@@ -335,17 +316,13 @@ def set_password_page(token: str) -> BaseResponse | tuple[str, int]:
         target = member_for_token(db, token)
     except NotFound:
         return render_template("staff/set_password.html", expired=True, form_errors=[]), 404
+    form = StaffPasswordForm()
     errors: forms.Errors = []
-    if request.method == "POST":
-        password = request.form.get("password") or ""
-        if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
-            forms.add(errors, "password", _("Enter a password of %(min)s to %(max)s "
-                                            "characters", min=MIN_LENGTH, max=MAX_LENGTH))
-        elif password != (request.form.get("confirm") or ""):
-            forms.add(errors, "confirm", _("The two passwords are not the same"))
-        if not errors:
-            set_password(db, target, password)
+    if form.is_submitted():
+        if form.validate():
+            set_password(db, target, form.password.data or "")
             session.clear()
             return redirect(url_for("staff_auth.sign_in", ready="1"))
+        errors = forms.errors_of(form)
     return render_template("staff/set_password.html", expired=False, form_errors=errors), \
         (400 if errors else 200)

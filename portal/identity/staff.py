@@ -21,6 +21,8 @@ from portal.reference.models import Agency
 ISSUER = "Consent portal (staff)"
 
 
+# The roles an agency admin may grant; partnership admin is not among them.
+GRANTABLE = (Role.CONSENT_OFFICER, Role.SAR_OFFICER, Role.AGENCY_ADMIN)
 # The order in which a role is named as "the role used" for a view that several roles may use.
 ROLE_ORDER = (Role.CONSENT_OFFICER, Role.SAR_OFFICER, Role.AGENCY_ADMIN, Role.PARTNERSHIP_ADMIN)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import segno
 from flask import Blueprint, Response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from portal import database, forms
@@ -14,6 +13,7 @@ from portal.extensions import client_address, limiter
 from portal.http import public
 from portal.identity import sessions
 from portal.identity import staff as ops
+from portal.identity.forms import StaffCodeForm, StaffSignInForm
 from portal.identity.models import StaffUser
 from portal.ui import safe_next
 
@@ -48,16 +48,12 @@ def current() -> StaffUser:
 @public
 def sign_in() -> str | BaseResponse | tuple[str, int]:
     """Staff sign-in, step one: email and password."""
-    errors: forms.Errors = []
-    email = ""
-    if request.method == "POST":
-        email = forms.text(request.form, "email", errors, label=_l("your email address"),
-                           max_length=320)
-        password = request.form.get("password") or ""
-        if not password:
-            forms.add(errors, "password", _("Enter your password"))
+    form = StaffSignInForm()
+    if form.is_submitted():
+        errors = [] if form.validate() else forms.errors_of(form)
+        email = form.email.data
         if not errors:
-            staff = ops.authenticate(database.session(), email, password[:1000])
+            staff = ops.authenticate(database.session(), email, form.password.data[:1000])
             if staff is not None:
                 sessions.sign_in(staff, mfa=False)
                 session["staff_next"] = safe_next(request.args.get("next"), "")
@@ -67,7 +63,7 @@ def sign_in() -> str | BaseResponse | tuple[str, int]:
             forms.add(errors, "email", _("The email address or password is not right"))
         return render_template("staff/sign_in.html", email=email, form_errors=errors), 400
     timed_out = session.pop("timed_out", False)
-    return render_template("staff/sign_in.html", email=email, form_errors=errors,
+    return render_template("staff/sign_in.html", email="", form_errors=[],
                            timed_out=timed_out)
 
 
@@ -85,13 +81,14 @@ def second_factor() -> str | BaseResponse | tuple[str, int]:
     db = database.session()
     errors: forms.Errors = []
     enrolling = staff.totp_confirmed_at is None
-    if request.method == "POST" and enrolling and staff.totp_secret is None:
+    form = StaffCodeForm()
+    if form.is_submitted() and enrolling and staff.totp_secret is None:
         # The QR code must be shown (and its secret saved) before a code can confirm it.
         return redirect(url_for("staff_auth.second_factor"))
-    if request.method == "POST":
-        code = (request.form.get("code") or "").strip()[:40]
-        if not code:
-            forms.add(errors, "code", _("Enter the code"))
+    if form.is_submitted():
+        code = form.code.data
+        if not form.validate():
+            errors = forms.errors_of(form)
         elif enrolling:
             try:
                 recovery = ops.confirm_enrolment(db, staff, code)

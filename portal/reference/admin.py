@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -21,6 +20,7 @@ from portal.identity.sessions import staff_required
 from portal.identity.staff import staff_actor
 from portal.identity.staff_views import after_staff_request, current
 from portal.reference import apikeys
+from portal.reference.forms import ApiKeyForm
 from portal.reference.models import ApiClient
 
 bp = Blueprint("staff_admin", __name__, url_prefix="/staff/admin")
@@ -31,7 +31,6 @@ SCOPE_LABELS = {
     "holdings:write": _l("Register and end holdings"),
     "sar:supply": _l("Supply records for subject access requests"),
 }
-MAX_EXPIRY_DAYS = 730
 
 
 def _keys() -> list[ApiClient]:
@@ -40,12 +39,13 @@ def _keys() -> list[ApiClient]:
         .order_by(ApiClient.created_at.desc())))
 
 
-def _page(errors: forms.Errors | None = None, new_key: str | None = None,
-          values: Mapping[str, object] | None = None) -> tuple[str, int]:
+def _page(form: ApiKeyForm | None = None, errors: forms.Errors | None = None,
+          new_key: str | None = None) -> tuple[str, int]:
     errors = errors or []
     return render_template("staff/api_keys.html", keys=_keys(), staff=current(),
                            scope_labels=SCOPE_LABELS, form_errors=errors, new_key=new_key,
-                           values=values or {}, now=utcnow()), (400 if errors else 200)
+                           form=form or ApiKeyForm(formdata=None), now=utcnow()), \
+        (400 if errors else 200)
 
 
 @bp.get("/api-keys")
@@ -60,35 +60,24 @@ def api_keys() -> tuple[str, int]:
 def create_api_key() -> tuple[str, int]:
     """Create a key for the agency; the key is shown on this one page and never again."""
     staff = current()
-    form = request.form
+    form = ApiKeyForm()
+    if not form.validate():
+        return _page(form, forms.errors_of(form))
+    days = form.expires_days.data
+    expires_at = utcnow() + dt.timedelta(days=int(days)) if days else None
     errors: forms.Errors = []
-    name = forms.text(form, "name", errors, label=_l("the key's name"), max_length=200,
-                      name_like=True)
-    scopes = [s for s in form.getlist("scopes") if s in SCOPE_LABELS]
-    if not scopes or len(scopes) != len(form.getlist("scopes")):
-        forms.add(errors, "scopes", _("Choose what the key may do"))
-    days_text = (form.get("expires_days") or "").strip()
-    expires_at = None
-    if days_text:
-        if not days_text.isdigit() or not 1 <= int(days_text) <= MAX_EXPIRY_DAYS:
-            forms.add(errors, "expires_days", _("Enter a whole number of days from 1 to "
-                                                "%(max)s", max=MAX_EXPIRY_DAYS))
-        else:
-            expires_at = utcnow() + dt.timedelta(days=int(days_text))
-    values = {"name": name, "scopes": scopes, "expires_days": days_text}
-    if errors:
-        return _page(errors, values=values)
     try:
-        _client, key = apikeys.create_api_key(database.session(), staff.agency.slug, scopes,
-                                                 actor=staff_actor(staff), name=name,
-                                                 expires_at=expires_at)
+        _client, key = apikeys.create_api_key(database.session(), staff.agency.slug,
+                                                 form.scopes.data, actor=staff_actor(staff),
+                                                 name=form.name.data, expires_at=expires_at)
     except Conflict:
         forms.add(errors, "name", _("Your agency has been retired, so it cannot have new API "
                                     "keys"))
-        return _page(errors, values=values)
+        return _page(form, errors)
     except DomainError:
         forms.add(errors, "scopes", _("Choose what the key may do"))
-        return _page(errors, values=values)
+        return _page(form, errors)
+    # A fresh form: the next key starts from nothing.
     return _page(new_key=key)
 
 

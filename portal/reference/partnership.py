@@ -13,10 +13,9 @@ that no check keeps permitting under something that looks retired.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from flask import Blueprint, render_template, request, url_for
+from flask import Blueprint, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -34,6 +33,7 @@ from portal.identity.sessions import staff_required
 from portal.identity.staff import staff_actor
 from portal.identity.staff_views import after_staff_request, current
 from portal.reference import apikeys
+from portal.reference.forms import REFERENCE_FORMS, SLUG, SLUG_FORMAT
 from portal.reference.models import (
     PUBLIC_AUTHORITY_KINDS,
     Agency,
@@ -49,7 +49,6 @@ from portal.reference.models import (
 bp = Blueprint("partnership", __name__, url_prefix="/staff/partnership")
 bp.after_request(after_staff_request)
 
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 KINDS: dict[str, Any] = {"agencies": Agency, "categories": DataCategory, "purposes": Purpose}
 TITLES = {"agencies": _l("Agencies"), "categories": _l("Data categories"),
           "purposes": _l("Purposes")}
@@ -185,47 +184,26 @@ def _rows(kind: str) -> list[Any]:
     return list(database.session().scalars(select(model).order_by(model.slug)))
 
 
-def _page(kind: str, errors: forms.Errors | None = None,
-          values: dict[str, Any] | None = None) -> tuple[str, int]:
+def _form(kind: str, *, creating: bool, row: Any = None) -> forms.Form:
+    """The form for this kind: as sent, or (given a row) showing the row's fields."""
+    form_class = REFERENCE_FORMS[(kind, creating)]
+    if row is None:
+        return form_class()
+    return form_class(formdata=None, data={name: getattr(row, name) for name in EDITABLE[kind]})
+
+
+def _page(kind: str, form: forms.Form, errors: forms.Errors | None = None) -> tuple[str, int]:
     errors = errors or []
     return render_template("staff/reference.html", kind=kind, title=TITLES[kind],
-                           rows=_rows(kind), staff=current(), form_errors=errors,
-                           values=values or {}, kinds=[k.value for k in AgencyKind]), \
-        (400 if errors else 200)
+                           rows=_rows(kind), staff=current(), form=form, form_errors=errors,
+                           kinds=[k.value for k in AgencyKind]), (400 if errors else 200)
 
 
 @bp.get("/<any(agencies, categories, purposes):kind>")
 @staff_required(Role.PARTNERSHIP_ADMIN)
 def reference(kind: str) -> tuple[str, int]:
     """The partnership's agencies, data categories or purposes, and a form to add one."""
-    return _page(kind)
-
-
-def _values(kind: str, errors: forms.Errors, *, creating: bool) -> dict[str, Any]:
-    """The form's values for this kind, checked for shape (the slug only when creating)."""
-    form = request.form
-    values: dict[str, Any] = {}
-    if creating:
-        values["slug"] = forms.text(form, "slug", errors, label=_l("the short name"),
-                                    max_length=64)
-        if values["slug"] and not SLUG.match(values["slug"]):
-            forms.add(errors, "slug", _("The short name may contain only lower-case letters, "
-                                        "digits and single hyphens, like fen-housing"))
-    values["name"] = forms.text(form, "name", errors, label=_l("the name"), name_like=True)
-    if kind == "agencies":
-        values["kind"] = forms.choice(form, "kind", errors, {k.value for k in AgencyKind},
-                                      message=_l("Choose the kind of agency"))
-        values["sar_contact"] = forms.text(form, "sar_contact", errors,
-                                           label=_l("the contact for subject access requests"),
-                                           required=False, max_length=300, name_like=True)
-    else:
-        values["description"] = forms.text(form, "description", errors,
-                                           label=_l("the description"), required=False,
-                                           max_length=2000, name_like=True)
-    if kind == "categories":
-        values["special_category"] = form.get("special_category") == "yes"
-        values["criminal_offence"] = form.get("criminal_offence") == "yes"
-    return values
+    return _page(kind, _form(kind, creating=True))
 
 
 @bp.post("/<any(agencies, categories, purposes):kind>")
@@ -234,19 +212,20 @@ def create(kind: str) -> BaseResponse | tuple[str, int]:
     """Add an agency, a data category or a purpose."""
     if kind not in KINDS:  # pragma: no cover - the URL converter allows only these
         raise HTTPNotFound()
+    form = _form(kind, creating=True)
+    if not form.validate():
+        return _page(kind, form, forms.errors_of(form))
     errors: forms.Errors = []
-    values = _values(kind, errors, creating=True)
-    if not errors:
-        try:
-            create_reference(database.session(), kind, values, actor=staff_actor(current()))
-        except Conflict:
-            forms.add(errors, "slug", _("That short name is already used"))
-        except Invalid:
-            forms.add(errors, "slug", _("The short name may contain only lower-case letters, "
-                                        "digits and single hyphens, like fen-housing"))
-        else:
-            return redirect(url_for("partnership.reference", kind=kind, added=values["slug"]))
-    return _page(kind, errors, values)
+    try:
+        create_reference(database.session(), kind, dict(form.data),
+                         actor=staff_actor(current()))
+    except Conflict:
+        forms.add(errors, "slug", _("That short name is already used"))
+    except Invalid:
+        forms.add(errors, "slug", SLUG_FORMAT)
+    else:
+        return redirect(url_for("partnership.reference", kind=kind, added=form.slug.data))
+    return _page(kind, form, errors)
 
 
 def _found(kind: str, item_id: int) -> Any:
@@ -257,7 +236,7 @@ def _found(kind: str, item_id: int) -> Any:
 
 
 def _edit_page(kind: str, row: Any, errors: forms.Errors | None = None,
-               values: dict[str, Any] | None = None) -> tuple[str, int]:
+               form: forms.Form | None = None) -> tuple[str, int]:
     errors = errors or []
     db = database.session()
     live_keys = 0
@@ -266,12 +245,11 @@ def _edit_page(kind: str, row: Any, errors: forms.Errors | None = None,
         live_keys = len(db.scalars(select(ApiClient.id).where(
             ApiClient.agency_id == row.id, ApiClient.revoked_at.is_(None),
             ApiClient.expires_at.is_(None) | (ApiClient.expires_at > now))).all())
-    shown = values if values is not None else {name: getattr(row, name)
-                                               for name in EDITABLE[kind]}
     return render_template("staff/reference_edit.html", kind=kind, title=TITLES[kind],
                            row=row, retired=is_retired(row), staff=current(),
-                           form_errors=errors, values=shown,
-                           kinds=[k.value for k in AgencyKind], live_keys=live_keys,
+                           form=form or _form(kind, creating=False, row=row),
+                           form_errors=errors, kinds=[k.value for k in AgencyKind],
+                           live_keys=live_keys,
                            agreements=_current_agreements_using(db, kind, row)), \
         (400 if errors else 200)
 
@@ -288,13 +266,13 @@ def edit(kind: str, item_id: int) -> tuple[str, int]:
 def update(kind: str, item_id: int) -> BaseResponse | tuple[str, int]:
     """Save changes to an agency, category or purpose (never its short name)."""
     row = _found(kind, item_id)
-    errors: forms.Errors = []
-    values = _values(kind, errors, creating=False)
+    form = _form(kind, creating=False)
+    errors = [] if form.validate() else forms.errors_of(form)
     if is_retired(row):
         forms.add(errors, "name", _("This has been retired and cannot be changed"))
     if not errors:
         try:
-            update_reference(database.session(), kind, item_id, values,
+            update_reference(database.session(), kind, item_id, dict(form.data),
                              actor=staff_actor(current()))
         except StillUsed as exc:
             if exc.field == "kind":
@@ -311,7 +289,7 @@ def update(kind: str, item_id: int) -> BaseResponse | tuple[str, int]:
             forms.add(errors, "name", _("This has been retired and cannot be changed"))
         else:
             return redirect(url_for("partnership.reference", kind=kind, changed=row.slug))
-    return _edit_page(kind, row, errors, values)
+    return _edit_page(kind, row, errors, form)
 
 
 @bp.post("/<any(agencies, categories, purposes):kind>/<int:item_id>/retire")
