@@ -90,7 +90,7 @@ bp.register_error_handler(NotFound, _not_found)
 
 def template_safe_contact(staff: Any, subject: Any) -> str:
     """For the subject page: the access model decides whose safe contact it shows."""
-    from consent.checks import CheckService
+    from consent.check.service import CheckService
     from portal import database
     from portal.reference.operations import shown_safe_contact
 
