@@ -1,4 +1,10 @@
-"""Agencies' API keys: made, shown once, hashed, scoped, revoked, and checked on every call."""
+"""Agencies' API keys: made, shown once, hashed, scoped, revoked, and checked on every call.
+
+This module is the one owner of how a presented key is judged (its shape and hash, expiry,
+revocation; ``lookup_hash`` and ``verified``) and of when and how its last use is written
+(``use_due``, ``mark_used_sql``, ``pg_mark_used_clause``): ``require_scope`` applies them to
+a database read, the consent check (consent/check/) to the facts it caches per process.
+"""
 
 from __future__ import annotations
 
