@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from consent.checks import CheckService, Consents
+from consent.check.service import CheckService, Consents
 from portal.app import create_app
 
 if os.environ.get("BENCH_CEILING") != "1":

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from flask import Blueprint, Response, current_app, jsonify
 
 from consent import schemas
-from consent.checks import Caller, CheckService
+from consent.check.service import Caller, CheckService
 from portal.http import json_body, register_error_handlers
 from portal.reference.apikeys import Authenticated, caller, require_scope
 

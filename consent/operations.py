@@ -1,4 +1,4 @@
-"""Consent domain operations: record choices and derive state (checks: consent/checks.py).
+"""Consent domain operations: record choices and derive state (checks: consent/check/).
 
 Each function takes a session and plain values, raises typed errors, writes its audit entry
 and flushes; the caller commits once, before it answers anyone.
@@ -17,7 +17,7 @@ from sqlalchemy import Uuid, cast, exists, func, select
 from sqlalchemy.orm import Session
 
 from consent import engine
-from consent.checks import CHECK_ACTION, DECISION_OBJECT, decision_digest
+from consent.check.service import CHECK_ACTION, DECISION_OBJECT, decision_digest
 from consent.models import (
     CheckDecision,
     ConsentEvent,

@@ -13,7 +13,7 @@ from flask import (
 )
 from werkzeug.exceptions import NotFound as HTTPNotFound
 
-from consent.checks import CheckService
+from consent.check.service import CheckService
 from consent.first_contact import operations as fc
 from consent.forms import SearchForm
 from portal import database

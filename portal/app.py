@@ -149,7 +149,7 @@ def create_app(config: Config | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops,  # type: ignore[method-assign]
                                 x_proto=config.proxy_hops, x_host=config.proxy_hops)
     db = database.init_app(app, config)
-    from consent.checks import CheckService
+    from consent.check.service import CheckService
 
     app.extensions["consent.checks"] = CheckService(db.engine, db.sessionmaker,
                                                     timeout_ms=config.check_timeout_ms)

@@ -1,4 +1,10 @@
-"""Agencies' API keys: made, shown once, hashed, scoped, revoked, and checked on every call."""
+"""Agencies' API keys: made, shown once, hashed, scoped, revoked, and checked on every call.
+
+This module is the one owner of how a presented key is judged (its shape and hash, expiry,
+revocation; ``lookup_hash`` and ``verified``) and of when and how its last use is written
+(``use_due``, ``mark_used_sql``, ``pg_mark_used_clause``): ``require_scope`` applies them to
+a database read, the consent check (consent/check/) to the facts it caches per process.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from portal import audit, database
@@ -28,6 +35,8 @@ SCOPES = frozenset({"consent:check", "holdings:write", "sar:supply"})
 
 
 KEY_PREFIX = "cpk_"
+# What a caller hears for any key that may not be used, whichever check refused it.
+BAD_KEY = "the API key is unknown, expired or revoked"
 
 
 # Writing last_used_at on every call would turn every check into two writes.
@@ -92,21 +101,83 @@ class Authenticated:
     scopes: frozenset[str]
 
 
-def authenticate_key(session: Session, key: str) -> Authenticated | None:
-    """The key's identity if it exists, is unexpired and unrevoked; otherwise None."""
+@dataclass(frozen=True, slots=True)
+class KeyFact:
+    """What is stored of a key that decides whether it may be used (a cache may keep it)."""
+
+    client_id: int
+    agency_id: int
+    scopes: frozenset[str]
+    expires_at: dt.datetime | None
+    revoked: bool
+
+    def live(self, now: dt.datetime) -> bool:
+        """Unrevoked and unexpired at ``now``."""
+        return not self.revoked and (self.expires_at is None or self.expires_at > now)
+
+
+def key_fact(client_id: int, agency_id: int, scopes: str, expires_at: dt.datetime | None,
+             revoked_at: dt.datetime | None) -> KeyFact:
+    """A stored key's columns as a KeyFact."""
+    return KeyFact(client_id, agency_id, frozenset(scopes.split()), expires_at,
+                   revoked_at is not None)
+
+
+def lookup_hash(key: str) -> str | None:
+    """The stored hash to find a presented key by, or None if it cannot be one of ours."""
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
+    return hash_key(key)
+
+
+def verified(fact: KeyFact | None, now: dt.datetime) -> Authenticated | None:
+    """The key's identity if it is known and live at ``now``: the one rule, whether its
+    facts came from the database just now or from the check's cache."""
+    if fact is None or not fact.live(now):
+        return None
+    return Authenticated(fact.client_id, fact.agency_id, fact.scopes)
+
+
+def use_due(last_used_at: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a use at ``now`` is to be written as the key's last use."""
+    return last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION
+
+
+def mark_used_sql(mark: str, count: int) -> str:
+    """One UPDATE marking ``count`` keys as used, for writers going through the driver (the
+    check's group commit); its parameters are the time, then each key's id."""
+    marks = ", ".join([mark] * count)
+    # Only placeholders are interpolated.
+    return (f"UPDATE api_clients SET last_used_at = {mark} "  # noqa: S608
+            f"WHERE id IN ({marks})")
+
+
+def pg_mark_used_clause(dialect: Dialect) -> str:
+    """Marking one key as used, as a data-modifying WITH clause of a PostgreSQL statement
+    that does other work (it runs whether or not it is referenced); its parameters are the
+    time and the key's id."""
+    used = audit.pg_cast_type(ApiClient.__table__, "last_used_at", dialect)
+    return (f"t AS (UPDATE api_clients SET last_used_at = %s::{used} "  # noqa: S608
+            "WHERE id = %s), ")
+
+
+def authenticate_key(session: Session, key: str) -> Authenticated | None:
+    """The key's identity if it exists, is unexpired and unrevoked; otherwise None."""
+    digest = lookup_hash(key)
+    if digest is None:
+        return None
     c = ApiClient
-    row = session.connection().execute(_KEY, {"key_hash": hash_key(key)}).first()
+    row = session.connection().execute(_KEY, {"key_hash": digest}).first()
     now = utcnow()
     if row is None:
         return None
     client_id, agency_id, scopes, expires_at, revoked_at, last_used_at = row
-    if revoked_at is not None or (expires_at is not None and expires_at <= now):
+    auth = verified(key_fact(client_id, agency_id, scopes, expires_at, revoked_at), now)
+    if auth is None:
         return None
-    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+    if use_due(last_used_at, now):
         session.execute(update(c).where(c.id == client_id).values(last_used_at=now))
-    return Authenticated(client_id, agency_id, frozenset(scopes.split()))
+    return auth
 
 
 def caller() -> Authenticated:
@@ -140,7 +211,7 @@ def require_scope(scope: str, *, authenticate: Callable[[str], Authenticated | N
             auth = authenticate(key.strip()) if authenticate is not None else \
                 authenticate_key(database.session(), key.strip())
             if auth is None:
-                return problem(401, "the API key is unknown, expired or revoked",
+                return problem(401, BAD_KEY,
                                code="bad-key", headers=challenge)
             if scope not in auth.scopes:
                 return problem(403, f"this key lacks the {scope} scope", code="missing-scope")

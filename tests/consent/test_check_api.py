@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from consent import checks
 from consent import operations as consent_ops
+from consent.check import read as check_read
+from consent.check import service as check_service
+from consent.check import write as check_write
 from consent.models import CheckDecision, Notice
 from portal import audit
 from portal.audit import AuditEntry
@@ -179,7 +181,7 @@ def test_withdrawal_is_immediate(client: FlaskClient, key: str, session: Session
 def group_write(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each way PostgreSQL writes a group: one statement over arrays, or binary COPY (from
     PG_COPY_MIN_ROWS decisions on). SQLite has one way, so it runs the same test twice."""
-    monkeypatch.setattr(checks, "PG_COPY_MIN_ROWS", 10**9 if request.param == "arrays" else 2)
+    monkeypatch.setattr(audit, "PG_COPY_MIN_ROWS", 10**9 if request.param == "arrays" else 2)
 
 
 @pytest.mark.usefixtures("group_write")
@@ -250,7 +252,7 @@ def test_a_large_batch_links_each_decision_to_its_own_entry_in_chain_order(
         client: FlaskClient, key: str, session: Session) -> None:
     # Given a batch large enough for PostgreSQL's COPY write, mixing answers and references
     questions = [question(), question("FP-DEMO-0002"), question("UNKNOWN")] * 40
-    assert len(questions) >= checks.PG_COPY_MIN_ROWS
+    assert len(questions) >= audit.PG_COPY_MIN_ROWS
     # When it is asked
     r = ask(client, key, {"questions": questions}, CHECK + "/batch")
     assert r.status_code == 200
@@ -281,21 +283,21 @@ def test_a_batch_whose_write_fails_half_way_commits_nothing(
     """Invariants 2 and 3: the decisions' insert fails after the entries went in; the whole
     group is rolled back and every question answers 503 deny."""
     # Given a writer whose decisions' insert the database refuses
-    writer = app.extensions["consent.checks"].committer._writer
+    writer = app.extensions["consent.checks"].committer._writer.appender
     if writer.postgresql:  # a COPY whose first column claims the wrong type
-        statement, types = writer._copy_decisions
+        statement, types = writer._copy_linked
         broken: Any = (statement, ["text", *types[1:]])
-        attribute = "_copy_decisions"
+        attribute = "_copy_linked"
     else:
-        broken = writer._insert_decision.replace("check_decisions (", "check_decisions (nope, ")
-        attribute = "_insert_decision"
+        broken = writer._insert_linked.replace("check_decisions (", "check_decisions (nope, ")
+        attribute = "_insert_linked"
     before = (session.scalar(select(func.count()).select_from(AuditEntry)),
               session.scalar(select(func.count()).select_from(CheckDecision)))
     session.rollback()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(writer, attribute, broken)
         # When a batch large enough for PostgreSQL's COPY write is asked
-        r = ask(client, key, {"questions": [question()] * checks.PG_COPY_MIN_ROWS},
+        r = ask(client, key, {"questions": [question()] * audit.PG_COPY_MIN_ROWS},
                 CHECK + "/batch")
     # Then it answers 503 deny, and neither an entry nor a decision was kept
     assert _problem(r, 503)["decision"] == "deny"
@@ -305,7 +307,7 @@ def test_a_batch_whose_write_fails_half_way_commits_nothing(
     assert audit.verify(session).ok
     # And the next batch is written and answered as usual
     session.rollback()
-    r = ask(client, key, {"questions": [question()] * checks.PG_COPY_MIN_ROWS}, CHECK + "/batch")
+    r = ask(client, key, {"questions": [question()] * audit.PG_COPY_MIN_ROWS}, CHECK + "/batch")
     assert r.status_code == 200 and r.get_json()["results"][0]["decision"] == "permit"
 
 
@@ -475,13 +477,13 @@ def test_database_error_answers_503_deny(app: Flask, client: FlaskClient, key: s
         # The person's facts are read through the driver itself, below SQLAlchemy.
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(checks._Reader, "read", broken_driver)
+    monkeypatch.setattr(check_read._Reader, "read", broken_driver)
     body = _problem(ask(client, key, question()), 503)
     assert body["decision"] == "deny"
     _problem(ask(client, key, {"questions": [question()]}, CHECK + "/batch"), 503)
     monkeypatch.undo()
     # The reference data is reloaded when it changed; a failure there is a deny too.
-    monkeypatch.setattr(checks, "load_refdata", broken)
+    monkeypatch.setattr(check_service, "load_refdata", broken)
     monkeypatch.setattr(app.extensions["consent.checks"], "_refdata", None)
     body = _problem(ask(client, key, {"questions": [question()]}, CHECK + "/batch"), 503)
     assert body["decision"] == "deny"
@@ -509,11 +511,11 @@ def test_commit_failure_means_no_answer(app: Flask, client: FlaskClient, key: st
         # Every statement has run; only the COMMIT fails, as a full disk would make it.
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(checks._Writer, "_commit", failing_commit)
+    monkeypatch.setattr(check_write._Writer, "_commit", failing_commit)
     if db_url.startswith("postgresql"):
         # There a check's whole write is one autocommit statement: let it fail at its last
         # step, once the audit entry has been inserted.
-        writer = app.extensions["consent.checks"].committer._writer
+        writer = app.extensions["consent.checks"].committer._writer.appender
         monkeypatch.setattr(writer, "_append_one", {
             touch: sql.removesuffix("FROM a") + "FROM a WHERE 1 / (a.id - a.id) = 0"
             for touch, sql in writer._append_one.items()})
@@ -577,7 +579,7 @@ def test_sqlite_log_checkpoint_runs_after_the_answer_is_sent(
     seen: list[tuple[int, int, int] | None] = []
     real = service.checkpoint
     monkeypatch.setattr(service, "checkpoint", lambda: seen.append(real()))
-    monkeypatch.setattr(checks, "CHECKPOINT_INTERVAL", 0.0)
+    monkeypatch.setattr(check_service, "CHECKPOINT_INTERVAL", 0.0)
 
     response = client.post(CHECK, json=question(), headers=bearer(key))
     assert response.status_code == 200

@@ -1,4 +1,4 @@
-"""The check path's per-process cache and group commit (consent/checks.py)."""
+"""The check path's per-process cache and group commit (consent/check/)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
-from consent import checks
-from consent.checks import CheckService
+from consent.check import write as check_write
+from consent.check.service import CheckService
 from consent.models import CheckDecision, NoticeVersion, ReferenceGeneration
 from portal import audit
 from portal.app import create_app
@@ -111,7 +111,7 @@ def test_unknown_keys_do_not_reload_the_cache(app: Flask, client: FlaskClient, k
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     assert ask(client, key).status_code == 200
     loads: list[int] = []
-    import consent.checks as checks
+    import consent.check.service as checks
 
     real = checks.load_refdata
     monkeypatch.setattr(checks, "load_refdata", lambda s: loads.append(1) or real(s))
@@ -200,18 +200,18 @@ def test_a_decision_that_lost_its_audit_entry_commits_nothing(
     unpaired decision's audit_id would be NULL); on SQLite the writer refuses when the entry
     ids it reads back do not pair up."""
     if backend == "postgresql":
-        real = checks._by_column
-        link = checks._DECISION_COLUMNS.index("audit_id")
+        real = audit._by_column
+        link = check_write._DECISION_COLUMNS.index("audit_id")
 
         def unlinked(rows: Any, width: int) -> list[list[Any]]:
             out = real(rows, width)
-            if width == len(checks._DECISION_COLUMNS):  # the decisions' column arrays
+            if width == len(check_write._DECISION_COLUMNS):  # the decisions' column arrays
                 out[link] = [seq + 1_000_000 for seq in out[link]]  # no entry has these
             return out
 
-        monkeypatch.setattr(checks, "_by_column", unlinked)
+        monkeypatch.setattr(audit, "_by_column", unlinked)
     else:
-        writer = app.extensions["consent.checks"].committer._writer
+        writer = app.extensions["consent.checks"].committer._writer.appender
         monkeypatch.setattr(writer, "_ids", writer._ids.replace("ORDER BY", "AND 0 ORDER BY"))
     r = client.post("/api/v1/consent/check/batch", json=_batch(3), headers=bearer(key))
     assert r.status_code == 503 and r.get_json()["decision"] == "deny"
