@@ -248,6 +248,7 @@ def _compose(app: Flask, config: Config) -> None:
     """Register every area's blueprints, hooks and commands, for the surfaces this instance
     serves. The one place that knows every area: each imports only what is beneath it."""
     from consent import cli as consent_cli
+    from consent import openapi as consent_openapi
     from consent import operations as consent_ops
     from consent.receipts import public_jwks
     from portal import audit_cli, info, migrate, public
@@ -307,7 +308,8 @@ def _compose(app: Flask, config: Config) -> None:
         app.register_blueprint(sar_api)
     app.extensions["audit.record_verifiers"] = [consent_ops.verify_records]
     app.extensions["public.jwks"] = lambda: public_jwks(config)
-    app.extensions["openapi.areas"] = [(sar_openapi.PATHS, sar_openapi.SCHEMAS)]
+    app.extensions["openapi.areas"] = [(consent_openapi.PATHS, consent_openapi.SCHEMAS),
+                                       (sar_openapi.PATHS, sar_openapi.SCHEMAS)]
     for group in (migrate.db_cli, reference_cli.api_keys_cli, consent_cli.consent_cli,
                   audit_cli.audit_cli, reference_cli.holdings_cli, identity_cli.staff_cli,
                   sar_cli.sar_cli):

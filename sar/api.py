@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
 import uuid
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from sqlalchemy import select
 
 from portal import database
 from portal.errors import Invalid, NotFound
 from portal.http import json_body, register_error_handlers
 from portal.reference.apikeys import caller, caller_actor, require_scope
+from portal.reference.models import Holding
 from sar import operations as ops
 from sar.models import SarTask
+from sar.schemas import parse_records as parse_records  # the staff's upload uses it too
 
 bp = Blueprint("sar_api", __name__, url_prefix="/api/v1/sar")
 register_error_handlers(bp)
 
 MAX_BODY = 50 * 1024 * 1024  # records with their files, base64-encoded
-MAX_RECORDS = 5000
-RECORD_FIELDS = {"id", "kind", "title", "text", "date", "files"}
-FILE_FIELDS = {"filename", "media_type", "content_base64"}
 
 
 def _task_json(task: SarTask) -> dict[str, Any]:
@@ -42,10 +39,6 @@ def _task_json(task: SarTask) -> dict[str, Any]:
 
 
 def _refs(task: SarTask) -> list[str]:
-    from sqlalchemy import select
-
-    from portal.reference.models import Holding
-
     return list(database.session().scalars(select(Holding.agency_ref).where(
         Holding.subject_id == task.request.subject_id, Holding.agency_id == task.agency_id)))
 
@@ -55,63 +48,6 @@ def _task_id(task_id: str) -> uuid.UUID:
         return uuid.UUID(task_id)
     except ValueError as exc:
         raise NotFound("no such task") from exc
-
-
-def _str(rec: dict[str, Any], key: str, i: int, limit: int, *, required: bool) -> str:
-    value = rec.get(key, "")
-    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        raise Invalid(f"records[{i}].{key} must be {'a non-empty' if required else 'a'} "
-                      f"string of at most {limit} characters", field=f"records[{i}].{key}")
-    return value
-
-
-def parse_records(body: Any) -> list[ops.NewRecord]:
-    """Validate the JSON records (and base64 files) an agency sends."""
-    if not isinstance(body, dict) or set(body) - {"records"}:
-        raise Invalid("body must be an object with a 'records' list", field="records")
-    items = body.get("records")
-    if not isinstance(items, list) or not items or len(items) > MAX_RECORDS:
-        raise Invalid(f"records must be a list of 1 to {MAX_RECORDS} records", field="records")
-    out = []
-    for i, rec in enumerate(items):
-        if not isinstance(rec, dict):
-            raise Invalid(f"records[{i}] must be an object", field=f"records[{i}]")
-        extra = sorted(set(rec) - RECORD_FIELDS)
-        if extra:
-            raise Invalid(f"records[{i}].{extra[0]} is not a known field",
-                          field=f"records[{i}].{extra[0]}")
-        day = None
-        if rec.get("date") is not None:
-            try:
-                day = dt.date.fromisoformat(str(rec["date"]))
-            except ValueError as exc:
-                raise Invalid(f"records[{i}].date must be a date (YYYY-MM-DD)",
-                              field=f"records[{i}].date") from exc
-        files = []
-        raw_files = rec.get("files", [])
-        if not isinstance(raw_files, list):
-            raise Invalid(f"records[{i}].files must be a list", field=f"records[{i}].files")
-        for j, f in enumerate(raw_files):
-            where = f"records[{i}].files[{j}]"
-            if not isinstance(f, dict) or set(f) != FILE_FIELDS or not all(
-                    isinstance(v, str) for v in f.values()):
-                raise Invalid(f"{where} must have filename, media_type and content_base64",
-                              field=where)
-            try:
-                content = base64.b64decode(f["content_base64"], validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise Invalid(f"{where}.content_base64 is not base64",
-                              field=f"{where}.content_base64") from exc
-            if len(content) > ops.MAX_RECORD_FILE_BYTES:
-                raise Invalid(f"{where} is over 10 MB", field=where)
-            files.append((f["filename"][:200], f["media_type"][:100], content))
-        out.append(ops.NewRecord(
-            external_id=_str(rec, "id", i, 100, required=True),
-            kind=_str(rec, "kind", i, 64, required=True),
-            title=_str(rec, "title", i, 300, required=True),
-            text=_str(rec, "text", i, 200_000, required=False),
-            occurred_on=day, files=tuple(files)))
-    return out
 
 
 @bp.get("/tasks")
