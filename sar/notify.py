@@ -8,6 +8,7 @@ to it, so its emails carry no link that works without signing in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from email.message import EmailMessage
 
 from flask import render_template
@@ -16,7 +17,9 @@ from flask_babel import gettext as _
 
 from portal import mail
 from portal.config import Config
+from sar import delivery
 from sar.models import SarRequest, SarTask
+from sar.operations import Notice
 
 
 def _subjects() -> dict[str, str]:
@@ -54,6 +57,20 @@ def to_requester(sar: SarRequest, event: str, config: Config, **extra: object) \
                                    download=event == "ready",
                                    partnership=config.partnership_name, **extra)
     return mail.build(sar.requester_email, subject, text, config=config)
+
+
+def for_notice(notice: Notice, config: Config, *,
+               track_link: Callable[[SarRequest], str]) -> EmailMessage | None:
+    """The email a step owes the requester: a released bundle's carries its single-use
+    download link, any other step's the link to follow the request."""
+    extra = dict(notice.extra)
+    if notice.bundle_id is not None:
+        token = delivery.make_token(config, notice.bundle_id)
+        link = f"{config.public_url}/sar/download/{token}"
+        extra["days"] = delivery.link_max_age(config) // 86400
+    else:
+        link = track_link(notice.sar)
+    return to_requester(notice.sar, notice.event, config, link=link, **extra)
 
 
 def task_reminder(task: SarTask, config: Config) -> EmailMessage:

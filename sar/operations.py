@@ -5,30 +5,32 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
 from portal import audit
-from portal.audit import Actor
+from portal.audit import STAFF_VIEW_ACTION, Actor
 from portal.database import utcnow
 from portal.errors import Conflict, Invalid, InvalidTransition, NotFound
-from portal.identity.models import Account
+from portal.identity.models import Account, Role, StaffUser
 from portal.reference.models import Agency, Holding, Subject
-from sar import attachments, clock, uploads
+from sar import access, attachments, clock, uploads
 from sar.models import (
     SarBundle,
     SarDocument,
     SarDownload,
     SarFile,
+    SarFileRedaction,
     SarMessage,
     SarPause,
     SarRecord,
     SarRedaction,
     SarRequest,
     SarTask,
+    SarView,
     Status,
 )
 
@@ -39,6 +41,18 @@ TASK_DAYS = 14
 OPEN_STATUSES = (Status.RECEIVED, Status.WAITING_FOR_ID, Status.PAUSED, Status.IN_PROGRESS,
                  Status.EXTENDED)
 _REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An email the requester is owed after a step: the step (an event of ``sar.notify``)
+    and what its wording needs. A released bundle's download link is signed with the
+    application's key, so the web layer makes it from ``bundle_id``."""
+
+    sar: SarRequest
+    event: str
+    extra: Mapping[str, object] = field(default_factory=dict)
+    bundle_id: uuid.UUID | None = None
 
 
 def new_reference() -> str:
@@ -117,6 +131,22 @@ def _validate(session: Session, new: NewRequest, *, has_account: bool, linked: b
                 raise Invalid(f"unknown agency {slug}", field="scope_agencies")
 
 
+@dataclass(frozen=True, slots=True)
+class Filed:
+    """A request just filed, and the emails its filing owes the requester."""
+
+    sar: SarRequest
+    notices: list[Notice]
+
+
+def record_request(session: Session, new: NewRequest, *, actor: Actor, today: dt.date,
+                   account: Account | None = None) -> Filed:
+    """File a request (``file_request``) and say what to tell the requester: that it was
+    received."""
+    sar = file_request(session, new, actor=actor, today=today, account=account)
+    return Filed(sar, [Notice(sar, "filed")])
+
+
 def file_request(session: Session, new: NewRequest, *, actor: Actor, today: dt.date,
                  account: Account | None = None) -> SarRequest:
     """Record a request; a person whose account is linked to their subject needs no ID."""
@@ -185,12 +215,11 @@ def documents(session: Session, sar: SarRequest) -> list[SarDocument]:
 
 def verify_identity(session: Session, sar: SarRequest, *, subject_id: uuid.UUID,
                     staff_id: int | None, method: str, note: str, today: dt.date,
-                    actor: Actor, adult_at_risk: bool = False) -> SarRequest:
+                    actor: Actor, adult_at_risk: bool = False) -> list[Notice]:
     """Staff confirm identity (and authority) and the subject, saying why they are satisfied;
-    the clock starts. A check by document needs the verifier to have opened each document;
-    the documents are kept until the bundle is purged."""
-    from sar import access
-
+    the clock starts (the requester is told the deadline). A check by document needs the
+    verifier to have opened each document; the documents are kept until the bundle is
+    purged."""
     if sar.status != Status.WAITING_FOR_ID:
         raise Conflict("this request is not waiting for proof of identity")
     if session.get(Subject, subject_id) is None:
@@ -223,7 +252,7 @@ def verify_identity(session: Session, sar: SarRequest, *, subject_id: uuid.UUID,
                  details={"method": method, "documents": len(docs),
                           "adult_at_risk": adult_at_risk})
     _start_clock(session, sar, start, actor=actor)
-    return sar
+    return [Notice(sar, "started", {"due": due(sar, today)})]
 
 
 def _age_on(born: dt.date, day: dt.date) -> int:
@@ -319,8 +348,9 @@ def _require_open(sar: SarRequest) -> None:
 
 
 def pause_for_clarification(session: Session, sar: SarRequest, question: str, *,
-                            staff_id: int, today: dt.date, actor: Actor) -> SarRequest:
-    """Ask the person to clarify; the clock stops until they answer."""
+                            staff_id: int, today: dt.date, actor: Actor) -> list[Notice]:
+    """Ask the person to clarify (they are sent the question); the clock stops until they
+    answer."""
     _require_open(sar)
     if sar.status == Status.PAUSED:
         raise Conflict("the clock is already paused")
@@ -336,7 +366,7 @@ def pause_for_clarification(session: Session, sar: SarRequest, question: str, *,
     session.refresh(sar)
     audit.record(session, "sar.paused", actor, subject_id=sar.subject_id, object_type="sar",
                  object_id=str(sar.id), details={"on": today.isoformat()})
-    return sar
+    return [Notice(sar, "paused", {"question": question})]
 
 
 def resume(session: Session, sar: SarRequest, *, today: dt.date, actor: Actor) -> SarRequest:
@@ -355,8 +385,9 @@ def resume(session: Session, sar: SarRequest, *, today: dt.date, actor: Actor) -
 
 
 def post_message(session: Session, sar: SarRequest, body: str, *, from_requester: bool,
-                 staff_id: int | None, today: dt.date, actor: Actor) -> SarMessage:
-    """A message either way; the requester's answer to a clarification restarts the clock."""
+                 staff_id: int | None, today: dt.date, actor: Actor) -> list[Notice]:
+    """A message either way (staff's is announced to the requester); the requester's answer
+    to a clarification restarts the clock."""
     if not body.strip():
         raise Invalid("write a message", field="body")
     if len(body) > 5000:
@@ -370,12 +401,13 @@ def post_message(session: Session, sar: SarRequest, body: str, *, from_requester
                  object_id=str(sar.id), details={"from_requester": from_requester})
     if from_requester and sar.status == Status.PAUSED:
         resume(session, sar, today=today, actor=actor)
-    return msg
+    return [] if from_requester else [Notice(sar, "message")]
 
 
 def extend(session: Session, sar: SarRequest, *, months: int, reason: str, notice_sent: bool,
-           today: dt.date, actor: Actor) -> SarRequest:
-    """Extend by one or two months, within the first month, once the person is told."""
+           today: dt.date, actor: Actor) -> list[Notice]:
+    """Extend by one or two months, within the first month, once the person is told (they
+    are sent the new deadline)."""
     _require_open(sar)
     if sar.clock_start is None:
         raise Conflict("the clock has not started")
@@ -389,11 +421,12 @@ def extend(session: Session, sar: SarRequest, *, months: int, reason: str, notic
     audit.record(session, "sar.extended", actor, subject_id=sar.subject_id, object_type="sar",
                  object_id=str(sar.id), details={"months": sar.extension_months,
                                                  "reason": sar.extension_reason})
-    return sar
+    return [Notice(sar, "extended", {"due": due(sar, today)})]
 
 
-def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> SarRequest:
-    """Refuse as manifestly unfounded or excessive, with reasons (the person may complain)."""
+def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> list[Notice]:
+    """Refuse as manifestly unfounded or excessive, with reasons (the person is told, and may
+    complain)."""
     _require_open(sar)
     sar.refusal_reason = clock.check_refusal(reason)
     sar.status = Status.REFUSED
@@ -411,14 +444,12 @@ def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> S
     audit.record(session, "sar.refused", actor, subject_id=sar.subject_id, object_type="sar",
                  object_id=str(sar.id), details={"reason": sar.refusal_reason,
                                                  "documents_deleted": deleted})
-    return sar
+    return [Notice(sar, "refused")]
 
 
 def assign(session: Session, sar: SarRequest, staff_id: int | None, *, actor: Actor) -> None:
     """Give the request to a SAR coordinator (or nobody): an agency's reviewer or anyone
     else would be handed the whole request."""
-    from portal.identity.models import Role, StaffUser
-
     if staff_id is not None:
         staff = session.get(StaffUser, staff_id)
         if (staff is None or staff.disabled_at is not None
@@ -653,13 +684,12 @@ class Approval:
     approved: bool
     leaked: int = 0
     files: int = 0  # files in the zip that are not as a reviewer released them
+    notices: tuple[Notice, ...] = ()  # the download link, for a bundle released to download
 
 
 def prepared_by(session: Session, bundle: SarBundle, staff_id: int) -> list[str]:
     """What this staff member did to the bundle's content: built, supplied, redacted, withheld
     or reviewed (released a file as it is)."""
-    from sar.models import SarFileRedaction
-
     sar = bundle.request
     done = []
     if bundle.requested_by_id == staff_id:
@@ -688,8 +718,6 @@ def approve(session: Session, bundle: SarBundle, *, staff_id: int, actor: Actor,
     """Four eyes: someone who built, supplied, redacted and withheld none of it, and opened it,
     approves; release is refused if anything redacted survives, or while a safeguarding
     decision is missing or says not to release to this requester."""
-    from sar import access
-
     sar = bundle.request
     _require_open(sar)
     if bundle.state != "built" or bundle.pdf is None:
@@ -734,6 +762,8 @@ def approve(session: Session, bundle: SarBundle, *, staff_id: int, actor: Actor,
     session.flush()
     audit.record(session, "sar.approved", actor, subject_id=sar.subject_id,
                  object_type="sar_bundle", object_id=str(bundle.id))
+    if sar.delivery == "download" and sar.requester_email:
+        return Approval(True, notices=(Notice(sar, "ready", bundle_id=bundle.id),))
     return Approval(True)
 
 
@@ -821,6 +851,15 @@ def by_reference(session: Session, reference: str) -> SarRequest:
     return sar
 
 
+def link_requested(session: Session, *, reference: str, address: str) -> list[Notice]:
+    """A fresh tracking link for whoever gives a request's reference and the address it was
+    filed with; nothing, and nothing said, when they do not match."""
+    sar = session.scalar(select(SarRequest).where(SarRequest.reference == reference))
+    if sar is None or sar.requester_email.strip().lower() != address:
+        return []
+    return [Notice(sar, "link")]
+
+
 def queue(session: Session, *, status: str = "", assigned_to: int | None = None
           ) -> list[SarRequest]:
     """The officers' queue, oldest first."""
@@ -835,8 +874,6 @@ def queue(session: Session, *, status: str = "", assigned_to: int | None = None
 def audit_view(session: Session, sar: SarRequest, *, actor: Actor, what: str = "request",
                role: str = "", object_id: str = "") -> None:
     """Log a staff view of a request or a part of it (the person sees each one)."""
-    from sar.models import SarView
-
     agency = session.get(Agency, actor.agency_id) if actor.agency_id else None
     if actor.type == "staff" and actor.id.isdigit():
         session.add(SarView(request_id=sar.id, staff_id=int(actor.id),
@@ -870,8 +907,6 @@ def match_candidates(session: Session, *, name: str = "", born: dt.date | None =
                      reference: str = "") -> tuple[list[Candidate], bool]:
     """People matching every criterion given (words of the name, date of birth, an agency's
     reference), and whether there were more than are shown; nothing without a criterion."""
-    from sqlalchemy import ColumnElement, exists, func
-
     words = [w for w in name.lower().split() if sum(c.isalnum() for c in w) >= 2][:4]
     conditions: list[ColumnElement[bool]] = []
     for word in words:
@@ -903,8 +938,6 @@ def log_candidates_shown(session: Session, candidates: Sequence[Candidate], *,
                          actor: Actor, agency_slug: str) -> None:
     """Each candidate shown to a coordinator is a staff view of that person (name and date
     of birth), logged as one: the person sees it on their activity page."""
-    from portal.audit import STAFF_VIEW_ACTION
-
     for c in candidates:
         audit.record(session, STAFF_VIEW_ACTION, actor, subject_id=c.subject.id,
                      object_type="subject", object_id=str(c.subject.id),

@@ -7,17 +7,18 @@ gets the same "not found" as for a file that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, render_template, request, url_for
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from portal import database
-from portal.errors import DomainError, Invalid
+from portal.errors import DomainError
 from portal.identity.models import Role, StaffUser
 from portal.identity.sessions import actor, current_staff, staff_required
-from sar import access, attachments
+from sar import access, attachments, forms
 from sar import bundle as bundle_module
 from sar import operations as ops
 from sar.models import FileReview, Reason, SarFile, SarRecord, SarRequest, SarTask
@@ -46,15 +47,8 @@ def _load(file_id: int) -> tuple[SarFile, SarRecord, SarTask, SarRequest]:
     return file, record, task, task.request
 
 
-def _int(name: str) -> int:
-    value = request.form.get(name, "").strip()
-    if not value.isdigit():
-        raise Invalid("enter whole numbers of pixels", field=name)
-    return int(value)
-
-
 def _page(file: SarFile, record: SarRecord, task: SarTask, sar: SarRequest,
-          **extra: Any) -> str:
+          region: forms.RegionForm | None = None, **extra: Any) -> str:
     try:
         sizes, text = attachments.page_sizes(file), attachments.text_of(file)
         released = attachments.text_of(file, released=True) if file.released else ""
@@ -68,7 +62,9 @@ def _page(file: SarFile, record: SarRecord, task: SarTask, sar: SarRequest,
         delivered=attachments.delivered_name(file), reasons=list(Reason),
         reason_labels=bundle_module.REASON_LABELS, review=FileReview,
         editable=sar.status in ops.OPEN_STATUSES and not record.withheld,
-        dpi=attachments.DPI, personal=True, values=request.form, **extra)
+        dpi=attachments.DPI, personal=True,
+        # Only the region's numbers are shown back as sent.
+        region=region or forms.RegionForm(formdata=None), **extra)
 
 
 @bp.get("/<int:file_id>")
@@ -97,16 +93,15 @@ def page_image(file_id: int, page: int) -> Response:
 
 
 def _after(file: SarFile, record: SarRecord, task: SarTask, sar: SarRequest,
-           call: Any, anchor: str) -> str | tuple[str, int] | WerkzeugResponse:
-    from flask import redirect
-
+           call: Callable[[], object], anchor: str, region: forms.RegionForm | None = None
+           ) -> str | tuple[str, int] | WerkzeugResponse:
     try:
         call()
     except DomainError as exc:
         field = exc.field or anchor
         # Reason and detail appear in two forms: point at the form that was sent.
         href = f"#{field}" if field in _FIELDS else f"#{anchor}"
-        return _page(file, record, task, sar, errors={field: exc.message},
+        return _page(file, record, task, sar, region, errors={field: exc.message},
                      form_errors=[{"text": exc.message, "href": href}]), 400
     return redirect(url_for("sar_files.show", file_id=file.id) + f"#{anchor}")
 
@@ -116,16 +111,20 @@ def _after(file: SarFile, record: SarRecord, task: SarTask, sar: SarRequest,
 def region(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
     """Black out a rectangle of an image or of a PDF's page."""
     file, record, task, sar = _load(file_id)
-    form = request.form
+    form = forms.RegionForm()
+    pdf = file.mime == attachments.PDF
+    if not pdf:
+        del form.page  # an image has one page
 
     def call() -> None:
+        forms.check(form)
         attachments.add_region(
-            database.session(), sar, record, file, page=_int("page") if file.mime ==
-            attachments.PDF else 1, x=_int("x"), y=_int("y"), width=_int("width"),
-            height=_int("height"), reason=form.get("reason", ""),
-            detail=form.get("detail", ""), staff_id=_me().id, actor=actor())
+            database.session(), sar, record, file, page=form.number("page") if pdf else 1,
+            x=form.number("x"), y=form.number("y"), width=form.number("width"),
+            height=form.number("height"), reason=form.reason.data, detail=form.detail.data,
+            staff_id=_me().id, actor=actor())
 
-    return _after(file, record, task, sar, call, "redactions")
+    return _after(file, record, task, sar, call, "redactions", form)
 
 
 @bp.post("/<int:file_id>/text")
@@ -133,11 +132,11 @@ def region(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
 def text(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
     """Redact a span of a text file."""
     file, record, task, sar = _load(file_id)
-    form = request.form
+    form = forms.FileTextForm()
 
     def call() -> None:
-        attachments.add_text(database.session(), sar, record, file, form.get("text", ""),
-                             reason=form.get("reason", ""), detail=form.get("detail", ""),
+        attachments.add_text(database.session(), sar, record, file, form.text.data,
+                             reason=form.reason.data, detail=form.detail.data,
                              staff_id=_me().id, actor=actor())
 
     return _after(file, record, task, sar, call, "redactions")
@@ -148,12 +147,12 @@ def text(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
 def decision(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
     """Release the file as is, release it redacted, or withhold it with a reason."""
     file, record, task, sar = _load(file_id)
-    form = request.form
+    form = forms.FileDecisionForm()
     session = database.session()
 
     def call() -> None:
-        attachments.decide(session, sar, record, file, form.get("decision", ""),
-                           reason=form.get("reason", ""), detail=form.get("detail", ""),
+        attachments.decide(session, sar, record, file, form.decision.data,
+                           reason=form.reason.data, detail=form.detail.data,
                            staff_id=_me().id, forbidden=ops.forbidden_strings(session, sar),
                            actor=actor())
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -21,7 +22,7 @@ from portal.http import public
 from portal.identity.models import Account
 from portal.identity.sessions import account_required, actor, current_account
 from portal.reference.models import Agency
-from sar import clock, delivery, notify
+from sar import clock, delivery, forms, notify
 from sar import operations as ops
 from sar.models import SarBundle, SarRequest, Status
 
@@ -35,7 +36,7 @@ UPLOAD_LIMIT = 21 * 1024 * 1024  # two documents of 10 MB and the form
 
 FIELD_ERRORS: dict[str, Any] = {
     "requester_name": _l("Enter your full name"),
-    "requester_email": _l("Enter an email address in the correct format, like name@example.com"),
+    "requester_email": forms.EMAIL_ERROR,
     "subject_name": _l("Enter the full name of the person the records are about"),
     "relationship": _l("Say how you are acting for this person"),
     "delivery": _l("Choose how you want to receive the records"),
@@ -124,23 +125,16 @@ def _link_expired(_exc: LinkExpired) -> tuple[str, int]:
     return render_template("sar/link_expired.html", personal=True), 410
 
 
-def _date(prefix: str) -> dt.date | None:
-    parts = [request.form.get(f"{prefix}-{p}", "").strip() for p in ("day", "month", "year")]
-    if not any(parts):
-        return None
-    try:
-        return dt.date(int(parts[2]), int(parts[1]), int(parts[0]))
-    except ValueError as exc:
-        raise DomainError("bad date", field=prefix) from exc
-
-
 def field_errors(exc: DomainError) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """The page's error for an operation's error: the field's own wording, beside the field
+    and in the error summary."""
     field = exc.field or "form"
     text = str(FIELD_ERRORS.get(field, _("Check this answer")))
     return {field: text}, [{"text": text, "href": f"#{field}"}]
 
 
 def agency_choices() -> list[Agency]:
+    """The agencies a request may be limited to."""
     return list(database.session().scalars(select(Agency).where(Agency.active)
                                            .order_by(Agency.name)))
 
@@ -149,31 +143,11 @@ def _address_key() -> str:
     return request.remote_addr or "unknown"
 
 
-def form_request(*, account: Account | None, channel: str, language: str) -> ops.NewRequest:
-    """The request a filled-in form describes (the public's or staff's); raises DomainError."""
-    values = request.form
-    docs = []
-    for kind in ("identity", "authority"):
-        upload = request.files.get(f"{kind}_document")
-        if upload is not None and upload.filename:
-            docs.append((kind, upload.read(ops.MAX_DOCUMENT_BYTES + 1)))
-    everything = values.get("scope") != "chosen"
-    on_behalf = values.get("on_behalf") == "yes"
-    return ops.NewRequest(
-        requester_name=values.get("requester_name", "")[:200],
-        requester_email=values.get("requester_email", "")[:320],
-        subject_name=values.get("subject_name" if on_behalf else "requester_name", "")[:400],
-        on_behalf=on_behalf,
-        relationship_to_subject=values.get("relationship", "")[:200],
-        scope_everything=everything,
-        scope_agencies=tuple(values.getlist("agencies")) if not everything else (),
-        scope_from=_date("scope_from"), scope_to=_date("scope_to"),
-        scope_text=values.get("scope_text", "")[:5000],
-        delivery=values.get("delivery", ""),
-        postal_address=values.get("postal_address", "")[:1000],
-        language=language, channel=channel,
-        identity_method=values.get("identity_method", "document"),
-        documents=tuple(docs))
+def _send(notices: Iterable[ops.Notice], link: Callable[[SarRequest], str]) -> None:
+    """Queue the emails the operation says the requester is owed (sent after the commit)."""
+    config = current_app.config["PORTAL"]
+    for notice in notices:
+        mail.queue(notify.for_notice(notice, config, track_link=link))
 
 
 @bp.route("/request", methods=["GET", "POST"])
@@ -182,42 +156,39 @@ def form_request(*, account: Account | None, channel: str, language: str) -> ops
 def file_request() -> str | tuple[str, int] | WerkzeugResponse:
     """Ask for a copy of your records (or someone else's, with their authority)."""
     account = current_account()
-    values = request.form
+    form = forms.RequestForm()
     if request.method == "POST":
         try:
-            new = form_request(account=account, channel="web", language=_current_lang())
-            sar = ops.file_request(database.session(), new, actor=actor(),
-                                   today=clock.today(), account=account)
-            sar.email_wording = _chosen_wording(account)
+            new = form.new_request(channel="web", language=_current_lang())
+            filed = ops.record_request(database.session(), new, actor=actor(),
+                                       today=clock.today(), account=account)
+            filed.sar.email_wording = _chosen_wording(form, account)
         except DomainError as exc:
             errors, summary = field_errors(exc)
             # 400: the request's transaction is rolled back, so nothing half-made is kept.
-            return render_template("sar/file.html", values=values, errors=errors,
+            return render_template("sar/file.html", form=form, errors=errors,
                                    form_errors=summary, agencies=agency_choices(), personal=True,
                                    account=account), 400
-        token = track_token(sar)
+        token = track_token(filed.sar)
         config = current_app.config["PORTAL"]
         database.session().flush()
-        mail.queue(notify.to_requester(sar, "filed", config,
-                                       link=config.public_url + url_for("sar.track",
-                                                                        token=token)))
+        # The email links to the page the filer is sent to.
+        _send(filed.notices, lambda _sar: config.public_url + url_for("sar.track", token=token))
         return redirect(url_for("sar.track", token=token, new="1"))
-    return render_template("sar/file.html", values=values, errors={}, agencies=agency_choices(),
+    return render_template("sar/file.html", form=form, errors={}, agencies=agency_choices(),
                            personal=True, account=account)
 
 
-def _chosen_wording(account: Account | None) -> str:
+def _chosen_wording(form: forms.RequestForm, account: Account | None) -> str:
     """What emails about the request may say: the form's answer, else the account's choice,
     else neutral."""
-    chosen = request.form.get("email_wording", "")
+    chosen = str(form.email_wording.data)
     if chosen in mail.WORDINGS:
         return chosen
     return mail.wording(account.email_wording) if account is not None else mail.NEUTRAL
 
 
 def _current_lang() -> str:
-    from flask_babel import get_locale
-
     locale = get_locale()
     return str(locale.language) if locale else "en"
 
@@ -243,10 +214,11 @@ def track(token: str) -> str:
 def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
     """The requester writes to the SAR team (an answer to a question restarts the clock)."""
     sar = _followed(token)
+    form = forms.ReplyForm()
     try:
-        ops.post_message(database.session(), sar, request.form.get("body", ""),
-                         from_requester=True, staff_id=None, today=clock.today(),
-                         actor=actor())
+        # The requester is told nothing of their own message.
+        ops.post_message(database.session(), sar, form.body.data, from_requester=True,
+                         staff_id=None, today=clock.today(), actor=actor())
     except DomainError as exc:
         errors, summary = field_errors(exc)
         return _status_page(sar, token, form_errors=summary, message_error=errors), 400
@@ -259,12 +231,10 @@ def reply(token: str) -> tuple[str, int] | WerkzeugResponse:
 def upload_document(token: str) -> tuple[str, int] | WerkzeugResponse:
     """Send proof of identity (or of authority) after filing."""
     sar = _followed(token)
-    upload = request.files.get("document")
-    data = upload.read(ops.MAX_DOCUMENT_BYTES + 1) if upload else b""
-    kind = "authority" if request.form.get("kind") == "authority" else "identity"
+    form = forms.DocumentForm()
     try:
-        ops.receive_document(database.session(), sar, kind, data, today=clock.today(),
-                             actor=actor())
+        ops.receive_document(database.session(), sar, form.document_kind(), form.content(),
+                             today=clock.today(), actor=actor())
     except DomainError as exc:
         errors, summary = field_errors(exc)
         return _status_page(sar, token, form_errors=summary, document_error=errors), 400
@@ -281,26 +251,20 @@ def new_link() -> str:
     who has asked for their records. A request filed by an account gets a pointer to sign in
     instead of a link, and one whose requester chose no email gets nothing.
     """
+    form = forms.NewLinkForm()
     errors: dict[str, str] = {}
+    summary: list[dict[str, str]] = []
     if request.method == "POST":
-        reference = request.form.get("reference", "").strip().upper()[:20]
-        address = request.form.get("email", "").strip().lower()[:320]
-        if not reference:
-            errors["reference"] = _("Enter the reference of your request")
-        if "@" not in address:
-            errors["email"] = str(FIELD_ERRORS["requester_email"])
-        if not errors:
-            sar = database.session().scalar(select(SarRequest).where(
-                SarRequest.reference == reference))
-            if sar is not None and sar.requester_email.strip().lower() == address:
-                config = current_app.config["PORTAL"]
-                link = config.public_url.rstrip("/") + url_for("sar.track",
-                                                                token=track_token(sar))
-                mail.queue(notify.to_requester(sar, "link", config, link=link))
+        if form.validate():
+            config = current_app.config["PORTAL"]
+            _send(ops.link_requested(database.session(), reference=form.normal_reference(),
+                                     address=form.normal_address()),
+                  lambda sar: config.public_url.rstrip("/") + url_for(
+                      "sar.track", token=track_token(sar)))
             return render_template("sar/new_link.html", sent=True, personal=True, errors={})
-    summary = [{"text": text, "href": f"#{field}"} for field, text in errors.items()]
+        errors, summary = forms.errors_by_field(form)
     return render_template("sar/new_link.html", sent=False, errors=errors,
-                           form_errors=summary, values=request.form, personal=True)
+                           form_errors=summary, form=form, personal=True)
 
 
 @bp.get("/mine")

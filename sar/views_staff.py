@@ -5,8 +5,8 @@ object is decided in ``sar.access``; every view is logged for the person."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
@@ -20,12 +20,11 @@ from portal.errors import DomainError, Invalid
 from portal.identity.models import Role, StaffUser
 from portal.identity.sessions import actor, current_staff, staff_required
 from portal.reference.models import Holding, Subject
-from sar import access, clock, delivery, notify
+from sar import access, clock, forms, notify
 from sar import bundle as bundle_module
 from sar import operations as ops
-from sar.api import parse_records
 from sar.models import Reason, SarRequest, SarTask, Status
-from sar.views_public import STATUS_LABELS, form_request, track_token
+from sar.views_public import STATUS_LABELS, track_token
 from sar.views_public import agency_choices as public_agencies
 from sar.views_public import field_errors as form_errors
 
@@ -100,24 +99,20 @@ def queue() -> str:
 @coordinator
 def new_request() -> str | tuple[str, int] | WerkzeugResponse:
     """Enter a request received by phone, in person or in writing, in the same shape."""
-    values = request.form
+    form = forms.StaffRequestForm()
     if request.method == "POST":
-        channel = "written" if values.get("channel") == "written" else "verbal"
-        language = values.get("language", "en")
         try:
-            if language not in current_app.config["PORTAL"].locales:
-                raise Invalid("unknown language", field="language")
-            new = form_request(account=None, channel=channel, language=language)
-            sar = ops.file_request(database.session(), new, actor=actor(),
-                                   today=clock.today())
+            new = form.staff_request(current_app.config["PORTAL"].locales)
+            filed = ops.record_request(database.session(), new, actor=actor(),
+                                       today=clock.today())
         except DomainError as exc:
             errors, summary = form_errors(exc)
-            return render_template("sar/file.html", values=values, errors=errors,
+            return render_template("sar/file.html", form=form, errors=errors,
                                    form_errors=summary, agencies=public_agencies(),
                                    personal=True, account=None, staff_entry=True), 400
-        _notify(sar, "filed")
-        return redirect(url_for("sar_staff.detail", reference=sar.reference))
-    return render_template("sar/file.html", values=values, errors={},
+        _send(filed.notices)
+        return redirect(url_for("sar_staff.detail", reference=filed.sar.reference))
+    return render_template("sar/file.html", form=form, errors={},
                            agencies=public_agencies(), personal=True, account=None,
                            staff_entry=True)
 
@@ -214,76 +209,181 @@ def _task_page(found: SarTask, **extra: Any) -> str:
                            reason_labels=bundle_module.REASON_LABELS, personal=True, **extra)
 
 
-def _notify(sar: SarRequest, event: str, **extra: Any) -> None:
+def _track_link(sar: SarRequest) -> str:
+    # Built by hand: the public pages may be served by another host (PORTAL_SURFACES).
+    return f"{current_app.config['PORTAL'].public_url}/sar/track/{track_token(sar)}"
+
+
+def _send(notices: Iterable[ops.Notice]) -> None:
+    """Queue the emails the operation says the requester is owed (sent after the commit)."""
     config = current_app.config["PORTAL"]
-    if sar.requester_email:
-        # Built by hand: the public pages may be served by another host (PORTAL_SURFACES).
-        link = f"{config.public_url}/sar/track/{track_token(sar)}"
-        mail.queue(notify.to_requester(sar, event, config, link=link, **extra))
-
-
-@bp.post("/<reference>/action")
-@coordinator
-def action(reference: str) -> str | tuple[str, int] | WerkzeugResponse:
-    """Act on a request: each action calls one operation."""
-    sar = _sar(reference)
-    session, me, who, form = database.session(), _me(), actor(), request.form
-    today = clock.today()
-    name = form.get("action", "")
-    try:
-        if name == "verify":
-            try:
-                subject_id = uuid.UUID(form.get("subject_id", ""))
-            except ValueError as exc:
-                raise Invalid("choose the person", field="subject_id") from exc
-            ops.verify_identity(session, sar, subject_id=subject_id, staff_id=me.id,
-                                method=form.get("method", ""), note=form.get("note", ""),
-                                adult_at_risk=form.get("adult_at_risk") == "yes",
-                                today=today, actor=who)
-            _notify(sar, "started", due=ops.due(sar, today))
-        elif name == "pause":
-            ops.pause_for_clarification(session, sar, form.get("question", ""), staff_id=me.id,
-                                        today=today, actor=who)
-            _notify(sar, "paused", question=form.get("question", ""))
-        elif name == "resume":
-            ops.resume(session, sar, today=today, actor=who)
-        elif name == "message":
-            ops.post_message(session, sar, form.get("body", ""), from_requester=False,
-                             staff_id=me.id, today=today, actor=who)
-            _notify(sar, "message")
-        elif name == "extend":
-            ops.extend(session, sar, months=int(form.get("months", "0") or 0),
-                       reason=form.get("reason", ""), notice_sent=form.get("notice") == "yes",
-                       today=today, actor=who)
-            _notify(sar, "extended", due=ops.due(sar, today))
-        elif name == "refuse":
-            ops.refuse(session, sar, reason=form.get("reason", ""), actor=who)
-            _notify(sar, "refused")
-        elif name == "assign":
-            value = form.get("staff_id", "")
-            ops.assign(session, sar, int(value) if value.isdigit() else None, actor=who)
-        elif name == "ncnd":
-            ops.set_ncnd(session, sar, reason=form.get("reason", ""), actor=who)
-        elif name == "safeguarding":
-            ops.record_safeguarding(session, sar, decision=form.get("decision", ""),
-                                    reason=form.get("safeguarding_reason", ""),
-                                    staff_id=me.id, actor=who)
-        elif name == "bundle":
-            ops.request_bundle(session, sar, staff_id=me.id, actor=who)
-        elif name == "approve":
-            return _approve(sar, me)
-        else:
-            raise Invalid("unknown action", field="action")
-    except DomainError as exc:
-        href = f"#{exc.field}" if exc.field in ACTION_FIELDS else "#actions"
-        return _detail(sar, form_errors=[{"text": exc.message, "href": href}],
-                       error_field=exc.field), 400
-    return redirect(url_for("sar_staff.detail", reference=reference))
+    for notice in notices:
+        if notice.sar.requester_email:
+            mail.queue(notify.for_notice(notice, config, track_link=_track_link))
 
 
 # The action form fields an error summary may point at (the others point at the actions).
 ACTION_FIELDS = frozenset({"subject_id", "method", "note", "decision", "safeguarding_reason",
                            "staff_id"})
+
+Page = str | tuple[str, int] | WerkzeugResponse
+
+
+def _refused(sar: SarRequest, exc: DomainError) -> tuple[str, int]:
+    """The request's page again, its error summary pointing at the field (or the actions)."""
+    href = f"#{exc.field}" if exc.field in ACTION_FIELDS else "#actions"
+    return _detail(sar, form_errors=[{"text": exc.message, "href": href}],
+                   error_field=exc.field), 400
+
+
+def _done(sar: SarRequest, notices: Iterable[ops.Notice] = ()) -> WerkzeugResponse:
+    """Queue what the action owes the requester and go back to the request."""
+    _send(notices)
+    return redirect(url_for("sar_staff.detail", reference=sar.reference))
+
+
+@bp.post("/<reference>/verify")
+@coordinator
+def verify(reference: str) -> Page:
+    """Identity (and authority) checked and the subject chosen: the clock starts."""
+    sar, form = _sar(reference), forms.VerifyForm()
+    try:
+        forms.check(form)
+        notices = ops.verify_identity(
+            database.session(), sar, subject_id=form.subject(), staff_id=_me().id,
+            method=form.method.data, note=form.note.data,
+            adult_at_risk=form.adult_at_risk.data, today=clock.today(), actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar, notices)
+
+
+@bp.post("/<reference>/pause")
+@coordinator
+def pause(reference: str) -> Page:
+    """Ask the requester to clarify: the clock stops."""
+    sar, form = _sar(reference), forms.PauseForm()
+    try:
+        notices = ops.pause_for_clarification(database.session(), sar, form.question.data,
+                                              staff_id=_me().id, today=clock.today(),
+                                              actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar, notices)
+
+
+@bp.post("/<reference>/resume")
+@coordinator
+def resume(reference: str) -> Page:
+    """Restart the clock."""
+    sar = _sar(reference)
+    try:
+        ops.resume(database.session(), sar, today=clock.today(), actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar)
+
+
+@bp.post("/<reference>/message")
+@coordinator
+def message(reference: str) -> Page:
+    """Write to the requester."""
+    sar, form = _sar(reference), forms.MessageForm()
+    try:
+        notices = ops.post_message(database.session(), sar, form.body.data,
+                                   from_requester=False, staff_id=_me().id,
+                                   today=clock.today(), actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar, notices)
+
+
+@bp.post("/<reference>/extend")
+@coordinator
+def extend(reference: str) -> Page:
+    """Extend the time limit by one or two months, with the reasons."""
+    sar, form = _sar(reference), forms.ExtendForm()
+    try:
+        notices = ops.extend(database.session(), sar, months=form.month_count(),
+                             reason=form.reason.data, notice_sent=form.notice.data,
+                             today=clock.today(), actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar, notices)
+
+
+@bp.post("/<reference>/refuse")
+@coordinator
+def refuse(reference: str) -> Page:
+    """Refuse the request as manifestly unfounded or excessive, with the reasons."""
+    sar, form = _sar(reference), forms.ReasonForm()
+    try:
+        notices = ops.refuse(database.session(), sar, reason=form.reason.data, actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar, notices)
+
+
+@bp.post("/<reference>/assign")
+@coordinator
+def assign(reference: str) -> Page:
+    """Give the request to a coordinator, or to nobody."""
+    sar, form = _sar(reference), forms.AssignForm()
+    try:
+        ops.assign(database.session(), sar, form.staff(), actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar)
+
+
+@bp.post("/<reference>/ncnd")
+@coordinator
+def ncnd(reference: str) -> Page:
+    """Record a neither-confirm-nor-deny decision."""
+    sar, form = _sar(reference), forms.ReasonForm()
+    try:
+        ops.set_ncnd(database.session(), sar, reason=form.reason.data, actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar)
+
+
+@bp.post("/<reference>/safeguarding")
+@coordinator
+def safeguarding(reference: str) -> Page:
+    """Record whether the records may go to this requester, and why."""
+    sar, form = _sar(reference), forms.SafeguardingForm()
+    try:
+        ops.record_safeguarding(database.session(), sar, decision=form.decision.data,
+                                reason=form.safeguarding_reason.data, staff_id=_me().id,
+                                actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar)
+
+
+@bp.post("/<reference>/bundle")
+@coordinator
+def build_bundle(reference: str) -> Page:
+    """Queue the bundle's build (every agency must have answered)."""
+    sar = _sar(reference)
+    try:
+        ops.request_bundle(database.session(), sar, staff_id=_me().id, actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc)
+    return _done(sar)
+
+
+@bp.post("/<reference>/approve")
+@coordinator
+def approve(reference: str) -> Page:
+    """Approve the latest bundle as the second person, releasing it; a release the checks
+    refuse is recorded and answered 409."""
+    sar = _sar(reference)
+    try:
+        return _approve(sar, _me())
+    except DomainError as exc:
+        return _refused(sar, exc)
 
 
 def _approve(sar: SarRequest, me: StaffUser) -> tuple[str, int] | WerkzeugResponse:
@@ -305,12 +405,7 @@ def _approve(sar: SarRequest, me: StaffUser) -> tuple[str, int] | WerkzeugRespon
                               "reviewer released them. Rebuild it.", count=result.files))
         return _detail(sar, form_errors=[{"text": m, "href": "#bundle"}
                                          for m in messages]), 409
-    config = current_app.config["PORTAL"]
-    days = delivery.link_max_age(config) // 86400
-    if sar.delivery == "download" and sar.requester_email:
-        link = f"{config.public_url}/sar/download/{delivery.make_token(config, bundle.id)}"
-        mail.queue(notify.to_requester(sar, "ready", config, link=link, days=days))
-    return redirect(url_for("sar_staff.detail", reference=sar.reference))
+    return _done(sar, result.notices)
 
 
 @bp.post("/records/<int:record_id>/redact")
@@ -322,16 +417,14 @@ def redact(record_id: int) -> tuple[str, int] | WerkzeugResponse:
     except DomainError as exc:
         raise HttpNotFound() from exc
     task = _task(record.task_id)
+    form = forms.RedactForm()
     try:
-        if request.form.get("whole") == "yes":
-            ops.withhold(database.session(), record, reason=request.form.get("reason", ""),
-                         detail=request.form.get("detail", ""), actor=actor(),
-                         staff_id=_me().id)
+        if form.whole.data:
+            ops.withhold(database.session(), record, reason=form.reason.data,
+                         detail=form.detail.data, actor=actor(), staff_id=_me().id)
         else:
-            ops.redact(database.session(), record, request.form.get("text", ""),
-                       reason=request.form.get("reason", ""),
-                       detail=request.form.get("detail", ""), staff_id=_me().id,
-                       actor=actor())
+            ops.redact(database.session(), record, form.text.data, reason=form.reason.data,
+                       detail=form.detail.data, staff_id=_me().id, actor=actor())
     except DomainError as exc:
         return _task_page(task, form_errors=[{"text": exc.message,
                                               "href": f"#record-{record.id}-text"}]), 400
@@ -344,17 +437,12 @@ def upload_records(task_id: uuid.UUID) -> tuple[str, int] | WerkzeugResponse:
     """A reviewer uploads their agency's records (the API's JSON format), or records "we hold
     nothing"."""
     task = _task(task_id)
+    form = forms.RecordsForm()
     try:
-        if request.form.get("nothing") == "yes":
+        if form.nothing.data:
             ops.hold_nothing(database.session(), task, actor=actor(), staff_id=_me().id)
         else:
-            upload = request.files.get("records")
-            try:
-                body = json.loads(upload.read() if upload else b"")
-            except ValueError as exc:
-                raise Invalid("the file is not JSON in the API's format",
-                              field="records") from exc
-            ops.supply_records(database.session(), task, parse_records(body), actor=actor(),
+            ops.supply_records(database.session(), task, form.new_records(), actor=actor(),
                                staff_id=_me().id)
     except DomainError as exc:
         return _task_page(task, form_errors=[{"text": exc.message,

@@ -68,8 +68,8 @@ def test_every_staff_view_of_a_request_is_on_the_persons_activity_page(
     assert staff.get(f"/staff/sar/{sar.reference}/documents/{doc.id}").data == PNG
     # When the coordinator verifies, and the police's reviewer opens the police task
     token = csrf(staff, f"/staff/sar/{sar.reference}")
-    assert staff.post(f"/staff/sar/{sar.reference}/action", data={
-        "csrf_token": token, "action": "verify", "subject_id": str(morgan),
+    assert staff.post(f"/staff/sar/{sar.reference}/verify", data={
+        "csrf_token": token, "subject_id": str(morgan),
         "method": "document", "note": "Passport matches the name and date of birth"}
     ).status_code == 302
     session.rollback()
@@ -124,7 +124,7 @@ def test_one_officer_who_redacted_and_withheld_cannot_approve_what_another_built
     bundle = _built(session, sar, staff_id=officers[1].id)
     session.commit()
     assert client.get(f"/staff/sar/bundles/{bundle.id}.pdf").status_code == 200
-    r = client.post(f"/staff/sar/{sar.reference}/action", data={"action": "approve"})
+    r = client.post(f"/staff/sar/{sar.reference}/approve")
     # Then approval is refused, saying why, and nothing is released
     assert r.status_code == 400
     assert "you redacted and withheld part of this bundle" in r.get_data(as_text=True)
@@ -358,11 +358,11 @@ def test_the_safeguarding_step_is_on_the_coordinators_page(
     assert "Safeguarding decision" in page
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token
-    r = client.post(f"/staff/sar/{sar.reference}/action", data={
-        "csrf_token": token.group(1), "action": "safeguarding", "decision": "release"})
+    r = client.post(f"/staff/sar/{sar.reference}/safeguarding", data={
+        "csrf_token": token.group(1), "decision": "release"})
     assert r.status_code == 400 and 'href="#safeguarding_reason"' in r.get_data(as_text=True)
-    r = client.post(f"/staff/sar/{sar.reference}/action", data={
-        "csrf_token": token.group(1), "action": "safeguarding", "decision": "release",
+    r = client.post(f"/staff/sar/{sar.reference}/safeguarding", data={
+        "csrf_token": token.group(1), "decision": "release",
         "safeguarding_reason": "Checked with children's services"})
     assert r.status_code == 302
     session.rollback()

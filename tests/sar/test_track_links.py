@@ -207,9 +207,8 @@ def test_no_email_at_all_when_the_requester_chose_none(
     page = staff.get(f"/staff/sar/{sar.reference}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token
-    r = staff.post(f"/staff/sar/{sar.reference}/action",
-                   data={"csrf_token": token.group(1), "action": "message",
-                         "body": "We have your request."})
+    r = staff.post(f"/staff/sar/{sar.reference}/message",
+                   data={"csrf_token": token.group(1), "body": "We have your request."})
     assert r.status_code == 302
     client.post("/sar/new-link", data={"csrf_token": _csrf(client),
                                        "reference": sar.reference,

@@ -117,7 +117,7 @@ def _open_bundle(client: FlaskClient, sar: SarRequest) -> None:
 
 def _act(client: FlaskClient, sar: SarRequest, **form: str) -> Any:
     token = _csrf(client, f"/staff/sar/{sar.reference}")
-    return client.post(f"/staff/sar/{sar.reference}/action",
+    return client.post(f"/staff/sar/{sar.reference}/{form.pop('action')}",
                        data={"csrf_token": token, **form})
 
 
