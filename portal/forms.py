@@ -1,16 +1,17 @@
-"""Checking the staff forms: WTForms validators and fields, and the error summary's list.
+"""Checking forms: the base form, WTForms fields and validators, and the error summary.
 
 Errors are GOV.UK error-summary items (``{"text": ..., "href": "#field"}``), so a page can
-show them in its summary and beside each field. The validators give the same messages as the
-older helpers (``text``, ``past_date``, ``any_date``, ``choice``), which stay until every
-page uses the validators.
+show them in its summary and beside each field. A page lists them either in its fields' order
+(``errors_of``) or in the order they were found (``Form.summary``, which keeps an error one
+field's check puts on another where it was found); an operation's errors join either with
+``add``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -27,93 +28,56 @@ _MARKUP = re.compile(r"[<>{}\\]|&#|javascript:", re.IGNORECASE)
 
 
 def add(errors: Errors, field: str, text: Any) -> None:
-    """Add one error for the field with this id."""
+    """Add one error for the field with this id (the one way an error joins a summary)."""
     errors.append({"text": str(text), "href": f"#{field}"})
 
 
-def field_error(errors: Errors, field: str) -> dict[str, str] | None:
-    """The inline error for a field, in the shape the GOV.UK macros take."""
-    for error in errors:
-        if error["href"] == f"#{field}":
-            return {"text": error["text"]}
-    return None
-
-
-def text(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
-         required: bool = True, max_length: int = 200, name_like: bool = False) -> str:
-    """A trimmed text value, checked for presence, length and (for names) markup."""
-    value = (form.get(field) or "").strip()
-    if required and not value:
-        add(errors, field, _l("Enter %(label)s", label=label))
-    elif len(value) > max_length:
-        add(errors, field, _l("%(label)s must be %(max)s characters or fewer", label=label,
-                              max=max_length))
-    elif name_like and _MARKUP.search(value):
-        add(errors, field, _l("%(label)s must not contain <, >, { } or \\", label=label))
-    return value
-
-
-def past_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
-              required: bool = False, today: dt.date | None = None) -> dt.date | None:
-    """A date in the past written as YYYY-MM-DD (what a date field sends)."""
-    day = _parse_date(form, field, errors, label=label, required=required)
-    if day is None:
-        return None
-    if day > (today or dates.today()):
-        add(errors, field, _l("%(label)s must be today or in the past", label=label))
-        return None
-    if day.year < 1900:
-        add(errors, field, _l("%(label)s must be after 1900", label=label))
-        return None
-    return day
-
-
-def _parse_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
-                required: bool) -> dt.date | None:
-    value = (form.get(field) or "").strip()
-    if not value:
-        if required:
-            add(errors, field, _l("Enter %(label)s", label=label))
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        add(errors, field, _l("%(label)s must be a real date", label=label))
-        return None
-
-
-def choice(form: Mapping[str, str], field: str, errors: Errors, allowed: set[str], *,
-           message: Any) -> str:
-    """One of the allowed values, or an error with this message."""
-    value = form.get(field) or ""
-    if value not in allowed:
-        add(errors, field, message)
-    return value
-
-
-def any_date(form: Mapping[str, str], field: str, errors: Errors, *, label: Any,
-             required: bool = False) -> dt.date | None:
-    """A date, past or future, written as YYYY-MM-DD (what a date field sends)."""
-    day = _parse_date(form, field, errors, label=label, required=required)
-    if day is None:
-        return None
-    if not 1900 <= day.year <= 2200:
-        add(errors, field, _l("%(label)s must be between 1900 and 2200", label=label))
-        return None
-    return day
-
-
-# --- WTForms: the same checks as fields and validators --------------------------------------
-#
-# The checks of each field run like the helpers above: the first that fails gives the field's
-# one error, and those after it stay quiet (each skips a field that already has an error).
+# The checks of each field: the first that fails gives the field's one error, and those after
+# it stay quiet (each skips a field that already has an error).
 
 
 class Form(FlaskForm):  # type: ignore[misc]
-    """A form whose CSRF token CSRFProtect already checks for every POST."""
+    """A form whose CSRF token CSRFProtect already checks for every POST, and whose
+    ``summary`` lists every error in the order it was found."""
 
     class Meta:
         csrf = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.summary: Errors = []
+
+    def validate(self, extra_validators: dict[str, list[Any]] | None = None) -> bool:
+        """Validate field by field, collecting each new error into the summary."""
+        extra = {name: list(found) for name, found in (extra_validators or {}).items()}
+        for name in self._fields:
+            inline = getattr(self.__class__, f"validate_{name}", None)
+            if inline is not None:
+                extra.setdefault(name, []).append(inline)
+        self.summary = []
+        seen = dict.fromkeys(self._fields, 0)
+        for name, field in self._fields.items():
+            field.validate(self, extra.get(name, ()))
+            seen[name] = 0  # validating a field starts its errors afresh
+            # A check of one field may put its error on another (the email address a chosen
+            # channel needs, say): the summary keeps it where it was found.
+            for other, checked in self._fields.items():
+                for message in list(checked.errors)[seen[other]:]:
+                    add(self.summary, other, message)
+                seen[other] = len(checked.errors)
+        return not self.summary
+
+    def add_error(self, name: str, message: Any) -> None:
+        """One more error, found after validation (a refusal from an operation, say)."""
+        field = self._fields.get(name)
+        if field is not None:
+            field.errors = [*field.errors, message]
+        add(self.summary, name, message)
+
+    def shown(self) -> dict[str, str]:
+        """Each field's value exactly as it was sent, for a page that shows them again so."""
+        return {name: field.raw_data[0] if field.raw_data else ""
+                for name, field in self._fields.items()}
 
 
 def strip(value: Any) -> Any:
@@ -129,12 +93,18 @@ def lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
-def errors_of(form: FlaskForm) -> Errors:
-    """The error summary's list: every field's errors in the fields' order, each linked to its
-    field (a page adds the errors an operation gives after these with ``add``)."""
+def as_sent(value: Any) -> str:
+    """A filter: the value untrimmed (a radio's value is compared as sent), nothing as ''."""
+    return str(value or "")
+
+
+def errors_of(form: FlaskForm, *, first_only: bool = False) -> Errors:
+    """The error summary's list: every field's errors (or only each one's first) in the fields'
+    order, each linked to its field (a page adds an operation's errors after them with
+    ``add``)."""
     errors: Errors = []
     for name, messages in form.errors.items():
-        for message in messages:
+        for message in messages[:1] if first_only else messages:
             add(errors, name, message)
     return errors
 
@@ -151,9 +121,10 @@ class _Check:
     empty = False
 
     def __call__(self, form: FlaskForm, field: Field) -> None:
-        if field.errors or (not self.empty and not field.data):
+        value = _typed(field)
+        if field.errors or (not self.empty and not value):
             return
-        message = self.problem(field.data)
+        message = self.problem(value)
         if message is not None:
             raise ValidationError(message)
 
@@ -162,16 +133,23 @@ class _Check:
         raise NotImplementedError
 
 
+def _typed(field: Field) -> Any:
+    # A date box's data is its date: its checks read the text typed.
+    return field.typed if isinstance(field, DateValue) else field.data
+
+
 class Required:
     """Something must be sent: "Enter <label>", or this message; nothing else is checked
-    after it fails."""
+    after it fails. With ``when``, only when that is true of the form."""
 
-    def __init__(self, label: Any = None, *, message: Any = None) -> None:
+    def __init__(self, label: Any = None, *, message: Any = None,
+                 when: Callable[[Any], bool] | None = None) -> None:
         self.message = message if message is not None else _l("Enter %(label)s", label=label)
-        self.field_flags = {"required": True}
+        self.when = when
+        self.field_flags = {"required": True} if when is None else {}
 
     def __call__(self, form: FlaskForm, field: Field) -> None:
-        if not field.data:
+        if not _typed(field) and (self.when is None or self.when(form)):
             raise StopValidation(self.message)
 
 
@@ -344,6 +322,47 @@ class DateText(TextField):
     def day(self) -> dt.date | None:
         """The date, or None when the box is empty or the text is no date."""
         return _iso_date(self.data) if self.data and not self.errors else None
+
+
+class DateValue(Field):  # type: ignore[misc]
+    """A date box whose data is the date itself: None while the box is empty or the text is no
+    date, and once a check refuses it (so the page shows the box empty again). ``typed`` is the
+    text as typed (trimmed)."""
+
+    typed = ""
+
+    def process_formdata(self, valuelist: Sequence[Any]) -> None:
+        """Keep the text and the date it names, if it names one."""
+        self.typed = strip(valuelist[0]) if valuelist else ""
+        self.data = _iso_date(self.typed) if self.typed else None
+
+    def post_validate(self, form: FlaskForm, validation_stopped: bool) -> None:
+        """Drop a refused date."""
+        if self.errors:
+            self.data = None
+
+    def _value(self) -> str:
+        return self.typed
+
+
+class Choice(StringField):  # type: ignore[misc]
+    """A radio group's value exactly as sent ('' when nothing was chosen)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("filters", [as_sent])
+        super().__init__(*args, **kwargs)
+
+
+def checked_text(label: Any, *, required: bool | Callable[[Any], bool] = True,
+                 max_length: int = 200, name_like: bool = False) -> TextField:
+    """A text box: present (when ``required``, or when that is true of the form), at most
+    ``max_length`` characters and, for a name, without markup."""
+    checks: list[Any] = [MaxLength(label, max_length), *([NoMarkup(label)] if name_like else [])]
+    if callable(required):
+        checks.insert(0, Required(label, when=required))
+    elif required:
+        checks.insert(0, Required(label))
+    return TextField(validators=checks)
 
 
 class Values(SelectMultipleField):  # type: ignore[misc]
