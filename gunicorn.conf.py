@@ -6,7 +6,7 @@ from typing import Any
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 # Sync workers, 2 per core: each request is handled by one process, one at a time. Threads
-# (gthread) let consent checks share group commits (consent/checks.py) and measured faster,
+# (gthread) let consent checks share group commits (consent/check/) and measured faster,
 # but workers segfaulted in the PostgreSQL soak, more often with threads and also without: a
 # memory-safety fault of CPython 3.11.7 itself (docs/performance.md; 3.12 soaked clean), and
 # threads are not yet soaked on 3.12. PORTAL_THREADS above 1 selects gthread.
