@@ -124,45 +124,8 @@ class NewAgreementForm(AgreementForm):
 # --- the staff pages' error summary; notices; the subject page (helper "consentui") --------
 
 class StaffForm(_Form):
-    """A staff page's form: its error summary lists every error in the order it was found.
-
-    A check on one field may put its error on another (the email address a chosen channel
-    needs, say): the summary keeps it where it was found, as the GOV.UK pattern reads.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.summary: list[dict[str, str]] = []
-
-    def validate(self, extra_validators: dict[str, list[Any]] | None = None) -> bool:
-        """Validate field by field, collecting each new error into the summary."""
-        extra = {name: list(found) for name, found in (extra_validators or {}).items()}
-        for name in self._fields:
-            inline = getattr(self.__class__, f"validate_{name}", None)
-            if inline is not None:
-                extra.setdefault(name, []).append(inline)
-        self.summary = []
-        seen = dict.fromkeys(self._fields, 0)
-        for name, field in self._fields.items():
-            field.validate(self, extra.get(name, ()))
-            seen[name] = 0  # validating a field starts its errors afresh
-            for other, checked in self._fields.items():
-                for message in list(checked.errors)[seen[other]:]:
-                    self.summary.append({"text": str(message), "href": f"#{other}"})
-                seen[other] = len(checked.errors)
-        return not self.summary
-
-    def add_error(self, name: str, message: Any) -> None:
-        """One more error, found after validation (a refusal from an operation, say)."""
-        field = self._fields.get(name)
-        if field is not None:
-            field.errors = [*field.errors, message]
-        self.summary.append({"text": str(message), "href": f"#{name}"})
-
-    def shown(self) -> dict[str, str]:
-        """Each field's value exactly as it was sent, for a page that shows them again so."""
-        return {name: field.raw_data[0] if field.raw_data else ""
-                for name, field in self._fields.items()}
+    """A staff page's form: the kernel's, whose error summary lists every error in the order
+    it was found, an operation's refusals after (``add_error``)."""
 
 
 BAD_SLUG = _l("The short name may contain only lower-case letters, digits and single "
