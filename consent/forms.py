@@ -6,21 +6,12 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, StringField
+from wtforms import Field
 from wtforms.validators import ValidationError
 
 from consent import notices
 from consent.agreements import REFERENCE
 from consent.first_contact.operations import REMOTE_METHODS
-from consent.validators import (
-    IsoDateField,
-    PastDate,
-    RawListField,
-    as_sent,
-    choice_field,
-    stripped,
-    text_field,
-)
 from portal import forms
 from portal.identity.forms import _Form
 from portal.reference.models import LawfulBasis
@@ -128,6 +119,12 @@ class StaffForm(_Form):
     it was found, an operation's refusals after (``add_error``)."""
 
 
+def _past_date(label: Any) -> forms.DateValue:
+    """A date that must be given, real, today or earlier."""
+    return forms.DateValue(validators=[forms.Required(label), forms.RealDate(label),
+                                       forms.PastDate(label)])
+
+
 BAD_SLUG = _l("The short name may contain only lower-case letters, digits and single "
               "hyphens, like victim-referral")
 
@@ -135,7 +132,7 @@ BAD_SLUG = _l("The short name may contain only lower-case letters, digits and si
 class NoticeForm(StaffForm):
     """A new notice's short name."""
 
-    slug = text_field(_l("the short name"), max_length=64)
+    slug = forms.checked_text(_l("the short name"), max_length=64)
 
     def validate_slug(self, field: Field) -> None:
         """The short name's shape, once it is present and short enough."""
@@ -146,11 +143,12 @@ class NoticeForm(StaffForm):
 class NoticeTextForm(StaffForm):
     """One language's text of a draft, and whether it is ready."""
 
-    title = text_field(_l("the title"), max_length=notices.MAX_TITLE, name_like=True)
-    body = text_field(_l("the notice text"), max_length=notices.MAX_BODY, name_like=True)
-    if_you_say_no = text_field(_l("what happens if the person says no"), required=False,
-                          max_length=notices.MAX_IF_NO, name_like=True)
-    status = choice_field(notices.TEXT_STATUSES, _l("Choose whether this translation is ready"))
+    title = forms.checked_text(_l("the title"), max_length=notices.MAX_TITLE, name_like=True)
+    body = forms.checked_text(_l("the notice text"), max_length=notices.MAX_BODY, name_like=True)
+    if_you_say_no = forms.checked_text(_l("what happens if the person says no"),
+                                       required=False, max_length=notices.MAX_IF_NO,
+                                       name_like=True)
+    status = forms.chosen(notices.TEXT_STATUSES, _l("Choose whether this translation is ready"))
 
 
 class PublishForm(StaffForm):
@@ -159,9 +157,9 @@ class PublishForm(StaffForm):
     ``known`` (the ids of the current agreements) is set before validating.
     """
 
-    requires_reconsent = choice_field(("yes", "no"),
-                                     _l("Say whether people need to consent again"))
-    agreements = RawListField()
+    requires_reconsent = forms.chosen(("yes", "no"),
+                                      _l("Say whether people need to consent again"))
+    agreements = forms.Values()
     known: set[int] = set()
 
     @property
@@ -179,19 +177,19 @@ class PublishForm(StaffForm):
 class HoldingForm(StaffForm):
     """A reference the officer's agency holds on the person, added by hand."""
 
-    agency_ref = text_field(_l("your agency's reference"), max_length=100, name_like=True)
-    since = IsoDateField(validators=[PastDate(_l("The date records began"), required=True)])
-    categories = RawListField()
+    agency_ref = forms.checked_text(_l("your agency's reference"), max_length=100, name_like=True)
+    since = _past_date(_l("The date records began"))
+    categories = forms.Values()
 
 
 class RemoteChoiceForm(StaffForm):
     """A choice or withdrawal that arrived by phone, letter or email."""
 
-    choice = choice_field(("yes", "no", "withdraw"), _l("Choose what the person decided"))
-    method = choice_field(REMOTE_METHODS, _l("Choose how it arrived"))
-    received_on = IsoDateField(validators=[PastDate(_l("The date it arrived"), required=True)])
-    note = text_field(_l("Note"), required=False, max_length=1000)
-    notice = StringField()
+    choice = forms.chosen(("yes", "no", "withdraw"), _l("Choose what the person decided"))
+    method = forms.chosen(REMOTE_METHODS, _l("Choose how it arrived"))
+    received_on = _past_date(_l("The date it arrived"))
+    note = forms.checked_text(_l("Note"), required=False, max_length=1000)
+    notice = forms.TextField(filters=[])
 
     @property
     def notice_version_id(self) -> int:
@@ -213,21 +211,21 @@ class ContactForm(StaffForm):
     """How the person wants to be contacted and what emails may say (the operation checks
     both)."""
 
-    contact_channel = StringField(filters=[as_sent])
-    email_wording = StringField(filters=[as_sent])
+    contact_channel = forms.Choice()
+    email_wording = forms.Choice()
 
 
 class IdentityCheckedForm(StaffForm):
     """The officer confirms they checked the person's proof of identity."""
 
-    identity_checked = choice_field(("yes",), _l("Confirm that you checked their proof of "
-                                                "identity"))
+    identity_checked = forms.chosen(("yes",), _l("Confirm that you checked their proof of "
+                                                 "identity"))
 
 
 class SearchForm(StaffForm):
     """Finding a person by name or the agency's reference."""
 
-    q = StringField(filters=[stripped])
+    q = forms.TextField()
 
     def validate_q(self, field: Field) -> None:
         """Short enough, and with enough letters or digits to search for."""

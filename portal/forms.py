@@ -365,6 +365,11 @@ def checked_text(label: Any, *, required: bool | Callable[[Any], bool] = True,
     return TextField(validators=checks)
 
 
+def chosen(allowed: Iterable[str], message: Any) -> Choice:
+    """A radio group whose value, exactly as sent, must be one of ``allowed``."""
+    return Choice(validators=[OneOf(allowed, message)])
+
+
 class Values(SelectMultipleField):  # type: ignore[misc]
     """Checkboxes of one name: the values sent, as sent (checked by a validator)."""
 

@@ -2,55 +2,51 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import Field, StringField
+from wtforms import Field
 from wtforms.validators import ValidationError
 
 from consent.first_contact.operations import CONTACT_CHANNELS, Applicable
 from consent.forms import StaffForm
-from consent.validators import (
-    EmailLike,
-    IsoDateField,
-    OneOf,
-    PastDate,
-    Text,
-    as_sent,
-    choice_field,
-    stripped,
-    text_field,
-)
-from portal import mail
+from portal import forms, mail
 from portal.i18n import LANGUAGES
 from portal.reference.operations import NewSubject
 
 LANGUAGE_CHOICES = ("en", *LANGUAGES)
 MAX_DRAWN_SIGNATURE = 400_000  # characters of PNG data URL; beyond it the name is typed
 EMAIL_FORMAT = _l("Enter an email address in the right format, like name@example.com")
+_EMAIL = _l("Email address")
+# Shown beside a length error too, so the check runs even after another has failed.
+_AT = forms.Matches(re.compile(".*@", re.S), EMAIL_FORMAT, always=True)
+_SIGNER = _l("the name of the person signing")
 
 
 class StartForm(StaffForm):
     """Step 1: the person (found or new) and the agency's reference."""
 
-    given_name = text_field(_l("their first name"), name_like=True)
-    family_name = text_field(_l("their last name"), name_like=True)
-    date_of_birth = IsoDateField(validators=[PastDate(_l("Date of birth"))])
-    language = choice_field(LANGUAGE_CHOICES, _l("Choose the language they prefer"))
-    email = StringField(filters=[stripped], validators=[
-        Text(_l("Email address"), required=False, max_length=320), EmailLike(EMAIL_FORMAT)])
-    phone = text_field(_l("Phone number"), required=False, max_length=40)
-    safe_contact = text_field(_l("Safe contact instructions"), required=False, max_length=1000)
+    given_name = forms.checked_text(_l("their first name"), name_like=True)
+    family_name = forms.checked_text(_l("their last name"), name_like=True)
+    date_of_birth = forms.DateValue(validators=[forms.RealDate(_l("Date of birth")),
+                                                forms.PastDate(_l("Date of birth"))])
+    language = forms.chosen(LANGUAGE_CHOICES, _l("Choose the language they prefer"))
+    email = forms.TextField(validators=[forms.MaxLength(_EMAIL, 320), _AT])
+    phone = forms.checked_text(_l("Phone number"), required=False, max_length=40)
+    safe_contact = forms.checked_text(_l("Safe contact instructions"), required=False,
+                                      max_length=1000)
     # Optional, never pre-selected: unanswered, a link is told by staff and emails are neutral.
-    contact_channel = choice_field(("", *CONTACT_CHANNELS), _l("Choose how they want to be "
-                                                          "contacted"))
-    email_wording = StringField(filters=[lambda v: v or mail.NEUTRAL], validators=[
-        OneOf(set(mail.WORDINGS), _l("Choose what emails to them may say"))])
-    agency_ref = text_field(_l("your agency's reference"), max_length=100, name_like=True)
-    existing = StringField(filters=[as_sent])
+    contact_channel = forms.chosen(("", *CONTACT_CHANNELS), _l("Choose how they want to be "
+                                                               "contacted"))
+    # Unanswered is the neutral wording.
+    email_wording = forms.Choice(filters=[lambda v: v or mail.NEUTRAL], validators=[
+        forms.OneOf(("", *mail.WORDINGS), _l("Choose what emails to them may say"))])
+    agency_ref = forms.checked_text(_l("your agency's reference"), max_length=100, name_like=True)
+    existing = forms.Choice()
 
     def validate_contact_channel(self, field: Field) -> None:
         """Contact by email needs an address (the error is the address's)."""
@@ -87,16 +83,16 @@ class WhoForm(StaffForm):
     """Step 2: who is choosing, and the interpreter. ``child`` is set before validating."""
 
     child = False
-    guardian_name = text_field(_l("the parent or guardian's full name"),
-                          required=lambda form: form.child, name_like=True)
-    guardian_relationship = text_field(_l("their relationship to the child"),
-                                  required=lambda form: form.child
-                                  or bool(form.guardian_name.data),
-                                  max_length=100, name_like=True)
-    interpreter = choice_field(("yes", "no"), _l("Say whether an interpreter was used"))
-    interpreter_language = text_field(_l("the interpreter's language"),
-                                 required=lambda form: form.interpreter.data == "yes",
-                                 max_length=60, name_like=True)
+    guardian_name = forms.checked_text(_l("the parent or guardian's full name"),
+                                       required=lambda form: form.child, name_like=True)
+    guardian_relationship = forms.checked_text(_l("their relationship to the child"),
+                                               required=lambda form: form.child
+                                               or bool(form.guardian_name.data),
+                                               max_length=100, name_like=True)
+    interpreter = forms.chosen(("yes", "no"), _l("Say whether an interpreter was used"))
+    interpreter_language = forms.checked_text(_l("the interpreter's language"),
+                                              required=lambda form: form.interpreter.data
+                                              == "yes", max_length=60, name_like=True)
 
 
 def choices_form(notices: Sequence[Applicable]) -> StaffForm:
@@ -106,7 +102,7 @@ def choices_form(notices: Sequence[Applicable]) -> StaffForm:
         pass
 
     for item in notices:
-        setattr(ChoicesForm, f"notice-{item.version.id}", choice_field(
+        setattr(ChoicesForm, f"notice-{item.version.id}", forms.chosen(
             ("yes", "no"), _("Choose yes or no for “%(title)s”", title=item.text.title)))
     return ChoicesForm()
 
@@ -117,18 +113,26 @@ def _drawn_fits(form: Any, _field: Field) -> None:
         raise ValidationError(_l("The drawn signature was too large: type the name instead"))
 
 
+def _signer_checks(_form: Any, field: Field) -> None:
+    # Checked even after a too-large drawing was refused, so that both errors show.
+    for check in (forms.MaxLength(_SIGNER, 200), forms.NoMarkup(_SIGNER)):
+        message = check.problem(field.data) if field.data else None
+        if message is not None:
+            raise ValidationError(message)
+
+
 class SignForm(StaffForm):
     """Step 4: the signature (drawn, or a typed name) and the officer's witness."""
 
-    typed_name = StringField(filters=[stripped], validators=[
-        _drawn_fits, Text(_l("the name of the person signing"),
-                          required=lambda form: not form.signature_image.data, name_like=True)])
-    witness = choice_field(("yes",), _l("Confirm that you witnessed these choices"))
-    signature_image = StringField(filters=[stripped])
+    typed_name = forms.TextField(validators=[
+        _drawn_fits, forms.Required(_SIGNER, when=lambda form: not form.signature_image.data),
+        _signer_checks])
+    witness = forms.chosen(("yes",), _l("Confirm that you witnessed these choices"))
+    signature_image = forms.TextField()
 
 
 class ReceiptEmailForm(StaffForm):
     """The address to email a receipt to."""
 
-    email = StringField(filters=[stripped], validators=[
-        Text(_l("Email address"), max_length=320), EmailLike(EMAIL_FORMAT)])
+    email = forms.TextField(validators=[forms.Required(_EMAIL), forms.MaxLength(_EMAIL, 320),
+                                        _AT])

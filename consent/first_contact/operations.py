@@ -21,7 +21,7 @@ from consent import operations as consent_ops
 from consent import receipts
 from consent.first_contact.models import FirstContactReceipt
 from consent.models import ConsentEvent, ExpressedBy, Method, Notice, NoticeText, NoticeVersion
-from portal import audit
+from portal import audit, mail
 from portal.database import utcnow
 from portal.errors import Invalid, NotFound
 from portal.identity.models import StaffUser
@@ -227,6 +227,26 @@ def receipt_for(session: Session, staff: StaffUser, receipt_id: uuid.UUID
         select(ConsentEvent).where(ConsentEvent.public_id.in_(ids)))}
     events = [by_id[i] for i in ids if i in by_id]
     return receipt, subject, receipts.load_choices(session, events, receipt.language)
+
+
+NO_EMAIL = "no-email"
+
+
+def email_receipt(session: Session, staff: StaffUser, receipt_id: uuid.UUID
+                  ) -> tuple[FirstContactReceipt, Subject]:
+    """Record that a receipt is emailed; refused (``NO_EMAIL``) when the person chose no
+    emails. The caller sends it, in the wording the person chose."""
+    receipt = session.get(FirstContactReceipt, receipt_id)
+    if receipt is None or receipt.agency_id != staff.agency_id:
+        raise NotFound("no such receipt")
+    subject = visible_subject(session, staff, receipt.subject_id)
+    if mail.wording(subject.email_wording) == mail.NO_EMAIL:
+        raise Invalid(NO_EMAIL, field="email")
+    # Who sent a person's receipt where is security-relevant: the address is not logged.
+    audit.record(session, "first_contact.receipt_emailed", staff_actor(staff),
+                 subject_id=subject.id, object_type="first_contact_receipt",
+                 object_id=str(receipt_id))
+    return receipt, subject
 
 
 def choices_of(session: Session, subject_id: uuid.UUID, agency_id: int

@@ -29,6 +29,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consent import operations as consent_ops
 from consent import receipts
+from consent.first_contact import notify
 from consent.first_contact import operations as fc
 from consent.first_contact.forms import (
     LANGUAGE_CHOICES,
@@ -40,12 +41,13 @@ from consent.first_contact.forms import (
 )
 from consent.forms import ContactForm, HoldingForm, IdentityCheckedForm, RemoteChoiceForm
 from consent.staff import subject_page
-from portal import audit, database, mail
+from portal import database, mail
 from portal.database import utcnow
 from portal.errors import (
     Conflict,
     DomainError,
     GuardianRequired,
+    Invalid,
     InvalidTransition,
     NotFound,
 )
@@ -305,28 +307,18 @@ def email(receipt_id: uuid.UUID) -> str | BaseResponse | tuple[str, int]:
     """Email the PDF receipt to the address the person gives."""
     form = ReceiptEmailForm()
     form.validate()
-    data, person = _pdf(receipt_id, printed=False)
-    wording = mail.wording(person.email_wording)
-    if wording == mail.NO_EMAIL:
+    try:
+        fc.email_receipt(database.session(), current(), receipt_id)
+    except Invalid:
         form.add_error("email", _("They chose not to get emails: print the receipt instead"))
     if form.summary:
         receipt, person, chosen = fc.receipt_for(database.session(), current(), receipt_id)
         return render_template("first_contact/done.html", receipt=receipt, person=person,
                                choices=chosen, claim_code=_claim_code(receipt_id),
                                form_errors=form.summary, email=form.email.data), 400
-    config = current_app.config["PORTAL"]
-    detailed = wording == mail.DETAILED
-    with force_locale(person.preferred_language):
-        text = render_template("email/staff/receipt.txt", person=person, detailed=detailed,
-                               partnership=config.partnership_name)
-        subject = _("Your consent receipt") if detailed else mail.neutral_subject(config)
-    name = f"consent-receipt-{receipt_id}.pdf" if detailed else f"receipt-{receipt_id}.pdf"
-    mail.queue(mail.build(form.email.data, subject, text,
-                          attachments=[(name, "application/pdf", data)]))
-    # Who sent a person's receipt where is security-relevant: the address is not logged.
-    audit.record(database.session(), "first_contact.receipt_emailed", staff_actor(current()),
-                 subject_id=person.id, object_type="first_contact_receipt",
-                 object_id=str(receipt_id))
+    data, person = _pdf(receipt_id, printed=False)
+    mail.queue(notify.receipt_email(person, form.email.data, data, receipt_id,
+                                    current_app.config["PORTAL"]))
     return redirect(url_for("first_contact.done", receipt_id=receipt_id, sent="1"))
 
 

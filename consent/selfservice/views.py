@@ -96,15 +96,14 @@ def link() -> str | BaseResponse:
     if form.validate_on_submit():
         db = database.session()
         try:
-            subject = claims.redeem(db, account, form.code.data or "", actor=sessions.actor())
+            linked = claims.redeem(db, account, form.code.data or "", actor=sessions.actor())
         except (Invalid, Conflict, NotFound):
             form.code.errors = [_("That code is not valid, has been used or has expired. "
                                   "Check it against your receipt")]
         else:
             # The person hears of it where they chose at first contact, not (only) here.
-            notice = claims.last_notice(db, subject.id)
-            if notice is not None:
-                mail.queue(claims.notice_email(notice, subject, current_app.config["PORTAL"]))
+            mail.queue(claims.notice_email(linked.notice, linked.subject,
+                                           current_app.config["PORTAL"]))
             return redirect(url_for("selfservice.link_done"))
     return render_template("selfservice/link.html", form=form,
                            form_errors=forms.errors_of(form))

@@ -377,13 +377,10 @@ def new_password(token: str) -> str | Response:
         return render_template("accounts/new_password.html", form=form, token=token,
                                form_errors=forms.errors_of(form))
     db = database.session()
-    ops.set_password(db, account, form.password.data or "", actor=sessions.actor())
-    if account.subject_id is not None:
-
-        notice, subject = claims.last_notice(db, account.subject_id), db.get(Subject,
-                                                                           account.subject_id)
-        if notice is not None and subject is not None:
-            mail.queue(claims.notice_email(notice, subject, _config()))
+    notice = ops.set_password(db, account, form.password.data or "", actor=sessions.actor())
+    subject = db.get(Subject, notice.subject_id) if notice is not None else None
+    if notice is not None and subject is not None:
+        mail.queue(claims.notice_email(notice, subject, _config()))
     session.clear()
     return redirect(url_for("accounts.password_changed"))
 

@@ -13,6 +13,7 @@ import hashlib
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from email.message import EmailMessage
 
 from flask import render_template
@@ -70,8 +71,17 @@ def issue(session: Session, subject_id: uuid.UUID, *, actor: Actor,
     return claim, format_code(code)
 
 
-def redeem(session: Session, account: Account, code: str, *, actor: Actor) -> Subject:
-    """Link the account to the code's subject; the code then stops working.
+@dataclass(frozen=True)
+class Linked:
+    """A redeemed code: whose records the account now sees, and the notice telling them."""
+
+    subject: Subject
+    notice: PersonNotice
+
+
+def redeem(session: Session, account: Account, code: str, *, actor: Actor) -> Linked:
+    """Link the account to the code's subject, which stops the code working; the person is
+    told (``notice_email`` when the notice says so).
 
     Every failure gives the same message, so codes cannot be probed one property at a time.
     """
@@ -97,8 +107,7 @@ def redeem(session: Session, account: Account, code: str, *, actor: Actor) -> Su
     subject = session.get(Subject, claim.subject_id)
     if subject is None:  # pragma: no cover - a foreign key guarantees it
         raise NotFound("no such subject")
-    tell_person(session, subject, LINKED, account.id, actor=actor)
-    return subject
+    return Linked(subject, tell_person(session, subject, LINKED, account.id, actor=actor))
 
 
 def tell_person(session: Session, subject: Subject, reason: str,
@@ -185,12 +194,6 @@ def reissue(session: Session, subject_id: uuid.UUID, *, actor: Actor) -> tuple[C
                      object_type="claim_code", object_id=str(old.id))
     session.flush()
     return issue(session, subject_id, actor=actor)
-
-
-def last_notice(session: Session, subject_id: uuid.UUID) -> PersonNotice | None:
-    """The newest notice to the person (the one a link or unlink just made)."""
-    return session.scalar(select(PersonNotice).where(PersonNotice.subject_id == subject_id)
-                          .order_by(PersonNotice.id.desc()).limit(1))
 
 
 def notices_of(session: Session, subject_id: uuid.UUID, limit: int = 20) -> list[PersonNotice]:

@@ -21,19 +21,9 @@ class _Form(forms.Form):
     """A form of these pages (CSRFProtect already refuses any POST without a valid token)."""
 
 
-def errors_of(form: FlaskForm) -> list[dict[str, str]]:
+def errors_of(form: FlaskForm) -> forms.Errors:
     """The error summary's list: each field's first error, linked to the field."""
-    out = []
-    for name, messages in form.errors.items():
-        if messages:
-            out.append({"text": str(messages[0]), "href": f"#{name}"})
-    return out
-
-
-def field_error(form: FlaskForm, name: str) -> dict[str, str] | None:
-    """The inline error for one field, in the shape GOV.UK macros want."""
-    errors: Any = form.errors.get(name)
-    return {"text": str(errors[0])} if errors else None
+    return forms.errors_of(form, first_only=True)
 
 
 class RegisterForm(_Form):

@@ -16,7 +16,7 @@ from portal.audit import Actor
 from portal.database import utcnow
 from portal.errors import Conflict, Invalid, NotFound
 from portal.identity import claims, second_factor
-from portal.identity.models import Account
+from portal.identity.models import Account, PersonNotice
 from portal.identity.passwords import MAX_LENGTH, MIN_LENGTH, hash_password, verify_password
 from portal.mail import WORDINGS
 from portal.reference.models import (
@@ -92,8 +92,10 @@ def authenticate(session: Session, email: str, password: str) -> Account | None:
     return account
 
 
-def set_password(session: Session, account: Account, password: str, *, actor: Actor) -> None:
-    """Change the password and end every session of the account."""
+def set_password(session: Session, account: Account, password: str, *, actor: Actor
+                 ) -> PersonNotice | None:
+    """Change the password and end every session of the account; the notice returned tells
+    the person whose records the account sees."""
     check_password_rules(password)
     account.password_hash = hash_password(password)
     if account.email_verified_at is None:
@@ -109,8 +111,9 @@ def set_password(session: Session, account: Account, password: str, *, actor: Ac
 
         subject = session.get(Subject, account.subject_id)
         if subject is not None:
-            claims.tell_person(session, subject, claims.PASSWORD_RESET, account.id,
-                               actor=actor)
+            return claims.tell_person(session, subject, claims.PASSWORD_RESET, account.id,
+                                      actor=actor)
+    return None
 
 
 def set_language(session: Session, account: Account, language: str, locales: Sequence[str], *,

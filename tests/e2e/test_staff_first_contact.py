@@ -153,7 +153,7 @@ def test_the_whole_first_contact_journey(live: LiveServer, tablet: Page, tablet_
         assert re.search(r'"image":"data:image/png;base64,', events[0].evidence)
     # The claim code on the receipt links a public account to the person
     account = make_account(session)
-    assert claims.redeem(session, account, code, actor=SYSTEM).id == subject.id
+    assert claims.redeem(session, account, code, actor=SYSTEM).subject.id == subject.id
 
 
 def test_subject_pages_are_accessible(live: LiveServer, tablet: Page, session: Session,

@@ -205,7 +205,7 @@ def test_a_consent_officer_unlinks_a_wrong_account_and_gives_a_new_code(
     other = make_account(session)
     with pytest.raises(Invalid):
         claims.redeem(session, other, spare, actor=SYSTEM)
-    assert claims.redeem(session, other, new.group(1), actor=SYSTEM).id == person.id
+    assert claims.redeem(session, other, new.group(1), actor=SYSTEM).subject.id == person.id
     session.commit()
     # And the person, signed in, sees every link and the unlink
     login(theirs, other)

@@ -108,7 +108,7 @@ def test_the_whole_journey_records_choices_with_evidence(app: Flask, client: Fla
     # The claim code links a public account to the person
     account = make_account(session)
     linked = claims.redeem(session, account, code.group(1), actor=SYSTEM)
-    assert linked.id == subject.id
+    assert linked.subject.id == subject.id
 
 
 def test_the_receipt_can_be_emailed(app: Flask, client: FlaskClient, session: Session,
