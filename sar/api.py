@@ -77,12 +77,16 @@ def get_task(task_id: str) -> Response:
 @bp.post("/tasks/<task_id>/records")
 @require_scope("sar:supply")
 def supply(task_id: str) -> tuple[Response, int]:
-    """Supply the agency's records for one task."""
+    """Supply the agency's records for one task (idempotent by the agency's record id)."""
     request.max_content_length = MAX_BODY
     task = ops.task_for_agency(database.session(), _task_id(task_id), caller().agency_id)
     records = parse_records(json_body())
-    task = ops.supply_records(database.session(), task, records, actor=caller_actor())
-    return jsonify(_task_json(task)), 201
+    done = ops.supply(database.session(), task, records, actor=caller_actor())
+    body = {**_task_json(done.task), "results": [
+        {"id": o.external_id, "outcome": o.outcome, "version": o.version}
+        for o in done.outcomes]}
+    # 201 when a record was created or replaced; a repeat that changed nothing is 200.
+    return jsonify(body), 201 if done.changed else 200
 
 
 @bp.post("/tasks/<task_id>/nothing-held")

@@ -37,8 +37,10 @@ from portal.errors import Conflict, DomainError, Invalid, NotFound
 from portal.identity.models import Role
 from sar import access, uploads
 from sar.models import (
+    REASON_REGIMES,
     FileReview,
     Reason,
+    Regime,
     SarFile,
     SarFileRedaction,
     SarRecord,
@@ -271,15 +273,38 @@ def _encode(img: Image.Image, mime: str) -> bytes:
 # --- Review -------------------------------------------------------------------------------
 
 
-def checked_reason(reason: str, detail: str) -> str:
-    """A withholding or redaction reason from the fixed list ("other" needs its detail)."""
+MAX_GROUND = 200
+_REGIME_NAMES = {Regime.PART2: "Part 2 (UK GDPR) processing: use an exemption of DPA 2018 "
+                               "Schedules 2 to 4",
+                 Regime.PART3: "Part 3 (law-enforcement) processing: use a restriction of "
+                               "DPA 2018 s45(4)"}
+
+
+def checked_reason(reason: str, detail: str, *, regime: str,
+                   ground: str = "") -> tuple[str, str]:
+    """A withholding or redaction reason from the fixed list that fits the record's regime,
+    and its legal ground: "another reason" names the provision relied on (and says why)."""
     try:
         value = Reason(reason)
     except ValueError as exc:
         raise Invalid("choose a reason from the list", field="reason") from exc
-    if value is Reason.OTHER and not detail.strip():
+    if Regime(regime) not in REASON_REGIMES[value]:
+        raise Invalid(f"that reason does not fit this record, which is "
+                      f"{_REGIME_NAMES[Regime(regime)]}", field="reason")
+    if value is not Reason.OTHER:
+        return value.value, ""
+    ground = ground.strip()
+    # A provision is always numbered (a section, a paragraph, an article): a ground without
+    # a number is free text, which is not a legal ground.
+    if not ground or not any(c.isdigit() for c in ground):
+        raise Invalid("name the provision relied on for another reason, like Data Protection "
+                      "Act 2018 Schedule 2 Part 1 paragraph 5", field="ground")
+    if len(ground) > MAX_GROUND:
+        raise Invalid(f"the provision relied on must be {MAX_GROUND} characters or fewer",
+                      field="ground")
+    if not detail.strip():
         raise Invalid("describe the reason", field="detail")
-    return value.value
+    return value.value, ground
 
 
 def get_file(session: Session, file_id: int) -> tuple[SarFile, SarRecord]:
@@ -310,6 +335,8 @@ def _editable(sar: SarRequest, record: SarRecord) -> None:
 
     if sar.status not in OPEN_STATUSES:
         raise Conflict("the request is closed")
+    if record.superseded_at is not None:
+        raise Conflict("this is an earlier version of the record: review the current one")
     if record.withheld:
         raise Conflict("the whole record is withheld, with its files")
 
@@ -324,7 +351,8 @@ def _reset(file: SarFile) -> None:
 
 def add_region(session: Session, sar: SarRequest, record: SarRecord, file: SarFile, *,
                page: int, x: int, y: int, width: int, height: int, reason: str,
-               detail: str = "", staff_id: int, actor: Actor) -> SarFileRedaction:
+               detail: str = "", ground: str = "", staff_id: int,
+               actor: Actor) -> SarFileRedaction:
     """Black out a rectangle (pixels of the page as shown) of an image or a PDF page."""
     _editable(sar, record)
     if file.mime not in (PNG, JPEG, PDF):
@@ -336,8 +364,9 @@ def add_region(session: Session, sar: SarRequest, record: SarRecord, file: SarFi
     if x < 0 or y < 0 or width < 1 or height < 1:
         raise Invalid("give a region inside the page: x and y from 0, width and height "
                       "from 1", field="x")
+    why, ground = checked_reason(reason, detail, regime=record.regime, ground=ground)
     red = SarFileRedaction(file_id=file.id, page=page, x=x, y=y, width=width, height=height,
-                           reason=checked_reason(reason, detail), detail=detail.strip(),
+                           reason=why, detail=detail.strip(), ground=ground,
                            staff_id=staff_id)
     session.add(red)
     _reset(file)
@@ -350,7 +379,8 @@ def add_region(session: Session, sar: SarRequest, record: SarRecord, file: SarFi
 
 
 def add_text(session: Session, sar: SarRequest, record: SarRecord, file: SarFile, text: str,
-             *, reason: str, detail: str = "", staff_id: int, actor: Actor) -> SarFileRedaction:
+             *, reason: str, detail: str = "", ground: str = "", staff_id: int,
+             actor: Actor) -> SarFileRedaction:
     """Redact every occurrence of a span of a text file, for a listed reason."""
     _editable(sar, record)
     if file.mime != TEXT:
@@ -363,8 +393,9 @@ def add_text(session: Session, sar: SarRequest, record: SarRecord, file: SarFile
     # The same match as the one that burns it out (any case), so a redaction always applies.
     if not re.search(re.escape(text), text_of(file), flags=re.IGNORECASE):
         raise Invalid("that text does not appear in the file", field="text")
-    red = SarFileRedaction(file_id=file.id, text=text, reason=checked_reason(reason, detail),
-                           detail=detail.strip(), staff_id=staff_id)
+    why, ground = checked_reason(reason, detail, regime=record.regime, ground=ground)
+    red = SarFileRedaction(file_id=file.id, text=text, reason=why, detail=detail.strip(),
+                           ground=ground, staff_id=staff_id)
     session.add(red)
     _reset(file)
     session.flush()
@@ -376,8 +407,8 @@ def add_text(session: Session, sar: SarRequest, record: SarRecord, file: SarFile
 
 
 def decide(session: Session, sar: SarRequest, record: SarRecord, file: SarFile,
-           decision: str, *, reason: str = "", detail: str = "", staff_id: int,
-           forbidden: Sequence[str], actor: Actor) -> SarFile:
+           decision: str, *, reason: str = "", detail: str = "", ground: str = "",
+           staff_id: int, forbidden: Sequence[str], actor: Actor) -> SarFile:
     """Release as is, release with the redactions burnt in, or withhold with a reason; only
     by someone who opened the file, and never with a redacted or safe-contact string left."""
     _editable(sar, record)
@@ -389,9 +420,11 @@ def decide(session: Session, sar: SarRequest, record: SarRecord, file: SarFile,
         raise Invalid("choose what to do with the file", field="decision") from exc
     if value is FileReview.UNREVIEWED:
         raise Invalid("choose what to do with the file", field="decision")
-    file.withhold_reason, file.withhold_detail = "", ""
     if value is FileReview.WITHHELD:
-        file.withhold_reason = checked_reason(reason, detail)
+        why, ground = checked_reason(reason, detail, regime=record.regime, ground=ground)
+    file.withhold_reason, file.withhold_detail, file.withhold_ground = "", "", ""
+    if value is FileReview.WITHHELD:
+        file.withhold_reason, file.withhold_ground = why, ground
         file.withhold_detail = detail.strip()
         file.released = None
     else:

@@ -285,6 +285,7 @@ class RedactForm(_Form):
     text = _text()
     reason = _text()
     detail = _text()
+    ground = _text()  # the provision relied on, for "another reason"
 
 
 class RecordsForm(_Form):
@@ -322,6 +323,7 @@ class RegionForm(_Form):
     height = _pixels()
     reason = _text()
     detail = _text()
+    ground = _text()  # the provision relied on, for "another reason"
 
     def number(self, name: str) -> int:
         """One of the whole numbers (after ``check``)."""
@@ -334,6 +336,7 @@ class FileTextForm(_Form):
     text = _text()
     reason = _text()
     detail = _text()
+    ground = _text()  # the provision relied on, for "another reason"
 
 
 class FileDecisionForm(_Form):
@@ -342,3 +345,4 @@ class FileDecisionForm(_Form):
     decision = _text()
     reason = _text()
     detail = _text()
+    ground = _text()  # the provision relied on, for "another reason"

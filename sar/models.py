@@ -7,7 +7,17 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import (
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.database import Base, new_uuid, utcnow
@@ -37,8 +47,38 @@ class Reason(enum.StrEnum):
     S45_4_C = "s45-4-c"  # protect public security
     S45_4_D = "s45-4-d"  # protect national security
     S45_4_E = "s45-4-e"  # protect the rights and freedoms of others
-    LEGAL_PRIVILEGE = "legal-privilege"
-    OTHER = "other"  # with free text
+    LEGAL_PRIVILEGE = "legal-privilege"  # DPA 2018 Sch 2 Part 4 para 19
+    OTHER = "other"  # with the provision relied on named (its ground), and free text
+
+
+class Regime(enum.StrEnum):
+    """The part of DPA 2018 a record was processed under, which decides the exemptions that
+    may be relied on: Part 2 (UK GDPR, exemptions in Schedules 2 to 4) or Part 3 (a competent
+    authority's law-enforcement processing, restrictions in s45(4))."""
+
+    PART2 = "part2"
+    PART3 = "part3"
+
+
+# The one place that says which reason fits which regime: forms, operations and the API
+# all read it. Third-party data under Part 3 is s45(4)(e) (the rights of others); legal
+# privilege is a Part 2 exemption only; "another reason" names its own provision.
+REASON_REGIMES: dict[Reason, frozenset[Regime]] = {
+    Reason.THIRD_PARTY: frozenset({Regime.PART2}),
+    Reason.CRIME_TAXATION: frozenset({Regime.PART2}),
+    Reason.S45_4_A: frozenset({Regime.PART3}),
+    Reason.S45_4_B: frozenset({Regime.PART3}),
+    Reason.S45_4_C: frozenset({Regime.PART3}),
+    Reason.S45_4_D: frozenset({Regime.PART3}),
+    Reason.S45_4_E: frozenset({Regime.PART3}),
+    Reason.LEGAL_PRIVILEGE: frozenset({Regime.PART2}),
+    Reason.OTHER: frozenset({Regime.PART2, Regime.PART3}),
+}
+
+
+def reasons_for(regime: str) -> list[Reason]:
+    """The reasons that may be relied on for a record processed under this regime."""
+    return [r for r in Reason if Regime(regime) in REASON_REGIMES[r]]
 
 
 class SarRequest(Base):
@@ -169,17 +209,31 @@ class SarTask(Base):
 
     request: Mapped[SarRequest] = relationship(back_populates="tasks")
     agency: Mapped[Agency] = relationship()
-    records: Mapped[list[SarRecord]] = relationship(order_by="SarRecord.id")
+    # The current version of each record: what is reviewed, redacted and released.
+    records: Mapped[list[SarRecord]] = relationship(
+        primaryjoin="and_(SarTask.id == SarRecord.task_id, SarRecord.superseded_at.is_(None))",
+        order_by="SarRecord.id", viewonly=True)
+    # Every version, the replaced ones too (kept for staff, never released).
+    all_records: Mapped[list[SarRecord]] = relationship(
+        order_by="(SarRecord.external_id, SarRecord.version)", viewonly=True)
 
 
 class SarRecord(Base):
-    """One record an agency supplied, and the reviewer's decision on it."""
+    """One version of a record an agency supplied (by the agency's own id, unique per task),
+    and the reviewer's decision on it. A changed record supplied again is a new version; the
+    earlier one is kept, marked superseded, and never released."""
 
     __tablename__ = "sar_records"
+    __table_args__ = (UniqueConstraint("task_id", "external_id", "version",
+                                       name="uq_sar_records_task_external_version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sar_tasks.id"), index=True)
     external_id: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supplied_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    regime: Mapped[str] = mapped_column(String(8), default=Regime.PART2)
     kind: Mapped[str] = mapped_column(String(64))
     title: Mapped[str] = mapped_column(String(300))
     occurred_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
@@ -187,6 +241,7 @@ class SarRecord(Base):
     withheld: Mapped[bool] = mapped_column(Boolean, default=False)
     withhold_reason: Mapped[str] = mapped_column(String(32), default="")
     withhold_detail: Mapped[str] = mapped_column(Text, default="")
+    withhold_ground: Mapped[str] = mapped_column(String(200), default="")  # for "other"
     withheld_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
                                                        default=None)
 
@@ -217,6 +272,7 @@ class SarFile(Base):
     review: Mapped[str] = mapped_column(String(16), default=FileReview.UNREVIEWED)
     withhold_reason: Mapped[str] = mapped_column(String(32), default="")
     withhold_detail: Mapped[str] = mapped_column(Text, default="")
+    withhold_ground: Mapped[str] = mapped_column(String(200), default="")  # for "other"
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
                                                        default=None)
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
@@ -242,6 +298,7 @@ class SarFileRedaction(Base):
     text: Mapped[str] = mapped_column(Text, default="")  # a text file's span
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+    ground: Mapped[str] = mapped_column(String(200), default="")  # for "other"
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -256,6 +313,7 @@ class SarRedaction(Base):
     text: Mapped[str] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
+    ground: Mapped[str] = mapped_column(String(200), default="")  # for "other"
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
 
 

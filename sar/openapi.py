@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portal.openapi import components, problem_response
-from sar.schemas import SarRecords, SarTask
+from sar.schemas import SarRecords, SarSupplied, SarTask
 
 _ERRORS = {"401": problem_response("Missing, unknown, expired or revoked key"),
            "403": problem_response("The key lacks the sar:supply scope"),
@@ -38,6 +38,11 @@ def _task_response(description: str) -> dict[str, Any]:
         "schema": {"$ref": "#/components/schemas/SarTask"}}}, "links": _ONE_TASK_LINKS}
 
 
+def _supplied_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/SarSupplied"}}}, "links": _ONE_TASK_LINKS}
+
+
 PATHS: dict[str, Any] = {
     "/api/v1/sar/tasks": {"get": {
         "operationId": "listSarTasks",
@@ -65,17 +70,37 @@ PATHS: dict[str, Any] = {
     "/api/v1/sar/tasks/{task_id}/records": {"post": {
         "operationId": "supplySarRecords",
         "summary": "Supply the agency's records for a task",
-        "description": "JSON records, with original files base64-encoded; up to 50 MB.",
+        "description": (
+            "JSON records, with original files base64-encoded; up to 50 MB. Idempotent by "
+            "the agency's own record `id` (unique within the task): the same id with the "
+            "same content changes nothing (`unchanged`, and 200 when nothing in the body "
+            "changed anything); with changed content the record is replaced by a new "
+            "version (`replaced`), the earlier kept for reviewers and never released. A "
+            "replacement is refused (409, nothing stored) once a reviewer has redacted or "
+            "withheld the record or redacted or decided on one of its files "
+            "(`/api/v1/problems/record-under-review`, `field` naming the record), or once a "
+            "bundle of the request is approved (`/api/v1/problems/bundle-approved`). A "
+            "built bundle not yet approved is set aside by a replacement and must be built "
+            "again. All or nothing: one refusal stores none of the body."),
         "security": _SECURITY, "parameters": [_TASK_ID],
         "requestBody": {"required": True, "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/SarRecords"}}}},
-        "responses": {"201": _task_response("Supplied"),
+        "responses": {"200": _supplied_response("Nothing changed: every record sent was "
+                                                "already held with the same content"),
+                      "201": _supplied_response("Supplied: at least one record was created "
+                                                "or replaced"),
                       "400": problem_response("Malformed JSON"),
                       "404": problem_response("No such task for this agency"),
-                      "409": problem_response("The task or request is closed"),
+                      "409": problem_response(
+                          "The task or request is closed; a changed record is under review "
+                          "(`record-under-review`); a bundle is approved "
+                          "(`bundle-approved`)"),
                       "413": problem_response("Body over 50 MB"),
                       "415": problem_response("Body is not application/json"),
-                      "422": problem_response("A record is invalid (see `field`)"), **_ERRORS},
+                      "422": problem_response("A record is invalid, an id is repeated in the "
+                                              "body, or `part3` comes from an agency that is "
+                                              "not a competent authority (see `field`)"),
+                      **_ERRORS},
     }},
     "/api/v1/sar/tasks/{task_id}/nothing-held": {"post": {
         "operationId": "answerNothingHeld",
@@ -89,4 +114,5 @@ PATHS: dict[str, Any] = {
     }},
 }
 
-SCHEMAS = components(SarTask, SarRecords, inline=("SarFile", "Scope"))
+SCHEMAS = components(SarTask, SarSupplied, SarRecords,
+                     inline=("SarFile", "Scope", "SarRecordOutcome"))

@@ -19,6 +19,8 @@ from portal.identity.models import Account, Role, StaffUser
 from portal.reference.models import Agency, Holding, Subject
 from sar import access, attachments, clock, uploads
 from sar.models import (
+    FileReview,
+    Regime,
     SarBundle,
     SarDocument,
     SarDownload,
@@ -494,7 +496,9 @@ def tasks_for_agency(session: Session, agency_id: int, *,
 
 @dataclass(frozen=True, slots=True)
 class NewRecord:
-    """A record as an agency supplies it."""
+    """A record as an agency supplies it, by the agency's own id for it (unique per task).
+    ``regime`` is "part2" or "part3"; left out, it is the agency's (Part 3 for a competent
+    authority)."""
 
     external_id: str
     kind: str
@@ -502,22 +506,108 @@ class NewRecord:
     text: str
     occurred_on: dt.date | None = None
     files: Sequence[tuple[str, str, bytes]] = ()  # (filename, media type, content)
+    regime: str | None = None
 
 
-def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord], *,
-                   actor: Actor, staff_id: int | None = None) -> SarTask:
-    """Add an agency's records to its task and mark it supplied."""
-    if task.request.status not in OPEN_STATUSES:
+class RecordUnderReview(Conflict):
+    """A changed record may not replace one a reviewer has started on."""
+
+    code = "record-under-review"
+
+
+class BundleApproved(Conflict):
+    """Nothing may change once a bundle of the request is approved."""
+
+    code = "bundle-approved"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What supplying did with one record: ``created`` (version 1), ``replaced`` (a new
+    version) or ``unchanged`` (the same content again: nothing written)."""
+
+    external_id: str
+    outcome: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Supplied:
+    """A task after records were supplied, and what became of each record sent."""
+
+    task: SarTask
+    outcomes: list[Outcome]
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was written."""
+        return any(o.outcome != "unchanged" for o in self.outcomes)
+
+
+def review_started(record: SarRecord) -> bool:
+    """Whether a reviewer has started on the record: a redaction, a withholding, or a
+    redaction of or a decision on one of its files."""
+    return (bool(record.redactions) or record.withheld
+            or any(f.redactions or f.review != FileReview.UNREVIEWED for f in record.files))
+
+
+def default_regime(agency: Agency) -> Regime:
+    """The regime an agency's records are processed under unless it says otherwise."""
+    return Regime.PART3 if agency.competent_authority else Regime.PART2
+
+
+def _regime(task: SarTask, given: str | None, where: str) -> str:
+    if given is None:
+        return default_regime(task.agency).value
+    try:
+        regime = Regime(given)
+    except ValueError as exc:
+        raise Invalid("regime must be part2 or part3", field=where) from exc
+    # Only a competent authority processes for law enforcement (DPA 2018 s31).
+    if regime is Regime.PART3 and not task.agency.competent_authority:
+        raise Invalid("only a competent authority's records are processed under Part 3",
+                      field=where)
+    return regime.value
+
+
+def _same(record: SarRecord, new: NewRecord, regime: str,
+          files: Sequence[tuple[str, str, bytes]]) -> bool:
+    return ((record.kind, record.title, record.text, record.occurred_on, record.regime)
+            == (new.kind, new.title, new.text, new.occurred_on, regime)
+            and [(f.filename, f.mime, f.content) for f in record.files] == list(files))
+
+
+def supply(session: Session, task: SarTask, records: Sequence[NewRecord], *,
+           actor: Actor, staff_id: int | None = None) -> Supplied:
+    """Supply an agency's records to its task, each by the agency's own id: a new id is a new
+    record; the same id with the same content changes nothing; with changed content it is a
+    new version (the earlier kept, never released), refused while a reviewer has started on
+    the record or once a bundle is approved. All or nothing: one refusal stores none."""
+    sar = task.request
+    if session.scalar(select(SarBundle.id).where(SarBundle.request_id == sar.id,
+                                                 SarBundle.approved_at.is_not(None))
+                      .limit(1)) is not None:
+        raise BundleApproved("a bundle of this request is approved: records can no longer "
+                             "be supplied or replaced")
+    if sar.status not in OPEN_STATUSES:
         raise Conflict("the request is closed")
     if task.status == "nothing":
         raise Conflict("this task was answered 'we hold nothing'")
     if not records:
         raise Invalid("send at least one record, or answer that you hold nothing",
                       field="records")
+    seen: dict[str, int] = {}
+    for i, new in enumerate(records):
+        if new.external_id in seen:
+            raise Invalid(f"records[{i}].id repeats records[{seen[new.external_id]}].id: "
+                          "each record is sent once", field=f"records[{i}].id")
+        seen[new.external_id] = i
     # Every file is judged by its content before anything is stored: what it claims to be
     # (its name, its declared type) decides nothing.
     judged: list[list[tuple[str, str, bytes]]] = []
+    regimes: list[str] = []
     for i, new in enumerate(records):
+        regimes.append(_regime(task, new.regime, f"records[{i}].regime"))
         judged.append([])
         for j, (filename, mime, content) in enumerate(new.files):
             where = f"records[{i}].files[{j}]"
@@ -525,23 +615,68 @@ def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord]
                 raise Invalid("each file must be 10 MB or smaller", field=where)
             judged[i].append((attachments.safe_filename(filename),
                               attachments.sniff(content, mime, field=where), content))
-    for new, files in zip(records, judged, strict=True):
-        rec = SarRecord(task_id=task.id, external_id=new.external_id, kind=new.kind,
-                        title=new.title, occurred_on=new.occurred_on, text=new.text)
+    current = {r.external_id: r for r in task.records}
+    plan: list[tuple[NewRecord, str, list[tuple[str, str, bytes]], SarRecord | None]] = []
+    outcomes: list[Outcome] = []
+    for i, (new, regime, files) in enumerate(zip(records, regimes, judged, strict=True)):
+        old = current.get(new.external_id)
+        if old is not None and _same(old, new, regime, files):
+            outcomes.append(Outcome(new.external_id, "unchanged", old.version))
+            continue
+        if old is not None and review_started(old):
+            raise RecordUnderReview(
+                f"record {new.external_id} has changed, but a reviewer has started on it "
+                "(a redaction, a withholding or a file decision): ask the agency's reviewer "
+                "to undo their review first, or supply the change as a new record",
+                field=f"records[{i}].id")
+        plan.append((new, regime, files, old))
+        outcomes.append(Outcome(new.external_id, "replaced" if old else "created",
+                                old.version + 1 if old else 1))
+    if not plan:
+        return Supplied(task, outcomes)
+    now = utcnow()
+    for new, regime, files, old in plan:
+        if old is not None:
+            old.superseded_at = now
+            session.flush()
+        rec = SarRecord(task_id=task.id, external_id=new.external_id,
+                        version=old.version + 1 if old else 1, supplied_at=now,
+                        regime=regime, kind=new.kind, title=new.title,
+                        occurred_on=new.occurred_on, text=new.text)
         session.add(rec)
         session.flush()
         for filename, mime, content in files:
             session.add(SarFile(record_id=rec.id, filename=filename, mime=mime,
                                 content=content))
+    replaced = sum(1 for o in outcomes if o.outcome == "replaced")
+    if replaced:
+        _stale_bundles(session, sar)
     task.status = "supplied"
-    task.supplied_at = utcnow()
+    task.supplied_at = now
     task.supplied_by_id = staff_id
     session.flush()
     session.refresh(task)
-    audit.record(session, "sar.records_supplied", actor, subject_id=task.request.subject_id,
+    audit.record(session, "sar.records_supplied", actor, subject_id=sar.subject_id,
                  object_type="sar_task", object_id=str(task.id),
-                 details={"records": len(records)})
-    return task
+                 details={"records": len(plan) - replaced, "replaced": replaced,
+                          "unchanged": len(outcomes) - len(plan)})
+    return Supplied(task, outcomes)
+
+
+def _stale_bundles(session: Session, sar: SarRequest) -> None:
+    # A bundle built before a record was replaced holds the earlier version: it must not be
+    # approved. A queued one has not read the records yet, so it builds from the current ones.
+    for bundle in session.scalars(select(SarBundle).where(
+            SarBundle.request_id == sar.id, SarBundle.approved_at.is_(None),
+            SarBundle.state.in_(("running", "built")))):
+        bundle.state = "failed"
+        bundle.error = "a record was replaced after this bundle was built: build it again"
+
+
+def supply_records(session: Session, task: SarTask, records: Sequence[NewRecord], *,
+                   actor: Actor, staff_id: int | None = None) -> SarTask:
+    """Supply an agency's records to its task (see ``supply``) and mark it supplied."""
+    return supply(session, task, records, actor=actor, staff_id=staff_id).task
 
 
 def hold_nothing(session: Session, task: SarTask, *, actor: Actor,
@@ -581,16 +716,24 @@ def mark_reminded(session: Session, task: SarTask, *, actor: Actor) -> None:
 # --- Review ---------------------------------------------------------------------------------
 
 
+def _reviewable(record: SarRecord) -> None:
+    if record.superseded_at is not None:
+        raise Conflict("this is an earlier version of the record: review the current one")
+
+
 def redact(session: Session, record: SarRecord, text: str, *, reason: str, detail: str = "",
-           staff_id: int | None, actor: Actor) -> SarRedaction:
-    """Redact every occurrence of a span of the record's text, for a listed reason."""
+           ground: str = "", staff_id: int | None, actor: Actor) -> SarRedaction:
+    """Redact every occurrence of a span of the record's current version, for a listed reason
+    that fits the record's regime ("another reason" names the provision relied on)."""
+    _reviewable(record)
     if not text.strip():
         raise Invalid("enter the text to redact", field="text")
     if text not in record.text:
         raise Invalid("that text does not appear in the record", field="text")
-    red = SarRedaction(record_id=record.id, text=text,
-                       reason=attachments.checked_reason(reason, detail),
-                       detail=detail.strip(), staff_id=staff_id)
+    why, ground = attachments.checked_reason(reason, detail, regime=record.regime,
+                                             ground=ground)
+    red = SarRedaction(record_id=record.id, text=text, reason=why, detail=detail.strip(),
+                       ground=ground, staff_id=staff_id)
     session.add(red)
     session.flush()
     session.refresh(record)
@@ -601,9 +744,12 @@ def redact(session: Session, record: SarRecord, text: str, *, reason: str, detai
 
 
 def withhold(session: Session, record: SarRecord, *, reason: str, detail: str = "",
-             actor: Actor, staff_id: int | None = None) -> SarRecord:
-    """Withhold a whole record, for a listed reason."""
-    record.withhold_reason = attachments.checked_reason(reason, detail)
+             ground: str = "", actor: Actor, staff_id: int | None = None) -> SarRecord:
+    """Withhold the current version of a whole record, for a listed reason that fits its
+    regime ("another reason" names the provision relied on)."""
+    _reviewable(record)
+    record.withhold_reason, record.withhold_ground = attachments.checked_reason(
+        reason, detail, regime=record.regime, ground=ground)
     record.withhold_detail = detail.strip()
     record.withheld = True
     record.withheld_by_id = staff_id

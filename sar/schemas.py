@@ -101,6 +101,21 @@ def _date(value: Any) -> dt.date:
         raise PydanticCustomError("date", "not a date") from exc
 
 
+RECORD_ID = (
+    "The agency's own id for the record, unique within the task; required. Sending the same "
+    "id again with the same content (kind, title, text, date, regime and files) changes "
+    "nothing and is answered `unchanged`. With changed content the record is replaced by a "
+    "new version (`replaced`): earlier versions are kept for the agency's reviewers, never "
+    "released. A replacement is refused with 409 `/api/v1/problems/record-under-review` "
+    "once a reviewer has redacted or withheld the record or decided on or redacted one of "
+    "its files, and with 409 `/api/v1/problems/bundle-approved` once a bundle of the request "
+    "is approved. One id twice in a body is 422. Records not sent are left as they are.")
+REGIME = (
+    "The part of the Data Protection Act 2018 the record was processed under, which decides "
+    "the exemptions a reviewer may rely on: `part2` (UK GDPR: Schedules 2 to 4) or `part3` "
+    "(law-enforcement processing by a competent authority: s45(4)). Left out or null, the "
+    "agency's: `part3` for a competent authority, `part2` otherwise. Only a competent "
+    "authority may send `part3` (otherwise 422).")
 # Each text of a record: its limit, and whether it must say something.
 TEXT_LIMITS = {"id": (100, True), "kind": (64, True), "title": (300, True),
                "text": (200_000, False)}
@@ -111,8 +126,8 @@ class SarRecord(BaseModel):
 
     model_config = STRICT
 
-    id: Annotated[str, Field(min_length=1, max_length=100, description="The agency's id for "
-                             "the record", json_schema_extra={"pattern": NOT_BLANK}),
+    id: Annotated[str, Field(min_length=1, max_length=100, description=RECORD_ID,
+                             json_schema_extra={"pattern": NOT_BLANK}),
                   AfterValidator(_not_blank)]
     kind: Annotated[str, Field(min_length=1, max_length=64,
                                json_schema_extra={"pattern": NOT_BLANK}),
@@ -126,6 +141,7 @@ class SarRecord(BaseModel):
     date: Annotated[Annotated[dt.date, PlainValidator(_date)] | None, WithJsonSchema(
         {"type": ["string", "null"], "format": "date"})] = None
     files: list[SarFile] = []
+    regime: Annotated[Literal["part2", "part3"] | None, Field(description=REGIME)] = None
 
 
 class SarRecords(BaseModel):
@@ -151,11 +167,30 @@ class SarTask(TypedDict):
     agency_refs: Annotated[list[str], Field(
         description="The agency's own references for the person")]
     scope: Scope
-    records_supplied: int
+    records_supplied: Annotated[int, Field(
+        description="How many records the task holds (current versions only)")]
+
+
+class SarRecordOutcome(TypedDict):
+    """What supplying did with one record sent."""
+
+    id: Annotated[str, Field(description="The agency's id for the record")]
+    outcome: Annotated[Literal["created", "replaced", "unchanged"], Field(
+        description="`created`: a new record; `replaced`: a new version of a changed record; "
+                    "`unchanged`: the same content again, nothing written")]
+    version: Annotated[int, Field(ge=1, description="The record's current version")]
+
+
+class SarSupplied(SarTask):
+    """A task after records were supplied, with what became of each record sent."""
+
+    results: Annotated[list[SarRecordOutcome], Field(
+        description="One per record sent, in the order sent")]
 
 
 _RECORDS = TypeAdapter(SarRecords)
-_RECORD_ORDER = {"date": 2, "files": 3, "id": 5, "kind": 6, "title": 7, "text": 8}
+_RECORD_ORDER = {"date": 2, "files": 3, "id": 5, "kind": 6, "title": 7, "text": 8,
+                 "regime": 9}
 _FILE_ORDER = {"base64": 1, "too_large": 2}
 
 
@@ -189,6 +224,8 @@ def _invalid(error: ErrorDetails) -> Invalid:
         return Invalid(f"{field} is not a known field", field=field)
     if rest[0] == "date":
         return Invalid(f"{field} must be a date (YYYY-MM-DD)", field=field)
+    if rest[0] == "regime":
+        return Invalid(f"{field} must be part2, part3 or null", field=field)
     if rest[0] == "files":
         if len(rest) == 1:
             return Invalid(f"{field} must be a list", field=field)
@@ -214,4 +251,4 @@ def parse_records(body: Any) -> list[ops.NewRecord]:
     return [ops.NewRecord(
         external_id=r.id, kind=r.kind, title=r.title, text=r.text, occurred_on=r.date,
         files=tuple((f.filename[:200], f.media_type[:100], f.content_base64)
-                    for f in r.files)) for r in records]
+                    for f in r.files), regime=r.regime) for r in records]

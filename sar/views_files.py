@@ -21,7 +21,7 @@ from portal.identity.sessions import actor, current_staff, staff_required
 from sar import access, attachments, forms
 from sar import bundle as bundle_module
 from sar import operations as ops
-from sar.models import FileReview, Reason, SarFile, SarRecord, SarRequest, SarTask
+from sar.models import FileReview, SarFile, SarRecord, SarRequest, SarTask, reasons_for
 
 bp = Blueprint("sar_files", __name__, url_prefix="/staff/sar/files")
 officer = staff_required(Role.SAR_OFFICER)
@@ -59,7 +59,7 @@ def _page(file: SarFile, record: SarRecord, task: SarTask, sar: SarRequest,
     return render_template(
         "sar/staff/file.html", file=file, record=record, task=task, sar=sar,
         sizes=sizes, pages=len(sizes), text=text, released_text=released,
-        delivered=attachments.delivered_name(file), reasons=list(Reason),
+        delivered=attachments.delivered_name(file), reasons=reasons_for(record.regime),
         reason_labels=bundle_module.REASON_LABELS, review=FileReview,
         editable=sar.status in ops.OPEN_STATUSES and not record.withheld,
         dpi=attachments.DPI, personal=True,
@@ -122,6 +122,7 @@ def region(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
             database.session(), sar, record, file, page=form.number("page") if pdf else 1,
             x=form.number("x"), y=form.number("y"), width=form.number("width"),
             height=form.number("height"), reason=form.reason.data, detail=form.detail.data,
+            ground=form.ground.data,
             staff_id=_me().id, actor=actor())
 
     return _after(file, record, task, sar, call, "redactions", form)
@@ -137,6 +138,7 @@ def text(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
     def call() -> None:
         attachments.add_text(database.session(), sar, record, file, form.text.data,
                              reason=form.reason.data, detail=form.detail.data,
+            ground=form.ground.data,
                              staff_id=_me().id, actor=actor())
 
     return _after(file, record, task, sar, call, "redactions")
@@ -153,6 +155,7 @@ def decision(file_id: int) -> str | tuple[str, int] | WerkzeugResponse:
     def call() -> None:
         attachments.decide(session, sar, record, file, form.decision.data,
                            reason=form.reason.data, detail=form.detail.data,
+            ground=form.ground.data,
                            staff_id=_me().id, forbidden=ops.forbidden_strings(session, sar),
                            actor=actor())
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -23,7 +24,7 @@ from portal.reference.models import Holding, Subject
 from sar import access, clock, forms, notify
 from sar import bundle as bundle_module
 from sar import operations as ops
-from sar.models import Reason, SarRequest, SarTask, Status
+from sar.models import Regime, SarRecord, SarRequest, SarTask, Status, reasons_for
 from sar.views_public import STATUS_LABELS, track_token
 from sar.views_public import agency_choices as public_agencies
 from sar.views_public import field_errors as form_errors
@@ -197,6 +198,32 @@ def task(task_id: uuid.UUID) -> str:
     return _task_page(found)
 
 
+REGIME_LABELS = {
+    # Translators: the law a record was processed under decides which exemptions apply
+    Regime.PART2: _l("Processed under Part 2 of the Data Protection Act 2018 (UK GDPR): "
+                     "exemptions of Schedules 2 to 4"),
+    Regime.PART3: _l("Processed under Part 3 of the Data Protection Act 2018 (law "
+                     "enforcement): restrictions of section 45(4)"),
+}
+_SUPPLY_COUNTS = ("created", "replaced", "unchanged")
+
+
+def _earlier_versions(found: SarTask) -> dict[str, list[SarRecord]]:
+    out: dict[str, list[SarRecord]] = {}
+    for rec in found.all_records:
+        if rec.superseded_at is not None:
+            out.setdefault(rec.external_id, []).append(rec)
+    return out
+
+
+def _supply_counts() -> dict[str, int]:
+    # What the last upload did, carried in the redirect's query (numbers only).
+    counts = {k: request.args.get(k, "") for k in _SUPPLY_COUNTS}
+    if not all(v.isdigit() and len(v) < 6 for v in counts.values()):
+        return {}
+    return {k: int(v) for k, v in counts.items()}
+
+
 def _task_page(found: SarTask, **extra: Any) -> str:
     session = database.session()
     subject = session.get(Subject, found.request.subject_id) if found.request.subject_id \
@@ -205,7 +232,9 @@ def _task_page(found: SarTask, **extra: Any) -> str:
         Holding.subject_id == found.request.subject_id,
         Holding.agency_id == found.agency_id))] if subject else []
     return render_template("sar/staff/task.html", task=found, sar=found.request,
-                           subject=subject, refs=refs, reasons=list(Reason),
+                           subject=subject, refs=refs, reasons_for=reasons_for,
+                           regime_labels=REGIME_LABELS, earlier=_earlier_versions(found),
+                           supplied=_supply_counts(), open_statuses=ops.OPEN_STATUSES,
                            reason_labels=bundle_module.REASON_LABELS, personal=True, **extra)
 
 
@@ -421,13 +450,21 @@ def redact(record_id: int) -> tuple[str, int] | WerkzeugResponse:
     try:
         if form.whole.data:
             ops.withhold(database.session(), record, reason=form.reason.data,
-                         detail=form.detail.data, actor=actor(), staff_id=_me().id)
+                         detail=form.detail.data, ground=form.ground.data, actor=actor(),
+                         staff_id=_me().id)
         else:
             ops.redact(database.session(), record, form.text.data, reason=form.reason.data,
-                       detail=form.detail.data, staff_id=_me().id, actor=actor())
+                       detail=form.detail.data, ground=form.ground.data, staff_id=_me().id,
+                       actor=actor())
     except DomainError as exc:
+        field = exc.field if exc.field in _REDACT_FIELDS else "text"
+        # The record's form is shown again as it was sent, its field marked.
         return _task_page(task, form_errors=[{"text": exc.message,
-                                              "href": f"#record-{record.id}-text"}]), 400
+                                              "href": f"#record-{record.id}-{field}"}],
+                          sent={"record": record.id, "field": field, "message": exc.message,
+                                "text": form.text.data or "", "reason": form.reason.data or "",
+                                "detail": form.detail.data or "",
+                                "ground": form.ground.data or ""}), 400
     return redirect(url_for("sar_staff.task", task_id=task.id) + f"#record-{record.id}")
 
 
@@ -441,13 +478,18 @@ def upload_records(task_id: uuid.UUID) -> tuple[str, int] | WerkzeugResponse:
     try:
         if form.nothing.data:
             ops.hold_nothing(database.session(), task, actor=actor(), staff_id=_me().id)
-        else:
-            ops.supply_records(database.session(), task, form.new_records(), actor=actor(),
-                               staff_id=_me().id)
+            return redirect(url_for("sar_staff.task", task_id=task.id))
+        done = ops.supply(database.session(), task, form.new_records(), actor=actor(),
+                          staff_id=_me().id)
     except DomainError as exc:
         return _task_page(task, form_errors=[{"text": exc.message,
                                               "href": f"#records-{task.id}"}]), 400
-    return redirect(url_for("sar_staff.task", task_id=task.id))
+    counts: dict[str, Any] = {k: sum(1 for o in done.outcomes if o.outcome == k)
+                              for k in _SUPPLY_COUNTS}
+    return redirect(url_for("sar_staff.task", task_id=task.id, **counts))
+
+
+_REDACT_FIELDS = frozenset({"text", "reason", "detail", "ground"})
 
 
 @bp.get("/bundles/<uuid:bundle_id>.pdf")

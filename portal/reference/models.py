@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -45,6 +46,16 @@ PUBLIC_AUTHORITY_KINDS = frozenset({AgencyKind.POLICE, AgencyKind.COUNCIL, Agenc
                                     AgencyKind.PROBATION, AgencyKind.YOUTH_JUSTICE})
 
 
+# Kinds of agency that are competent authorities (DPA 2018 s30, Sch 7) for their
+# law-enforcement processing: a new agency of these kinds is one unless told otherwise.
+COMPETENT_AUTHORITY_KINDS = frozenset({AgencyKind.POLICE, AgencyKind.PROBATION,
+                                       AgencyKind.YOUTH_JUSTICE})
+
+
+def _competent_by_kind(context: Any) -> bool:
+    return context.get_current_parameters().get("kind") in COMPETENT_AUTHORITY_KINDS
+
+
 class LawfulBasis(enum.StrEnum):
     """The lawful basis a sharing agreement relies on (UK GDPR Art 6 / DPA 2018 Part 3)."""
 
@@ -66,6 +77,9 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
     sar_contact: Mapped[str] = mapped_column(String(300), default="")
+    # A competent authority (DPA 2018 Part 3): its records default to law-enforcement
+    # processing, whose exemptions are the s45(4) restrictions.
+    competent_authority: Mapped[bool] = mapped_column(Boolean, default=_competent_by_kind)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

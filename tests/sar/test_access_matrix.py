@@ -155,7 +155,7 @@ def test_a_victim_care_reviewer_sees_nothing_of_a_police_request(
     assert client.get(f"/staff/sar/tasks/{police.id}").status_code == 404
     app.config["WTF_CSRF_ENABLED"] = False
     assert client.post(f"/staff/sar/records/{police.records[0].id}/redact",
-                       data={"text": "Police", "reason": "third-party"}).status_code == 404
+                       data={"text": "Police", "reason": "s45-4-e"}).status_code == 404
     assert client.post(f"/staff/sar/tasks/{police.id}/upload",
                        data={"nothing": "yes"}).status_code == 404
     session.rollback()

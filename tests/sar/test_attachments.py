@@ -193,7 +193,7 @@ def test_a_file_naming_an_informant_is_released_only_reviewed_and_redacted(
     _open(session, sar, file, reviewer)
     for span in (INFORMANT, HIDDEN):
         attachments.add_text(session, sar, _record(file, sar), file, span,
-                             reason="third-party", staff_id=reviewer, actor=STAFF)
+                             reason="s45-4-e", staff_id=reviewer, actor=STAFF)
     with pytest.raises(Invalid, match="redactions"):
         _decide(session, sar, file, "as-is", reviewer)
     _decide(session, sar, file, "redacted", reviewer)
@@ -222,7 +222,7 @@ def test_an_image_region_is_burnt_in_and_its_metadata_gone(
     _open(session, sar, file, reviewer)
     # When the reviewer blacks out a region and releases it redacted
     attachments.add_region(session, sar, _record(file, sar), file, page=1, x=10, y=20,
-                           width=40, height=30, reason="third-party", staff_id=reviewer,
+                           width=40, height=30, reason="s45-4-e", staff_id=reviewer,
                            actor=STAFF)
     _decide(session, sar, file, "redacted", reviewer)
     bundle = _build(app, session, sar)
@@ -266,7 +266,7 @@ def test_a_pdf_redacted_by_rasterising_has_no_text_left(
     assert Image.open(io.BytesIO(attachments.page_image(file, 1))).size == size
     # When the reviewer blacks out the top of page 1 and releases it redacted
     attachments.add_region(session, sar, _record(file, sar), file, page=1, x=0, y=0,
-                           width=2000, height=300, reason="third-party", staff_id=reviewer,
+                           width=2000, height=300, reason="s45-4-e", staff_id=reviewer,
                            actor=STAFF)
     _decide(session, sar, file, "redacted", reviewer)
     bundle = _build(app, session, sar)
@@ -289,7 +289,7 @@ def test_a_pdf_released_as_is_keeps_only_its_pages_and_is_text_checked(
     (file,) = _supply(session, sar, ("report.pdf", "application/pdf",
                                      _text_pdf(f"Seen by {INFORMANT}.")),
                       text=f"Witness {INFORMANT} saw it.")
-    ops.redact(session, _record(file, sar), INFORMANT, reason="third-party", staff_id=reviewer,
+    ops.redact(session, _record(file, sar), INFORMANT, reason="s45-4-e", staff_id=reviewer,
                actor=STAFF)
     _open(session, sar, file, reviewer)
     # Then it cannot be released as it is: the redacted name would go out in it
@@ -299,7 +299,7 @@ def test_a_pdf_released_as_is_keeps_only_its_pages_and_is_text_checked(
     # And withholding it needs a listed reason
     with pytest.raises(Invalid, match="reason"):
         _decide(session, sar, file, "withheld", reviewer, reason="because")
-    _decide(session, sar, file, "withheld", reviewer, reason="third-party")
+    _decide(session, sar, file, "withheld", reviewer, reason="s45-4-e")
     assert file.review == "withheld" and file.released is None
 
 
@@ -362,7 +362,7 @@ def test_a_file_changed_after_the_build_blocks_release_audited(
     _open(session, sar, file, reviewer)
     _decide(session, sar, file, "as-is", reviewer)
     bundle = _build(app, session, sar)
-    _decide(session, sar, file, "withheld", reviewer, reason="third-party")
+    _decide(session, sar, file, "withheld", reviewer, reason="s45-4-e")
     # Then the zip no longer matches what the reviewer decides may leave: release refused
     result = _approve(session, bundle)
     assert not result.approved and result.files == 1
@@ -384,7 +384,7 @@ def test_a_string_redacted_after_the_build_is_found_in_a_released_file(
     _decide(session, sar, file, "as-is", reviewer)
     bundle = _build(app, session, sar)
     # When the name is redacted from the record afterwards
-    ops.redact(session, _record(file, sar), INFORMANT, reason="third-party", staff_id=reviewer,
+    ops.redact(session, _record(file, sar), INFORMANT, reason="s45-4-e", staff_id=reviewer,
                actor=STAFF)
     # Then the release check finds it in the zip's file (the PDF alone would pass)
     result = _approve(session, bundle)
@@ -431,7 +431,7 @@ def test_a_reviewer_opens_redacts_and_decides_in_the_pages(
         AuditEntry.action == "sar.viewed")).all()[-1].subject_id == sar.subject_id
     token = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert token
-    base = {"csrf_token": token.group(1), "reason": "third-party", "detail": ""}
+    base = {"csrf_token": token.group(1), "reason": "s45-4-e", "detail": ""}
     r = client.post(f"/staff/sar/files/{file.id}/region",
                     data={**base, "x": "1", "y": "1", "width": "-5", "height": "3"})
     assert r.status_code == 400 and "There is a problem" in r.get_data(as_text=True)

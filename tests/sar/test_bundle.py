@@ -42,7 +42,7 @@ def _ready(session: Session, sar: SarRequest, *, text: str, photo: str = "withhe
     ops.hold_nothing(session, idva, actor=STAFF)
     record = ops.records(sar)[0]
     attachments.record_open(session, sar, record.files[0], actor=STAFF)
-    attachments.decide(session, sar, record, record.files[0], photo, reason="third-party",
+    attachments.decide(session, sar, record, record.files[0], photo, reason="s45-4-e",
                        staff_id=1, forbidden=[], actor=STAFF)
 
 
@@ -70,7 +70,7 @@ def test_bundle_escapes_html_redacts_and_keeps_safe_contact_out(
         f"Morgan reported damage. Witness {SECRET} saw it. "
         "<img src='http://127.0.0.1:1/tracker.png'><b>not bold</b> "
         "Note: Do not phone. Text only, to the mobile number held by the IDVA service."))
-    ops.redact(session, ops.records(sar)[0], SECRET, reason="third-party", staff_id=1,
+    ops.redact(session, ops.records(sar)[0], SECRET, reason="s45-4-e", staff_id=1,
                actor=STAFF)
     # When the worker builds the bundle
     bundle = _build(app, session, sar)
@@ -103,7 +103,7 @@ def test_release_is_blocked_when_a_redacted_string_survives(
     _ready(session, sar, text=f"Witness {SECRET} saw it.")
     bundle = _build(app, session, sar)
     # A redaction added after the build is not in the PDF's redactions: it survives.
-    ops.redact(session, ops.records(sar)[0], SECRET, reason="third-party", staff_id=1,
+    ops.redact(session, ops.records(sar)[0], SECRET, reason="s45-4-e", staff_id=1,
                actor=STAFF)
     open_bundle(session, bundle, 2)
     result = ops.approve(session, bundle, staff_id=2, actor=STAFF)

@@ -117,7 +117,7 @@ def test_one_officer_who_redacted_and_withheld_cannot_approve_what_another_built
     # opens the bundle and presses approve
     login(client, both)
     assert client.post(f"/staff/sar/records/{record.id}/redact",
-                       data={"text": "Jane Doe", "reason": "third-party"}).status_code == 302
+                       data={"text": "Jane Doe", "reason": "s45-4-e"}).status_code == 302
     assert client.post(f"/staff/sar/records/{record.id}/redact", data={
         "whole": "yes", "reason": "s45-4-b"}).status_code == 302
     session.rollback()
@@ -142,10 +142,10 @@ def test_an_approver_who_did_any_part_is_refused(
     _supply(session, sar, staff_id=second.id if did == "supplied" else None)
     record = ops.records(sar)[0]
     if did == "redacted":
-        ops.redact(session, record, "Jane Doe", reason="third-party", staff_id=second.id,
+        ops.redact(session, record, "Jane Doe", reason="s45-4-e", staff_id=second.id,
                    actor=STAFF)
     if did == "withheld":
-        ops.withhold(session, record, reason="third-party", staff_id=second.id, actor=STAFF)
+        ops.withhold(session, record, reason="s45-4-e", staff_id=second.id, actor=STAFF)
     bundle = _built(session, sar, staff_id=second.id if did == "built" else first.id)
     open_bundle(session, bundle, second.id)
     with pytest.raises(Conflict, match=f"you {did}"):

@@ -163,7 +163,7 @@ def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
     token = _csrf(staff, f"/staff/sar/tasks/{police_task.id}")
     assert staff.post(f"/staff/sar/records/{record.id}/redact",
                       data={"csrf_token": token, "text": "Jane Doe",
-                            "reason": "third-party"}).status_code == 302
+                            "reason": "s45-4-e"}).status_code == 302
     # The builder may not approve; the second coordinator must open the PDF first, and then
     # their approval is blocked by the leak
     login(staff, first)
