@@ -66,6 +66,12 @@ class Agency(Base):
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))
     sar_contact: Mapped[str] = mapped_column(String(300), default="")
+    # Each agency is a controller: what a subject access response says about it, as the
+    # agency set it (UK GDPR Art 13-15, DPA 2018 s45).
+    controller_name: Mapped[str] = mapped_column(String(300), default="")  # legal name
+    controller_address: Mapped[str] = mapped_column(Text, default="")
+    dpo_contact: Mapped[str] = mapped_column(String(300), default="")
+    retention_statement: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
