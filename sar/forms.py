@@ -342,3 +342,10 @@ class FileDecisionForm(_Form):
     decision = _text()
     reason = _text()
     detail = _text()
+
+
+class NcndForm(_Form):
+    """Neither confirm nor deny an agency's part or a record, with its legal reason."""
+
+    reason = _text()
+    detail = _text()
