@@ -46,6 +46,48 @@ AGENCIES = [
     ("fen-bid", "Fen City Business Crime Partnership", "business-crime"),
 ]
 
+# Each agency as a controller: legal name, address, retention as the agency states it. Its
+# DPO is reached at dpo@<slug>.example.
+CONTROLLERS = {
+    "fenshire-police": (
+        "Chief Constable of Fenshire Police",
+        "Police Headquarters, 1 Castle Street, Fenton FN1 1AA",
+        "Crime and incident records are kept for at least 6 years and reviewed under the "
+        "national guidance on police information (MoPI); victim contact notes for 2 years "
+        "after the case closes."),
+    "fenshire-city-council": (
+        "Fenshire City Council", "Civic Centre, Market Square, Fenton FN1 2CC",
+        "Anti-social behaviour case files are kept for 6 years after the case closes."),
+    "victim-care": (
+        "Victim Care Fenshire CIC", "2 Mill Yard, Fenton FN2 3VC",
+        "Support records are kept for 3 years after support ends."),
+    "fen-housing": (
+        "Fen Housing Association Limited", "Fen House, 10 River Walk, Fenton FN3 4FH",
+        "Tenancy and ASB records are kept for 6 years after the tenancy ends."),
+    "fenshire-nhs": (
+        "Fenshire NHS Foundation Trust", "Fenton General Hospital, Hospital Road, Fenton FN4 5NH",
+        "Health records are kept for 8 years after the last treatment (adults) or until the "
+        "25th birthday (children), as the NHS records management code says."),
+    "fenshire-probation": (
+        "Secretary of State for Justice (Probation Service)", "Probation Office, 4 Bridge Street, "
+        "Fenton FN1 6PB", "Probation records are kept until the person's 100th birthday or for "
+        "a period the Ministry of Justice's schedule sets."),
+    "fenshire-idva": (
+        "Fenshire Domestic Abuse Partnership", "PO Box 77, Fenton FN1 9ZZ",
+        "Case records are kept for 6 years after the case closes."),
+    "fenshire-youth-justice": (
+        "Fenshire County Council (Youth Justice Service)", "County Hall, Fenton FN1 7YJ",
+        "Youth justice records are kept until the person's 25th birthday, or 6 years after "
+        "the last intervention if later."),
+    "fen-resolution-panel": (
+        "Fen Neighbourhood Resolution Panel (a charity)", "Community Hub, 8 Green Lane, "
+        "Fenton FN5 8RP", "Case notes are kept for 1 year after the resolution meeting."),
+    "fen-bid": (
+        "Fen City Business Improvement District Limited", "BID Office, 3 High Street, "
+        "Fenton FN1 3BD", "Incident reports are kept for 2 years, exclusion notices for "
+        "the exclusion's term."),
+}
+
 # slug, name, special category (Art 9), criminal offence (Art 10)
 CATEGORIES = [
     ("identity", "Name and date of birth", False, False),
@@ -189,6 +231,13 @@ def seed(session: Session) -> Summary:
     agencies = {slug: _get_or_create(session, Agency, slug, name=name, kind=kind,
                                      sar_contact=f"dataprotection@{slug}.example")
                 for slug, name, kind in AGENCIES}
+    for slug, agency in agencies.items():
+        # Only what an admin has not set: the demo never overwrites an agency's own words.
+        legal, address, retention = CONTROLLERS[slug]
+        agency.controller_name = agency.controller_name or legal
+        agency.controller_address = agency.controller_address or address
+        agency.dpo_contact = agency.dpo_contact or f"dpo@{slug}.example"
+        agency.retention_statement = agency.retention_statement or retention
     cats = {slug: _get_or_create(session, DataCategory, slug, name=name, special_category=sc,
                                  criminal_offence=co) for slug, name, sc, co in CATEGORIES}
     purposes = {slug: _get_or_create(session, Purpose, slug, name=name)

@@ -504,9 +504,11 @@ def released_text(mime: str, data: bytes) -> str:
 
 
 def files_of(sar: SarRequest) -> list[tuple[str, SarRecord, SarFile]]:
-    """Every file of the request's records that are not withheld whole, with its agency."""
-    return [(t.agency.slug, rec, f) for t in sar.tasks for rec in t.records
-            if not rec.withheld for f in rec.files]
+    """Every file of the request's records that are not withheld whole or under neither
+    confirm nor deny, with its agency."""
+    # A record or an agency's part under neither confirm nor deny releases nothing either.
+    return [(t.agency.slug, rec, f) for t in sar.tasks if not t.ncnd for rec in t.records
+            if not rec.withheld and not rec.ncnd for f in rec.files]
 
 
 def unreviewed(sar: SarRequest) -> list[SarFile]:
@@ -521,15 +523,31 @@ def forbidden_in_files(sar: SarRequest) -> list[str]:
 
 # --- The release check --------------------------------------------------------------------
 
-_INVISIBLE = {"\u00ad", "\u180e", "\u034f"}
+# Characters that draw nothing but may split a word: format characters (bidi controls,
+# zero-width spaces and joiners, the byte-order mark, soft hyphens: category Cf) and these.
+_INVISIBLE = {"\u180e", "\u034f", "\u115f", "\u1160", "\u3164", "\uffa0"}
+# Between words, any run of spaces, punctuation or symbols counts as one separator, so that
+# "07700-900 123", "07700 900 123" and "07700.900.123" fold alike.
+_SEPARATORS = re.compile(r"[\W_]+")
+# A folded needle shorter than this would match everywhere once spaces are squeezed out.
+_MIN_NEEDLE = 4
+
+
+def strip_controls(text: str) -> str:
+    """Text without bidi controls or zero-width and other invisible characters: what goes
+    into a bundle, so that no override reorders what the person reads."""
+    return "".join(c for c in text
+                   if unicodedata.category(c) != "Cf" and c not in _INVISIBLE)
 
 
 def normalise(text: str) -> str:
-    """Text folded for the leak check: NFKC, no bidi or zero-width characters, case and
-    whitespace folded, so that a lookalike or a hidden character does not hide a string."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in text if unicodedata.category(c) != "Cf" and c not in _INVISIBLE)
-    return " ".join(text.split()).casefold()
+    """Text folded for the leak check: NFKC, no bidi or zero-width characters, case folded,
+    and every run of spaces and punctuation between words one space, so that a lookalike, a
+    hidden character or other separators do not hide a string."""
+    text = strip_controls(unicodedata.normalize("NFKC", text))
+    # NFKC again: casefolding may produce characters that compose differently.
+    text = unicodedata.normalize("NFKC", text.casefold())
+    return " ".join(_SEPARATORS.sub(" ", text).split())
 
 
 def leaks_in(text: str, forbidden: Iterable[str]) -> list[str]:
@@ -539,12 +557,53 @@ def leaks_in(text: str, forbidden: Iterable[str]) -> list[str]:
     found = []
     for s in forbidden:
         needle = normalise(s)
-        if not needle:
+        if len(needle.replace(" ", "")) < _MIN_NEEDLE:
             continue
-        # Text extraction may split or join words across lines: compare without spaces too.
+        # Text extraction may split or join words across lines, and a postcode or a phone
+        # number may be written with or without spaces: compare without spaces too.
         if needle in folded or needle.replace(" ", "") in squeezed:
             found.append(s)
     return found
+
+
+# A phone number: digits with any of the usual separators, seven digits or more in all.
+_PHONE = re.compile(r"\+?\(?\d[\d\s().\-/]{5,}\d")
+# A UK postcode, with or without its space.
+_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
+
+
+def _phone_forms(number: str) -> list[str]:
+    digits = re.sub(r"\D", "", number)
+    if len(digits) < 7:
+        return []
+    forms = [digits]
+    # The same UK number written nationally or internationally.
+    if digits.startswith("44") and len(digits) > 10:
+        forms.append("0" + digits[2:])
+    elif digits.startswith("0") and not digits.startswith("00"):
+        forms.append("44" + digits[1:])
+    return forms
+
+
+def safe_contact_parts(safe_contact: str) -> list[str]:
+    """Every form of a safe-contact detail that must never leave the portal: each line as
+    written; each part of a line between commas or semicolons that has a digit or several
+    words (an address line, a street, a postcode); every phone number as its digits alone
+    (national and +44 forms; the leak check ignores separators); each postcode without its
+    space."""
+    parts: list[str] = []
+    for line in (raw.strip() for raw in safe_contact.splitlines()):
+        if len(line) < _MIN_NEEDLE:
+            continue
+        parts.append(line)
+        for piece in (p.strip(" .") for p in re.split(r"[,;]", line)):
+            if (len(piece) >= _MIN_NEEDLE and piece != line
+                    and (any(c.isdigit() for c in piece) or len(piece.split()) >= 2)):
+                parts.append(piece)
+        for match in _PHONE.finditer(line):
+            parts += _phone_forms(match.group())
+        parts += [re.sub(r"\s", "", m.group()) for m in _POSTCODE.finditer(line)]
+    return list(dict.fromkeys(parts))
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,10 +626,33 @@ def _json_strings(value: Any) -> Iterator[str]:
             yield from _json_strings(v)
 
 
+def _image_text(data: bytes) -> str:
+    """Whatever text an image carries beside its pixels (PNG text chunks, EXIF, comments):
+    none should survive re-encoding, and the check proves it."""
+    with Image.open(io.BytesIO(data)) as img:
+        values = [str(v) for v in img.info.values() if isinstance(v, str | bytes)]
+        values += [str(v) for v in img.getexif().values()]
+    return "\n".join(values)
+
+
+def _member_text(mime: str, data: bytes) -> str:
+    if mime in (PNG, JPEG):
+        return _image_text(data)
+    return released_text(mime, data)
+
+
+def _named_paths(records: Any) -> list[str]:
+    """Every file path the records index points to."""
+    rows = records.get("records", []) if isinstance(records, dict) else []
+    return [f["file"] for row in rows if isinstance(row, dict)
+            for f in row.get("files", []) if isinstance(f, dict) and "file" in f]
+
+
 def check_archive(archive: bytes, expected: Mapping[str, SarFile],
                   forbidden: Sequence[str]) -> ArchiveCheck:
     """Check every member of the zip: its names and records are text-checked, each file must
-    be one a reviewer released, byte for byte, and a PDF's or text file's text is checked."""
+    be one a reviewer released, byte for byte, its text (a PDF's or text file's, an image's
+    metadata) is checked, and every path the index names must be in the zip."""
     texts: list[str] = []
     problems: list[str] = []
     try:
@@ -578,11 +660,16 @@ def check_archive(archive: bytes, expected: Mapping[str, SarFile],
     except zipfile.BadZipFile:
         return ArchiveCheck([], ["the zip cannot be read"])
     with z:
+        members = set(z.namelist())
         for name in z.namelist():
             data = z.read(name)
             texts.append(name)
             if name == "records.json":
-                texts.extend(_json_strings(json.loads(data)))
+                records = json.loads(data)
+                texts.extend(_json_strings(records))
+                # The index must not point to a file the zip does not hold.
+                problems.extend(f"the index names {path}, which is not in the zip"
+                                for path in _named_paths(records) if path not in members)
             elif name == "records.csv":
                 texts.extend(c for row in csv.reader(io.StringIO(data.decode())) for c in row)
             elif name in expected:
@@ -593,7 +680,7 @@ def check_archive(archive: bytes, expected: Mapping[str, SarFile],
                     problems.append(f"{name} is not the file a reviewer released")
                     continue
                 try:
-                    texts.append(released_text(file.mime, data))
+                    texts.append(_member_text(file.mime, data))
                 except Exception:  # noqa: BLE001 - a file that cannot be read is not released
                     problems.append(f"{name} cannot be read")
             else:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import re
+import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
@@ -17,9 +19,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from consent.models import CheckDecision
 from portal import csvfile
 from portal.pdf import static_url
-from portal.reference.models import Holding, SharingAgreement, Subject
+from portal.reference.models import Agency, Holding, Purpose, Subject
 from sar import attachments
 from sar.models import FileReview, Reason, SarFile, SarRecord, SarRequest, SarTask
 from sar.operations import safe_contact_parts
@@ -127,22 +130,108 @@ def _safe_parts(session: Session, sar: SarRequest) -> list[str]:
 
 
 def _shown(record: SarRecord, extra: Sequence[str], agency_slug: str = "") -> RecordView:
-    spans = [r.text for r in record.redactions] + list(extra)
-    return RecordView(record.external_id, record.kind, record.title, record.occurred_on,
-                      split_redacted(record.text, spans), file_views(agency_slug, record))
+    # No bidi override or zero-width character reaches the bundle: removed before the
+    # redactions are cut, so that a hidden character cannot split a redacted span either.
+    clean = attachments.strip_controls
+    spans = [clean(r.text) for r in record.redactions] + list(extra)
+    return RecordView(clean(record.external_id), clean(record.kind), clean(record.title),
+                      record.occurred_on, split_redacted(clean(record.text), spans),
+                      file_views(agency_slug, record))
+
+
+def _answered(sar: SarRequest) -> list[SarTask]:
+    """The agencies' parts the response speaks of: a part under neither confirm nor deny is
+    not mentioned at all."""
+    return [t for t in sar.tasks if not t.ncnd]
+
+
+@dataclass(frozen=True, slots=True)
+class Disclosure:
+    """Data about the person one agency was permitted to share with another, as recorded."""
+
+    discloser: str
+    recipient: str
+    purpose: str
+    basis: str
+    times: int
+    first: dt.date
+    last: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    """An agency answering as a controller: who it is, its DPO and how long it keeps data."""
+
+    name: str
+    legal_name: str
+    address: str
+    dpo: str
+    retention: str
+
+
+BASIS_LABELS = {
+    # Translators: the lawful basis on which an agency shared a person's data
+    "consent": _l("on your consent"),
+    "public-task": _l("as a public task the law gives the agency"),
+    "legal-obligation": _l("because the law requires it"),
+    "vital-interests": _l("to protect someone's life"),
+    "legitimate-interests": _l("on the agency's legitimate interests"),
+    "law-enforcement": _l("for law enforcement (Data Protection Act 2018, Part 3)"),
+}
+
+
+def _disclosures(session: Session, subject_id: uuid.UUID, hidden: set[int]
+                 ) -> tuple[list[Disclosure], int, int]:
+    """Every sharing the consent check permitted about the person (grouped by who shared,
+    with whom, why and on what basis), and how many checks were answered yes and no. A check
+    involving an agency under neither confirm nor deny is left out."""
+    names = dict(session.execute(select(Agency.id, Agency.name)).all())
+    purposes = dict(session.execute(select(Purpose.id, Purpose.name)).all())
+    groups: dict[tuple[int, int, int, str], list[dt.date]] = {}
+    permitted = refused = 0
+    rows = session.execute(select(CheckDecision.agency_id, CheckDecision.recipient_agency_id,
+                                  CheckDecision.purpose_id, CheckDecision.decision,
+                                  CheckDecision.basis, CheckDecision.evaluated_at)
+                           .where(CheckDecision.subject_id == subject_id)
+                           .order_by(CheckDecision.evaluated_at))
+    for discloser, recipient, purpose, decision, basis, at in rows:
+        if discloser in hidden or recipient in hidden:
+            continue
+        if decision != "permit":
+            refused += 1
+            continue
+        permitted += 1
+        groups.setdefault((discloser, recipient, purpose, basis or ""), []).append(at.date())
+    out = [Disclosure(names.get(d, "?"), names.get(r, "?"), purposes.get(p, "?"),
+                      str(BASIS_LABELS.get(b, b)), len(days), days[0], days[-1])
+           for (d, r, p, b), days in groups.items()]
+    out.sort(key=lambda x: (x.recipient, x.purpose, x.discloser))
+    return out, permitted, refused
+
+
+def _controller(agency: Agency) -> Controller:
+    return Controller(agency.name, agency.controller_name or agency.name,
+                      agency.controller_address, agency.dpo_contact or agency.sar_contact,
+                      agency.retention_statement)
 
 
 def context(session: Session, sar: SarRequest) -> dict[str, Any]:
-    """Everything the cover letter and sections need, already redacted."""
+    """Everything the cover letter and sections need, already redacted: what is true for
+    this person, and nothing about a part or record under neither confirm nor deny."""
     _load_records(session, sar)
     safe = _safe_parts(session, sar)
     sections = []
     withheld: Counter[str] = Counter()
-    for task in sar.tasks:
+    answered = _answered(sar)
+    for task in answered:
         shown = []
+        held_back = 0
         for rec in task.records:
+            if rec.ncnd:
+                continue  # not shown, not counted
             if rec.withheld:
                 withheld[rec.withhold_reason] += 1
+                held_back += 1
                 continue
             for red in rec.redactions:
                 withheld[red.reason] += 1
@@ -150,22 +239,31 @@ def context(session: Session, sar: SarRequest) -> dict[str, Any]:
                 if f.withhold_reason:
                     withheld[f.withhold_reason] += 1
             shown.append(_shown(rec, safe, task.agency.slug))
-        sections.append({"agency": task.agency.name, "records": shown})
-    agencies = [t.agency_id for t in sar.tasks]
+        sections.append({"agency": task.agency.name, "records": shown,
+                         "held_back": held_back})
+    hidden = {t.agency_id for t in sar.tasks if t.ncnd}
+    shown_agencies = {t.agency_id for t in answered}
     categories: set[str] = set()
+    disclosures: list[Disclosure] = []
+    permitted = refused = 0
     if sar.subject_id is not None:
         for holding in session.scalars(select(Holding).where(
-                Holding.subject_id == sar.subject_id)):
+                Holding.subject_id == sar.subject_id,
+                Holding.agency_id.in_(shown_agencies or {-1}))):
             categories.update(c.name for c in holding.categories)
-    agreements = list(session.scalars(select(SharingAgreement).where(
-        SharingAgreement.from_agency_id.in_(agencies)))) if agencies else []
+        disclosures, permitted, refused = _disclosures(session, sar.subject_id, hidden)
     # A neither-confirm-nor-deny decision hides even that something was withheld.
     reasons = [] if sar.neither_confirm_nor_deny else [
         (str(REASON_LABELS[Reason(code)]), count) for code, count in sorted(withheld.items())]
     return {
         "sar": sar, "sections": sections, "withheld_reasons": reasons,
-        "purposes": sorted({a.purpose.name for a in agreements}),
-        "recipients": sorted({a.to_agency.name for a in agreements}),
+        "subject": attachments.strip_controls(sar.subject_name),
+        "requester": attachments.strip_controls(sar.requester_name),
+        "on_behalf": sar.on_behalf,
+        "disclosures": disclosures, "checks_permitted": permitted, "checks_refused": refused,
+        "purposes": sorted({d.purpose for d in disclosures}),
+        "recipients": sorted({d.recipient for d in disclosures}),
+        "controllers": [_controller(t.agency) for t in answered],
         "categories": sorted(categories), "stylesheet": static_url("pdf/pdf.css"),
     }
 
@@ -184,16 +282,17 @@ def archive(session: Session, sar: SarRequest) -> bytes:
     rows: list[dict[str, Any]] = []
     files: list[tuple[str, bytes]] = []
     with force_locale(sar.language):
-        for task in sar.tasks:
+        for task in _answered(sar):
             for rec in task.records:
-                if rec.withheld:
+                if rec.withheld or rec.ncnd:
                     continue
                 view = _shown(rec, safe, task.agency.slug)
                 text = "".join("[redacted]" if p.redacted else p.text for p in view.parts)
-                rows.append({"agency": task.agency.slug, "id": rec.external_id,
-                             "kind": rec.kind, "title": rec.title,
+                rows.append({"agency": task.agency.slug, "id": view.external_id,
+                             "kind": view.kind, "title": view.title,
                              "date": rec.occurred_on.isoformat() if rec.occurred_on else "",
                              "text": text,
+                             # A withheld file: listed with its reason, never with a path.
                              "files": [{"file": v.path} if v.path
                                        else {"withheld": True, "reason": v.reason}
                                        for v in view.files]})
@@ -205,9 +304,15 @@ def archive(session: Session, sar: SarRequest) -> bytes:
                                               ensure_ascii=False, indent=2))
         z.writestr("records.csv", csvfile.text(
             ["agency", "id", "kind", "title", "date", "text", "files"],
-            ({**row, "files": " ".join(f.get("file", "(withheld)") for f in row["files"])}
+            ({**row, "files": " ".join(f["file"] if "file" in f else _withheld_cell(f)
+                                       for f in row["files"])}
              for row in rows)))
         for name, data in files:
             z.writestr(name, data)
     return out.getvalue()
 
+
+
+def _withheld_cell(listed: dict[str, Any]) -> str:
+    reason = str(listed.get("reason", ""))
+    return f"(withheld: {reason})" if reason else "(withheld)"

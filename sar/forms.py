@@ -346,3 +346,11 @@ class FileDecisionForm(_Form):
     reason = _text()
     detail = _text()
     ground = _text()  # the provision relied on, for "another reason"
+
+
+class NcndForm(_Form):
+    """Neither confirm nor deny an agency's part or a record, with its legal reason."""
+
+    reason = _text()
+    detail = _text()
+    ground = _text()  # the provision relied on, for "another reason"

@@ -205,6 +205,10 @@ class SarTask(Base):
     supplied_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
                                                        default=None)
     reminded_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    # Neither confirm nor deny for this agency's part: the response says nothing about it.
+    ncnd: Mapped[bool] = mapped_column(Boolean, default=False)
+    ncnd_reason: Mapped[str] = mapped_column(String(32), default="")
+    ncnd_detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     request: Mapped[SarRequest] = relationship(back_populates="tasks")
@@ -244,6 +248,10 @@ class SarRecord(Base):
     withhold_ground: Mapped[str] = mapped_column(String(200), default="")  # for "other"
     withheld_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
                                                        default=None)
+    # Neither confirm nor deny this record: unlike a withheld one, it is not even counted.
+    ncnd: Mapped[bool] = mapped_column(Boolean, default=False)
+    ncnd_reason: Mapped[str] = mapped_column(String(32), default="")
+    ncnd_detail: Mapped[str] = mapped_column(Text, default="")
 
     redactions: Mapped[list[SarRedaction]] = relationship(order_by="SarRedaction.id")
     files: Mapped[list[SarFile]] = relationship(order_by="SarFile.id")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import secrets
 import uuid
 from collections.abc import Mapping, Sequence
@@ -464,7 +465,8 @@ def assign(session: Session, sar: SarRequest, staff_id: int | None, *, actor: Ac
 
 
 def set_ncnd(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> None:
-    """Record a neither-confirm-nor-deny decision: existence itself must not be disclosed."""
+    """Record a neither-confirm-nor-deny decision for the whole request: existence itself
+    must not be disclosed."""
     if not reason.strip():
         raise Invalid("give the reason", field="ncnd_reason")
     sar.neither_confirm_nor_deny = True
@@ -472,6 +474,47 @@ def set_ncnd(session: Session, sar: SarRequest, *, reason: str, actor: Actor) ->
     session.flush()
     audit.record(session, "sar.ncnd", actor, subject_id=sar.subject_id, object_type="sar",
                  object_id=str(sar.id), details={"reason": sar.ncnd_reason})
+
+
+def set_task_ncnd(session: Session, task: SarTask, *, reason: str, detail: str = "",
+                  ground: str = "", actor: Actor) -> SarTask:
+    """Neither confirm nor deny this agency's part, for a listed legal reason: the response
+    then says nothing about the agency (not even that it holds nothing) and counts nothing."""
+    sar = task.request
+    _require_open(sar)
+    # A competent authority may rely on a law-enforcement restriction or, for its other
+    # processing, on a Part 2 exemption; any other agency only on Part 2.
+    competent = task.agency is not None and task.agency.competent_authority
+    regime = Regime.PART3 if competent and reason in {
+        r.value for r, fits in REASON_REGIMES.items() if Regime.PART3 in fits} else Regime.PART2
+    task.ncnd_reason, task_ground = attachments.checked_reason(reason, detail, regime=regime,
+                                                               ground=ground)
+    task.ncnd_detail = " ".join(p for p in (task_ground, detail.strip()) if p)
+    task.ncnd = True
+    session.flush()
+    audit.record(session, "sar.ncnd", actor, subject_id=sar.subject_id,
+                 object_type="sar_task", object_id=str(task.id),
+                 details={"reason": task.ncnd_reason})
+    return task
+
+
+def set_record_ncnd(session: Session, record: SarRecord, *, reason: str, detail: str = "",
+                    ground: str = "", actor: Actor) -> SarRecord:
+    """Neither confirm nor deny one record, for a listed legal reason: it is left out of the
+    response with its files, and unlike a withheld record it is not counted."""
+    task = session.get(SarTask, record.task_id)
+    if task is None:  # a record always has its task
+        raise NotFound("no such record")
+    _require_open(task.request)
+    record.ncnd_reason, record_ground = attachments.checked_reason(
+        reason, detail, regime=record.regime, ground=ground)
+    record.ncnd_detail = " ".join(p for p in (record_ground, detail.strip()) if p)
+    record.ncnd = True
+    session.flush()
+    audit.record(session, "sar.ncnd", actor, subject_id=task.request.subject_id,
+                 object_type="sar_record", object_id=str(record.id),
+                 details={"reason": record.ncnd_reason})
+    return record
 
 
 # --- Agency tasks -------------------------------------------------------------------------
@@ -793,26 +836,53 @@ def latest_bundle(session: Session, sar: SarRequest) -> SarBundle | None:
                            .order_by(SarBundle.created_at.desc()).limit(1)).first()
 
 
+class LeakKind(enum.StrEnum):
+    """What kind of thing a release check found (the audit says which, never the text)."""
+
+    REDACTED = "redacted-text"  # a span a reviewer redacted from a record
+    WITHHELD = "withheld-record"  # the text of a record withheld whole
+    NCND = "ncnd-record"  # the text of a record or agency part under neither confirm nor deny
+    FILE = "file-redaction"  # a span redacted from a text file
+    SAFE_CONTACT = "safe-contact"  # a part of the person's safe-contact details
+
+
+def forbidden_by_kind(session: Session, sar: SarRequest) -> dict[str, LeakKind]:
+    """Everything that must not appear in the bundle, each with the kind of thing it is."""
+    out: dict[str, LeakKind] = {}
+
+    def add(strings: Sequence[str], kind: LeakKind) -> None:
+        for s in strings:
+            if s.strip():
+                out.setdefault(s, kind)
+
+    add(attachments.safe_contact_parts(_safe_contact(session, sar)), LeakKind.SAFE_CONTACT)
+    add([r.text for rec in records(sar) for r in rec.redactions], LeakKind.REDACTED)
+    add([rec.text for t in sar.tasks for rec in t.records if t.ncnd or rec.ncnd],
+        LeakKind.NCND)
+    add([rec.text for rec in records(sar) if rec.withheld], LeakKind.WITHHELD)
+    add(attachments.forbidden_in_files(sar), LeakKind.FILE)
+    return out
+
+
+def _safe_contact(session: Session, sar: SarRequest) -> str:
+    subject = session.get(Subject, sar.subject_id) if sar.subject_id is not None else None
+    return subject.safe_contact if subject is not None else ""
+
+
 def forbidden_strings(session: Session, sar: SarRequest) -> list[str]:
-    """Everything that must not appear in the bundle: redacted spans and safe contacts."""
-    out = [r.text for rec in records(sar) for r in rec.redactions]
-    out += [rec.text for rec in records(sar) if rec.withheld and rec.text.strip()]
-    out += attachments.forbidden_in_files(sar)
-    if sar.subject_id is not None:
-        subject = session.get(Subject, sar.subject_id)
-        if subject is not None:
-            out += safe_contact_parts(subject.safe_contact)
-    return [s for s in dict.fromkeys(out) if s.strip()]
+    """Everything that must not appear in the bundle: redacted spans, withheld and NCND
+    records' text, and every part of the safe contact (see ``safe_contact_parts``)."""
+    return list(forbidden_by_kind(session, sar))
 
 
 def safe_contact_parts(safe_contact: str) -> list[str]:
-    """The lines of a safe-contact instruction, each of which must never leave the portal."""
-    return [line.strip() for line in safe_contact.splitlines() if len(line.strip()) >= 4]
+    """Every form of a safe-contact detail that must never leave the portal."""
+    return attachments.safe_contact_parts(safe_contact)
 
 
 def leaks(pdf: bytes, forbidden: Sequence[str]) -> list[str]:
     """The forbidden strings that survive in the PDF's extracted text (normalised: NFKC,
-    no bidi or zero-width characters, case and whitespace folded)."""
+    no bidi or zero-width characters, case, whitespace and punctuation folded)."""
     return attachments.leaks_in(attachments.pdf_text(pdf), forbidden)
 
 
@@ -831,6 +901,8 @@ class Approval:
     leaked: int = 0
     files: int = 0  # files in the zip that are not as a reviewer released them
     notices: tuple[Notice, ...] = ()  # the download link, for a bundle released to download
+    kinds: tuple[str, ...] = ()  # the kinds of leak found (LeakKind values)
+    where: tuple[str, ...] = ()  # where: "pdf", "zip"
 
 
 def prepared_by(session: Session, bundle: SarBundle, staff_id: int) -> list[str]:
@@ -882,25 +954,32 @@ def approve(session: Session, bundle: SarBundle, *, staff_id: int, actor: Actor,
         if sar.safeguarding_decision != "release":
             raise Conflict("the safeguarding decision is not to release to this requester")
     _require_files_reviewed(sar)
-    forbidden = [*forbidden_strings(session, sar), *forbidden_extra]
-    found = leaks(bundle.pdf, forbidden)
+    kinds_of: dict[str, str] = {s: k.value for s, k in forbidden_by_kind(session, sar).items()}
+    for extra in forbidden_extra:
+        kinds_of.setdefault(extra, LeakKind.REDACTED.value)
+    forbidden = list(kinds_of)
+    in_pdf = leaks(bundle.pdf, forbidden)
     # The zip is released too: its records, its file names and every file in it are checked,
     # and it may hold only files a reviewer released, exactly as they released them.
     files = (attachments.check_archive(bundle.archive, attachments.expected_members(sar),
                                        forbidden)
              if bundle.archive is not None else attachments.ArchiveCheck([], []))
-    found = list(dict.fromkeys([*found, *files.leaked]))
+    found = list(dict.fromkeys([*in_pdf, *files.leaked]))
     if found or files.problems:
+        kinds = tuple(sorted({kinds_of[s] for s in found}))
+        where = tuple(w for w, hit in (("pdf", in_pdf), ("zip", files.leaked)) if hit)
         bundle.release_blocked = "; ".join(
-            ([f"{len(found)} redacted or safe-contact string(s) found"] if found else [])
+            ([f"{len(found)} redacted or safe-contact string(s) found "
+              f"({', '.join(kinds)} in {' and '.join(where)})"] if found else [])
             + ([f"{len(files.problems)} file(s) in the zip not as a reviewer released them"]
                if files.problems else []))
         session.flush()
-        # The strings themselves stay out of the audit log.
+        # What kind of leak and where, never the strings themselves.
         audit.record(session, "sar.release_blocked", actor, subject_id=sar.subject_id,
                      object_type="sar_bundle", object_id=str(bundle.id),
-                     details={"found": len(found), "files": len(files.problems)})
-        return Approval(False, len(found), len(files.problems))
+                     details={"found": len(found), "kinds": list(kinds), "in": list(where),
+                              "files": len(files.problems)})
+        return Approval(False, len(found), len(files.problems), kinds=kinds, where=where)
     bundle.approved_by_id = staff_id
     bundle.approved_at = utcnow()
     bundle.release_blocked = ""

@@ -256,6 +256,15 @@ ACTION_FIELDS = frozenset({"subject_id", "method", "note", "decision", "safeguar
                            "staff_id"})
 
 Page = str | tuple[str, int] | WerkzeugResponse
+LEAK_LABELS = {
+    ops.LeakKind.REDACTED.value: _l("redacted text"),
+    ops.LeakKind.WITHHELD.value: _l("a withheld record"),
+    ops.LeakKind.NCND.value: _l("a record under neither confirm nor deny"),
+    ops.LeakKind.FILE.value: _l("text redacted from a file"),
+    ops.LeakKind.SAFE_CONTACT.value: _l("safe-contact details"),
+}
+# Translators: where the release check found a leak: in the bundle's PDF or its zip
+WHERE_LABELS = {"pdf": _l("the PDF"), "zip": _l("the zip")}
 
 
 def _refused(sar: SarRequest, exc: DomainError) -> tuple[str, int]:
@@ -428,7 +437,12 @@ def _approve(sar: SarRequest, me: StaffUser) -> tuple[str, int] | WerkzeugRespon
         messages = []
         if result.leaked:
             messages.append(_("Release refused: %(count)d redacted or safe-contact string(s) "
-                              "still appear in the bundle. Rebuild it.", count=result.leaked))
+                              "still appear in the bundle (%(kinds)s, in %(where)s). Redact "
+                              "them and rebuild it.", count=result.leaked,
+                              kinds=", ".join(str(LEAK_LABELS.get(k, k))
+                                              for k in result.kinds),
+                              where=", ".join(str(WHERE_LABELS.get(w, w))
+                                              for w in result.where)))
         if result.files:
             messages.append(_("Release refused: %(count)d file(s) in the zip are not as a "
                               "reviewer released them. Rebuild it.", count=result.files))
@@ -507,3 +521,38 @@ def preview(bundle_id: uuid.UUID) -> Response:
     return Response(bundle.pdf, mimetype="application/pdf",
                     headers={"Cache-Control": "no-store"})
 
+
+
+@bp.post("/tasks/<uuid:task_id>/ncnd")
+@reviewer
+def task_ncnd(task_id: uuid.UUID) -> tuple[str, int] | WerkzeugResponse:
+    """Neither confirm nor deny the agency's whole part, for a listed legal reason."""
+    task = _task(task_id)
+    form = forms.NcndForm()
+    try:
+        ops.set_task_ncnd(database.session(), task, reason=form.reason.data,
+                          detail=form.detail.data, ground=form.ground.data, actor=actor())
+    except DomainError as exc:
+        return _task_page(task, form_errors=[{
+            "text": exc.message, "href": f"#ncnd-{task.id}-{exc.field or 'reason'}"}]), 400
+    return redirect(url_for("sar_staff.task", task_id=task.id))
+
+
+@bp.post("/records/<int:record_id>/ncnd")
+@reviewer
+def record_ncnd(record_id: int) -> tuple[str, int] | WerkzeugResponse:
+    """Neither confirm nor deny one record, for a listed legal reason."""
+    try:
+        record = access.record_for(database.session(), _me(), record_id)
+    except DomainError as exc:
+        raise HttpNotFound() from exc
+    task = _task(record.task_id)
+    form = forms.NcndForm()
+    try:
+        ops.set_record_ncnd(database.session(), record, reason=form.reason.data,
+                            detail=form.detail.data, ground=form.ground.data, actor=actor())
+    except DomainError as exc:
+        return _task_page(task, form_errors=[{
+            "text": exc.message,
+            "href": f"#ncnd-record-{record.id}-{exc.field or 'reason'}"}]), 400
+    return redirect(url_for("sar_staff.task", task_id=task.id) + f"#record-{record.id}")

@@ -31,6 +31,19 @@ _KIND = StringField(validators=[forms.OneOf([k.value for k in AgencyKind],
 _SAR_CONTACT = forms.TextField(validators=[
     forms.MaxLength(_l("the contact for subject access requests"), 300),
     forms.NoMarkup(_l("the contact for subject access requests"))])
+# Each agency is a controller: what a subject access response tells the person about it.
+_CONTROLLER_NAME = forms.TextField(validators=[
+    forms.MaxLength(_l("the controller's legal name"), 300),
+    forms.NoMarkup(_l("the controller's legal name"))])
+_CONTROLLER_ADDRESS = forms.TextField(validators=[
+    forms.MaxLength(_l("the controller's address"), 1000),
+    forms.NoMarkup(_l("the controller's address"))])
+_DPO_CONTACT = forms.TextField(validators=[
+    forms.MaxLength(_l("the data protection officer's contact"), 300),
+    forms.NoMarkup(_l("the data protection officer's contact"))])
+_RETENTION = forms.TextField(validators=[
+    forms.MaxLength(_l("how long the agency keeps records"), 2000),
+    forms.NoMarkup(_l("how long the agency keeps records"))])
 _DESCRIPTION = forms.TextField(validators=[
     forms.MaxLength(_l("the description"), 2000), forms.NoMarkup(_l("the description"))])
 _SPECIAL_CATEGORY = forms.YesBox()
@@ -43,6 +56,10 @@ class AgencyForm(forms.Form):
     name = _NAME
     kind = _KIND
     sar_contact = _SAR_CONTACT
+    controller_name = _CONTROLLER_NAME
+    controller_address = _CONTROLLER_ADDRESS
+    dpo_contact = _DPO_CONTACT
+    retention_statement = _RETENTION
 
 
 class NewAgencyForm(AgencyForm):

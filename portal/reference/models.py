@@ -80,6 +80,12 @@ class Agency(Base):
     # A competent authority (DPA 2018 Part 3): its records default to law-enforcement
     # processing, whose exemptions are the s45(4) restrictions.
     competent_authority: Mapped[bool] = mapped_column(Boolean, default=_competent_by_kind)
+    # Each agency is a controller: what a subject access response says about it, as the
+    # agency set it (UK GDPR Art 13-15, DPA 2018 s45).
+    controller_name: Mapped[str] = mapped_column(String(300), default="")  # legal name
+    controller_address: Mapped[str] = mapped_column(Text, default="")
+    dpo_contact: Mapped[str] = mapped_column(String(300), default="")
+    retention_statement: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 

@@ -80,11 +80,12 @@ class StillUsed(Conflict):
 
 
 # What each kind lets an admin change (the slug never changes).
-EDITABLE = {"agencies": ("name", "kind", "sar_contact"),
+EDITABLE = {"agencies": ("name", "kind", "sar_contact", "controller_name", "controller_address",
+                         "dpo_contact", "retention_statement"),
             "categories": ("name", "description", "special_category", "criminal_offence"),
             "purposes": ("name", "description")}
 # Contacts may name a person: the audit says that they changed, not what they were.
-_NOT_LOGGED = frozenset({"sar_contact"})
+_NOT_LOGGED = frozenset({"sar_contact", "dpo_contact"})
 
 
 def is_retired(row: Any) -> bool:

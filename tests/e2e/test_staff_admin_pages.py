@@ -90,3 +90,25 @@ def test_staff_management_pages_are_accessible(live: LiveServer, tablet: Page,
     _submit(tablet, "Save and go to sign in")
     assert "There is a problem" in tablet.content()
     assert_accessible(tablet)
+
+
+def test_an_agencys_controller_details_page_is_accessible(live: LiveServer, tablet: Page,
+                                                          session: Session, demo: Any) -> None:
+    from portal.reference.models import Agency
+
+    admin = make_staff(session, "fenshire-police", Role.PARTNERSHIP_ADMIN)
+    agency = session.scalar(select(Agency).where(Agency.slug == "fen-housing"))
+    assert agency is not None
+    sign_in_browser(tablet, live, admin)
+    tablet.goto(f"{live.url}/staff/partnership/agencies/{agency.id}")
+    assert "Fen Housing Association Limited" in tablet.content()
+    assert_accessible(tablet)
+    # Every error at once, and what was typed is still there
+    tablet.fill("#controller_name", "<b>Fen</b>")
+    tablet.fill("#retention_statement", "Six years after the tenancy ends.")
+    tablet.fill("#dpo_contact", "x" * 301)
+    _submit(tablet, "Save changes")
+    content = tablet.content()
+    assert 'href="#controller_name"' in content and 'href="#dpo_contact"' in content
+    assert "Six years after the tenancy ends." in content
+    assert_accessible(tablet)

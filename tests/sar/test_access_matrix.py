@@ -43,6 +43,8 @@ SAR_ROUTES: dict[str, tuple[set[str], bool]] = {
     "sar_staff.task": ({Role.SAR_OFFICER}, True),
     "sar_staff.redact": ({Role.SAR_OFFICER}, True),
     "sar_staff.upload_records": ({Role.SAR_OFFICER}, True),
+    "sar_staff.task_ncnd": ({Role.SAR_OFFICER}, True),
+    "sar_staff.record_ncnd": ({Role.SAR_OFFICER}, True),
     "sar_files.show": ({Role.SAR_OFFICER}, True),
     "sar_files.page_image": ({Role.SAR_OFFICER}, True),
     "sar_files.region": ({Role.SAR_OFFICER}, True),

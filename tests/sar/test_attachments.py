@@ -323,7 +323,7 @@ def test_a_withheld_file_is_listed_with_its_reason_and_not_in_the_zip(
     assert "informant" not in json.dumps(listed)  # a withheld file's name is not given
     # Every path the records name is in the zip
     assert all(f["file"] in members for f in listed if "file" in f)
-    assert "(withheld)" in members["records.csv"].decode()
+    assert "(withheld: To avoid prejudicing" in members["records.csv"].decode()
     assert bundle.pdf is not None
     pdf = " ".join(attachments.pdf_text(bundle.pdf).split())
     assert f"File in the zip: {files[0]}" in pdf
