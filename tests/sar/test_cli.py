@@ -47,6 +47,7 @@ def test_worker_once_and_purge(app: Flask, session: Session,
     assert bundle.pdf is None and bundle.purged_at is not None
     output = runner.invoke(args=["sar", "purge", "--case-days", "30"]).output
     assert "purged 1 request(s)" in output, output
+    session.rollback()
     # And each run is audited with its counts
     runs = session.scalars(select(AuditEntry).where(AuditEntry.action == "sar.purge_run")).all()
     assert [json.loads(r.details)["drafts"] for r in runs] == [0, 1, 0]
