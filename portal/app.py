@@ -251,7 +251,7 @@ def _compose(app: Flask, config: Config) -> None:
     from consent import openapi as consent_openapi
     from consent import operations as consent_ops
     from consent.receipts import public_jwks
-    from portal import audit_cli, info, migrate, public
+    from portal import audit_cli, info, migrate, outbox, public
     from portal.identity import cli as identity_cli
     from portal.reference import cli as reference_cli
     from sar import cli as sar_cli
@@ -312,6 +312,6 @@ def _compose(app: Flask, config: Config) -> None:
                                        (sar_openapi.PATHS, sar_openapi.SCHEMAS)]
     for group in (migrate.db_cli, reference_cli.api_keys_cli, consent_cli.consent_cli,
                   audit_cli.audit_cli, reference_cli.holdings_cli, identity_cli.staff_cli,
-                  sar_cli.sar_cli):
+                  sar_cli.sar_cli, outbox.mail_cli):
         app.cli.add_command(group)
     app.cli.add_command(consent_cli.demo_data)

@@ -62,6 +62,15 @@ class Config:
     smtp_user: str = ""
     smtp_password: str = ""
     mail_from: str = "no-reply@consent-portal.example"
+    # Days the outbox keeps a sent (or given-up) message's address and subject; its delivery
+    # record (kind, attempts, sent-at, Message-ID) stays.
+    mail_retention_days: int = 30
+    # Days a closed SAR's case file (what was sent, the letter, the evidence of notices, the
+    # search records) is kept: the partnership's complaint period.
+    sar_case_retention_days: int = 400
+    # Days after a SAR closes before the raw supplies (agencies' record texts and files,
+    # unreleased drafts, ID documents) are purged.
+    sar_raw_grace_days: int = 14
     # Parallel audit hash chains on PostgreSQL (SQLite always uses one).
     audit_chains: int = 8
     # Rate limits (sign-in, codes); off only in tests that are not about them.
@@ -127,6 +136,9 @@ class Config:
             "PORTAL_AUDIT_CHAINS": "audit_chains",
             "PORTAL_SMTP_PORT": "smtp_port",
             "PORTAL_PROXY_HOPS": "proxy_hops",
+            "PORTAL_MAIL_RETENTION_DAYS": "mail_retention_days",
+            "PORTAL_SAR_CASE_RETENTION_DAYS": "sar_case_retention_days",
+            "PORTAL_SAR_RAW_GRACE_DAYS": "sar_raw_grace_days",
         }.items():
             if var in env:
                 try:
@@ -159,6 +171,12 @@ class Config:
             raise ConfigError("PORTAL_AUDIT_CHAINS must be from 1 to 64")
         if self.permit_ttl_seconds < 0 or self.check_timeout_ms <= 0:
             raise ConfigError("time limits must be positive")
+        if min(self.mail_retention_days, self.sar_case_retention_days,
+               self.sar_raw_grace_days) < 0:
+            raise ConfigError("retention periods must be zero or more days")
+        if self.sar_case_retention_days < self.sar_raw_grace_days:
+            raise ConfigError("PORTAL_SAR_CASE_RETENTION_DAYS must not be shorter than "
+                              "PORTAL_SAR_RAW_GRACE_DAYS")
         scheme = self.rate_limit_storage().split("://", 1)[0]
         if "://" not in self.rate_limit_storage() or scheme not in STORAGE_SCHEMES:
             raise ConfigError("PORTAL_RATELIMIT_STORAGE_URI / PORTAL_REDIS_URL must be a "

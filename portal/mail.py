@@ -1,7 +1,9 @@
-"""Outgoing email: real SMTP when configured, otherwise files in the instance outbox.
+"""Outgoing email: real SMTP when configured, otherwise files in the instance outbox folder.
 
-Messages are queued during a request and sent only after its commit succeeds, so nobody is
-told of something that was then rolled back.
+A message is written to the durable outbox (``portal.outbox``) in the request's transaction
+and sent only after its commit succeeds, so nobody is told of something that was then rolled
+back, and nothing is lost when a send fails or the process dies before sending: the worker
+(``flask sar worker``, or ``flask mail send``) retries it.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ import smtplib
 import ssl
 import uuid
 from email.message import EmailMessage
+from email.utils import formatdate
 from pathlib import Path
 
 from flask import current_app, g
 from flask_babel import gettext as _
 
+from portal import database, outbox
 from portal.config import Config
 
 log = logging.getLogger("portal.mail")
@@ -48,6 +52,7 @@ def build(to: str, subject: str, text: str, *, html: str | None = None,
     msg["From"] = cfg.mail_from
     msg["To"] = to
     msg["Subject"] = subject
+    msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = f"<{uuid.uuid4()}@{cfg.mail_from.rsplit('@', 1)[-1]}>"
     msg.set_content(text)
     if html is not None:
@@ -81,24 +86,32 @@ def send_now(msg: EmailMessage, config: Config) -> None:
         client.send_message(msg)
 
 
-def queue(msg: EmailMessage | None) -> None:
-    """Send this message once the current request has committed (None: the person chose no
-    email, so nothing is sent)."""
-    if msg is not None:
-        g.setdefault("outgoing_mail", []).append(msg)
+def queue(msg: EmailMessage | None, *, kind: str = "", object_type: str = "",
+          object_id: str = "") -> outbox.OutboxMail | None:
+    """Write this message to the outbox in the current request's transaction, to be sent
+    once it has committed (None: the person chose no email, so nothing is sent)."""
+    if msg is None:
+        return None
+    row = outbox.enqueue(database.session(), msg, kind=kind, object_type=object_type,
+                         object_id=object_id)
+    g.setdefault("outgoing_mail", []).append(row.id)
+    return row
 
 
 def flush_queue() -> None:
-    """Send what the request queued (called after a successful commit)."""
+    """Send what the request queued (called after a successful commit); a message that
+    fails stays queued for the worker's retries."""
+    ids = g.pop("outgoing_mail", [])
+    if not ids:
+        return
     config: Config = current_app.config["PORTAL"]
-    for msg in g.pop("outgoing_mail", []):
-        try:
-            send_now(msg, config)
-        except (OSError, smtplib.SMTPException):
-            # The change is committed; a failed notification must not undo it or hide it.
-            log.exception("mail could not be sent", extra={"to": msg["To"]})
+    try:
+        outbox.send_ids(database.get_database(current_app).sessionmaker, ids, config)
+    except Exception:
+        # The change and its messages are committed; the worker sends what is left.
+        log.exception("outbox could not be flushed after the commit")
 
 
 def discard_queue() -> None:
-    """Drop queued mail after a rollback."""
+    """Forget the queued messages after a rollback (their rows were rolled back too)."""
     g.pop("outgoing_mail", None)

@@ -18,6 +18,12 @@ An account's email wording changed. Sent with the session, ``account_id`` and ``
 every area keeping its own copy of the choice (a SAR request remembers its filer's) updates
 it in the same transaction.""")
 
+holding_registered = _signals.signal("holding-registered", doc="""
+An agency registered (or registered again, after ending) a holding about a person, from any
+path: first contact, the holdings API, an admin. Sent with the session, ``subject_id``,
+``agency_id`` and ``actor``; an area with open work about the person (a subject access
+request whose clock runs) adds the agency's part in the same transaction.""")
+
 person_request_views = _signals.signal("person-request-views", doc="""
 The staff views of the person's requests in other areas, for their activity page and their
 download. Sent with the session, ``subject_id``, ``limit`` and ``offset``; each receiver

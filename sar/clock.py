@@ -3,8 +3,10 @@
 Day one is the day of receipt (or of receiving proof of identity or authority, when it was
 needed), working day or not. The deadline is the same date in the next month, the last day of
 that month where the date does not exist, moved to the next working day where it falls on a
-weekend or a bank holiday of the nation whose law applies. Pauses for clarification or missing
-ID move the deadline by the days paused; an extension adds up to two further months.
+weekend or a bank holiday of the nation whose law applies. Pauses (UK GDPR Art 12A: waiting
+for identity, for clarification or for a fee) move the deadline by the days paused; an
+extension adds up to two further months. Agencies' internal due dates fall on working days
+too.
 
 Everything here is a pure function of dates: no database, no clock reads.
 """
@@ -100,21 +102,17 @@ def effective_due(start: dt.date, nation: str, *, pauses: Iterable[Pause] = (),
 
 
 def check_extension(start: dt.date, nation: str, *, months: int, reason: str,
-                    notice_sent: bool, already: int, pauses: Iterable[Pause] = (),
-                    today: dt.date) -> int:
+                    already: int, pauses: Iterable[Pause] = (), today: dt.date) -> int:
     """Validate an extension and return the request's total extension in months.
 
     Allowed only for a stated reason (complex or numerous requests), while the first month
-    still runs, when the notice to the person has been sent, and to at most two further
-    months in all.
+    still runs, and to at most two further months in all. The notice to the person is made
+    with the extension and proved by its delivery (``sar.operations.notice_states``).
     """
     if months not in (1, 2):
         raise Invalid("an extension is of one or two further months", field="months")
     if not reason.strip():
         raise Invalid("give the reason for the extension", field="reason")
-    if not notice_sent:
-        raise Invalid("the person must be told of the extension, with the reasons, "
-                      "within the first month", field="notice_sent")
     if already + months > MAX_EXTENSION_MONTHS:
         raise Invalid("the clock can be extended by at most two further months in all",
                       field="months")

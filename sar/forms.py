@@ -1,9 +1,11 @@
 """The SAR pages' forms (CSRF is checked for every form by CSRFProtect, as elsewhere).
 
-A form parses what was sent into typed values. What is allowed is decided by the operations,
-whose errors the pages show one at a time, exactly as before; a form's own validators check
-only what a page cannot otherwise read (a person to choose, whole numbers of pixels, the
-new-link page's two answers, which are shown together), with the operations' wording.
+A form parses what was sent into typed values. The request forms (the public's and staff's)
+check every answer first and show every error at once in the error summary; nothing is cut
+short (a value too long is refused with its limit) and control characters are refused. What
+else is allowed is decided by the operations, whose errors the pages show beside the field;
+a form's own validators check what a page cannot otherwise read (a person to choose, whole
+numbers of pixels, the new-link page's two answers), with the operations' wording.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -21,10 +24,12 @@ from werkzeug.datastructures import FileStorage
 from wtforms import Field, SelectMultipleField, StringField
 from wtforms.validators import UUID, ValidationError
 
+from portal import forms as kernel
 from portal.errors import DomainError, Invalid
 from portal.identity.forms import _Form
 from sar import operations as ops
 from sar.api import parse_records
+from sar.models import AddressKind, PauseReason
 
 EMAIL_ERROR = _l("Enter an email address in the correct format, like name@example.com")
 
@@ -108,8 +113,52 @@ class RequestForm(_Form):
         except ValueError as exc:
             raise DomainError("bad date", field=prefix) from exc
 
+    def check_all(self, *, account: bool, staff: bool) -> bool:
+        """Check every answer, collecting every error (in the page's order) into
+        ``summary``; True when there is none."""
+        self.summary = []
+        on_behalf = self.on_behalf.data == "yes"
+        post = sent(self.delivery) == "post"
+        _line(self, "requester_name", _l("Enter your full name"), LABELS["requester_name"],
+              200, required=True, name_like=True)
+        if not account:
+            _email(self, required=not staff or not post)
+        _line(self, "subject_name", _l("Enter the full name of the person the records are "
+                                       "about"), LABELS["subject_name"], 400,
+              required=on_behalf, name_like=True)
+        _line(self, "relationship", _l("Say how you are acting for this person"),
+              LABELS["relationship"], 200, required=on_behalf)
+        if self.scope.data == "chosen" and not self.agencies.data:
+            kernel.add(self.summary, "scope", _l("Choose at least one agency, or choose "
+                                                 "everything every agency holds"))
+        dates = {}
+        for prefix in ("scope_from", "scope_to"):
+            try:
+                dates[prefix] = self._date(prefix)
+            except DomainError:
+                kernel.add(self.summary, prefix, _l("Enter a real date"))
+        if (dates.get("scope_from") and dates.get("scope_to")
+                and dates["scope_from"] > dates["scope_to"]):  # type: ignore[operator]
+            kernel.add(self.summary, "scope_from",
+                       _l("The start date must be before the end date"))
+        _text_block(self, "scope_text", LABELS["scope_text"], 5000)
+        if sent(self.delivery) not in ("download", "post"):
+            kernel.add(self.summary, "delivery",
+                       _l("Choose how you want to receive the records"))
+        _text_block(self, "postal_address", LABELS["postal_address"], 1000,
+                    required=_l("Enter the postal address") if post else None)
+        return not self.summary
+
+    def errors_shown(self) -> dict[str, str]:
+        """Each field's first error, for the message beside it."""
+        out: dict[str, str] = {}
+        for item in self.summary:
+            out.setdefault(str(item["href"]).lstrip("#"), str(item["text"]))
+        return out
+
     def new_request(self, *, channel: str, language: str) -> ops.NewRequest:
-        """The request the form describes; raises DomainError for a date it cannot read."""
+        """The request the form describes (after ``check_all``; nothing is cut short);
+        raises DomainError for a date it cannot read."""
         docs = []
         for kind, upload in (("identity", self.identity_document.data),
                              ("authority", self.authority_document.data)):
@@ -119,20 +168,90 @@ class RequestForm(_Form):
         on_behalf = self.on_behalf.data == "yes"
         subject = self.subject_name if on_behalf else self.requester_name
         return ops.NewRequest(
-            requester_name=str(self.requester_name.data)[:200],
-            requester_email=str(self.requester_email.data)[:320],
-            subject_name=str(subject.data)[:400],
+            requester_name=str(self.requester_name.data),
+            requester_email=str(self.requester_email.data).strip(),
+            subject_name=str(subject.data),
             on_behalf=on_behalf,
-            relationship_to_subject=str(self.relationship.data)[:200],
+            relationship_to_subject=str(self.relationship.data),
             scope_everything=everything,
             scope_agencies=tuple(self.agencies.data or ()) if not everything else (),
             scope_from=self._date("scope_from"), scope_to=self._date("scope_to"),
-            scope_text=str(self.scope_text.data)[:5000],
+            scope_text=str(self.scope_text.data),
             delivery=sent(self.delivery),
-            postal_address=str(self.postal_address.data)[:1000],
+            postal_address=str(self.postal_address.data),
             language=language, channel=channel,
             identity_method=str(self.identity_method.data),
             documents=tuple(docs))
+
+
+# The names of a request form's answers, in its error messages.
+LABELS: dict[str, Any] = {
+    "requester_name": _l("Your full name"),
+    "requester_email": _l("Your email address"),
+    "subject_name": _l("The name of the person the records are about"),
+    "relationship": _l("How you act for this person"),
+    "scope_text": _l("What helps us find the records"),
+    "postal_address": _l("The postal address"),
+}
+
+
+def _controls(value: str, *, lines: bool) -> bool:
+    allowed = {"\n", "\r", "\t"} if lines else set()
+    return any((ord(c) < 32 or ord(c) == 127) and c not in allowed for c in value)
+
+
+def _line(form: RequestForm, name: str, missing: Any, label: Any, limit: int, *,
+          required: bool, name_like: bool = False) -> None:
+    value = str(form[name].data or "").strip()
+    if not value:
+        if required:
+            kernel.add(form.summary, name, missing)
+    elif len(value) > limit:
+        kernel.add(form.summary, name, _l("%(label)s must be %(max)s characters or fewer",
+                                          label=label, max=f"{limit:,}"))
+    elif _controls(value, lines=False):
+        kernel.add(form.summary, name, _l("%(label)s must not contain control characters",
+                                          label=label))
+    elif name_like and kernel.NoMarkup(label).problem(value):
+        kernel.add(form.summary, name, kernel.NoMarkup(label).problem(value))
+
+
+def _text_block(form: RequestForm, name: str, label: Any, limit: int, *,
+                required: Any = None) -> None:
+    value = str(form[name].data or "")
+    if not value.strip():
+        if required is not None:
+            kernel.add(form.summary, name, required)
+    elif len(value) > limit:
+        kernel.add(form.summary, name, _l("%(label)s must be %(max)s characters or fewer",
+                                          label=label, max=f"{limit:,}"))
+    elif _controls(value, lines=True):
+        kernel.add(form.summary, name, _l("%(label)s must not contain control characters",
+                                          label=label))
+
+
+def valid_email(value: str) -> bool:
+    """An address a mail server would take (its syntax only: nothing is looked up)."""
+    if len(value) > 320 or any(c in value for c in "<>\"\\") or _controls(value, lines=False):
+        return False
+    try:
+        validate_email(value, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+def _email(form: RequestForm, *, required: bool) -> None:
+    value = str(form.requester_email.data or "").strip()
+    if not value:
+        if required:
+            kernel.add(form.summary, "requester_email", EMAIL_ERROR)
+    elif len(value) > 320:
+        kernel.add(form.summary, "requester_email",
+                   _l("%(label)s must be %(max)s characters or fewer",
+                      label=LABELS["requester_email"], max=320))
+    elif not valid_email(value):
+        kernel.add(form.summary, "requester_email", EMAIL_ERROR)
 
 
 class StaffRequestForm(RequestForm):
@@ -226,10 +345,75 @@ class VerifyForm(_Form):
         return uuid.UUID(str(self.subject_id.data))
 
 
-class PauseForm(_Form):
-    """A question for the requester."""
+PAUSE_LABELS: dict[str, Any] = {
+    PauseReason.IDENTITY: _l("Waiting for proof of identity or authority"),
+    PauseReason.CLARIFICATION: _l("Waiting for clarification"),
+    PauseReason.FEE: _l("Waiting for a fee"),
+}
+ADDRESS_LABELS: dict[str, Any] = {
+    AddressKind.REQUEST: _l("The postal address given with the request"),
+    AddressKind.SAFE: _l("The person's safe-contact address"),
+    AddressKind.AGENCY: _l("An address an agency holds for the person"),
+    AddressKind.HAND: _l("Handed to the person"),
+}
+EVENT_LABELS: dict[str, Any] = {
+    "filed": _l("Request received"),
+    "started": _l("Clock started"),
+    "paused": _l("Clock stopped: what we need"),
+    "extended": _l("Extension and its reasons"),
+    "refused": _l("Refusal and the right to complain"),
+    "ready": _l("Records ready to download"),
+    "message": _l("Message"),
+}
 
+
+class PauseForm(_Form):
+    """Why the clock stops, and the question for the requester."""
+
+    pause_reason = _text()
     question = _text()
+
+
+class LetterForm(_Form):
+    """A letter carrying a notice, recorded as posted."""
+
+    posted_on = _text()
+    address = _text()
+
+    def posted_date(self) -> dt.date | None:
+        """The date typed (YYYY-MM-DD, what a date box sends), or None."""
+        try:
+            return dt.date.fromisoformat(str(self.posted_on.data).strip())
+        except ValueError:
+            return None
+
+
+class SearchForm(_Form):
+    """The search an agency made (Art 15(1A))."""
+
+    agency = _text()
+    systems = _text()
+    terms = _text()
+    searched_on = _text()
+    proportionality = _text()
+
+    def new_search(self, agency_id: int | None = None) -> ops.NewSearch:
+        """The search described (the agency is the task's, for a reviewer)."""
+        for name, limit in (("systems", 2000), ("terms", 2000), ("proportionality", 5000)):
+            value = str(self[name].data or "")
+            if len(value) > limit:
+                raise Invalid(f"must be {limit:,} characters or fewer", field=name)
+            if _controls(value, lines=True):
+                raise Invalid("must not contain control characters", field=name)
+        try:
+            day: dt.date | None = dt.date.fromisoformat(str(self.searched_on.data).strip())
+        except ValueError:
+            day = None
+        if agency_id is None:
+            agency_id = kernel.small_int(str(self.agency.data)) or 0
+        return ops.NewSearch(agency_id=agency_id, systems=str(self.systems.data),
+                             terms=str(self.terms.data), searched_on=day,
+                             proportionality=str(self.proportionality.data))
 
 
 class MessageForm(_Form):
@@ -243,7 +427,6 @@ class ExtendForm(_Form):
 
     months = _text()
     reason = _text()
-    notice = YesField()
 
     def month_count(self) -> int:
         """The months asked for (0, refused by the clock, when none or no number was sent)."""

@@ -81,6 +81,23 @@ def reasons_for(regime: str) -> list[Reason]:
     return [r for r in Reason if Regime(regime) in REASON_REGIMES[r]]
 
 
+class PauseReason(enum.StrEnum):
+    """Why the clock stopped (UK GDPR Art 12A; DPA 2018 s45A): a fixed list."""
+
+    IDENTITY = "identity"  # waiting for information to confirm identity or authority
+    CLARIFICATION = "clarification"  # waiting for the person to say what they want
+    FEE = "fee"  # waiting for a fee (a manifestly unfounded or excessive request, or copies)
+
+
+class AddressKind(enum.StrEnum):
+    """Where a letter to the person was posted."""
+
+    REQUEST = "request"  # the postal address given with the request
+    SAFE = "safe"  # the person's safe-contact address
+    AGENCY = "agency"  # an address an agency holds for them
+    HAND = "hand"  # handed to them in person
+
+
 class SarRequest(Base):
     """One subject access request and its legal clock."""
 
@@ -136,11 +153,17 @@ class SarRequest(Base):
                                                            default=None)
     safeguarding_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the case closed (delivered or refused): the retention periods run from here.
+    closed_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    raw_purged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    case_purged_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     tasks: Mapped[list[SarTask]] = relationship(back_populates="request",
                                                 order_by="SarTask.created_at")
     pauses: Mapped[list[SarPause]] = relationship(order_by="SarPause.start")
     messages: Mapped[list[SarMessage]] = relationship(order_by="SarMessage.at")
+    notices: Mapped[list[SarNotice]] = relationship(order_by="SarNotice.id")
+    searches: Mapped[list[SarSearch]] = relationship(order_by="SarSearch.id")
 
     @property
     def agency_slugs(self) -> list[str]:
@@ -149,13 +172,15 @@ class SarRequest(Base):
 
 
 class SarPause(Base):
-    """The clock stood still from ``start`` until ``end`` (clarification or missing ID)."""
+    """The clock stood still from ``start`` until ``end``, for one of the reasons of
+    ``PauseReason``."""
 
     __tablename__ = "sar_pauses"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sar_requests.id"), index=True)
-    reason: Mapped[str] = mapped_column(String(24))  # clarification | identity
+    reason: Mapped[str] = mapped_column(String(24))  # a PauseReason
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
     start: Mapped[dt.date] = mapped_column(Date)
     end: Mapped[dt.date | None] = mapped_column(Date, default=None)
 
@@ -171,6 +196,44 @@ class SarMessage(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
     body: Mapped[str] = mapped_column(Text)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SarNotice(Base):
+    """A notice the person is owed (extension, refusal, clarification...), proved by the
+    delivery record of its email or by a letter recorded as posted: never by a checkbox."""
+
+    __tablename__ = "sar_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sar_requests.id"), index=True)
+    event: Mapped[str] = mapped_column(String(24))  # an event of sar.notify
+    mail_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("mail_outbox.id"),
+                                                      default=None)
+    letter_posted_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    letter_address: Mapped[str] = mapped_column(String(16), default="")  # an AddressKind
+    letter_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
+                                                     default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SarSearch(Base):
+    """The search an agency made for the person's records (UK GDPR Art 15(1A)): where, with
+    what terms, when, and why that was reasonable and proportionate."""
+
+    __tablename__ = "sar_searches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sar_requests.id"), index=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    task_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sar_tasks.id"), default=None)
+    systems: Mapped[str] = mapped_column(Text)
+    terms: Mapped[str] = mapped_column(Text)
+    searched_on: Mapped[dt.date] = mapped_column(Date)
+    proportionality: Mapped[str] = mapped_column(Text)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    agency: Mapped[Agency] = relationship()
 
 
 class SarDocument(Base):

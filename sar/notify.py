@@ -8,16 +8,18 @@ to it, so its emails carry no link that works without signing in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.message import EmailMessage
 
 from flask import render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from sqlalchemy.orm import Session
 
 from portal import mail
 from portal.config import Config
 from sar import delivery
+from sar import operations as ops
 from sar.models import SarRequest, SarTask
 from sar.operations import Notice
 
@@ -71,6 +73,20 @@ def for_notice(notice: Notice, config: Config, *,
     else:
         link = track_link(notice.sar)
     return to_requester(notice.sar, notice.event, config, link=link, **extra)
+
+
+def send(session: Session, notices: Iterable[Notice], config: Config, *,
+         track_link: Callable[[SarRequest], str]) -> None:
+    """Write the emails the steps owe the requester to the outbox, in this transaction, and
+    keep each notice with its delivery record (a tracking link sent on demand is no notice
+    of the case)."""
+    for notice in notices:
+        msg = (for_notice(notice, config, track_link=track_link)
+               if notice.sar.requester_email else None)
+        row = mail.queue(msg, kind=f"sar.{notice.event}", object_type="sar",
+                         object_id=str(notice.sar.id))
+        if notice.event != "link":
+            ops.record_notice(session, notice, mail_id=row.id if row else None)
 
 
 def task_reminder(task: SarTask, config: Config) -> EmailMessage:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, exists, func, select
 from sqlalchemy.orm import Session
 
-from portal import audit
+from portal import audit, outbox
 from portal.audit import STAFF_VIEW_ACTION, Actor
 from portal.database import utcnow
 from portal.errors import Conflict, Invalid, InvalidTransition, NotFound
@@ -20,7 +20,10 @@ from portal.identity.models import Account, Role, StaffUser
 from portal.reference.models import Agency, Holding, Subject
 from sar import access, attachments, clock, uploads
 from sar.models import (
+    REASON_REGIMES,
+    AddressKind,
     FileReview,
+    PauseReason,
     Regime,
     SarBundle,
     SarDocument,
@@ -28,10 +31,12 @@ from sar.models import (
     SarFile,
     SarFileRedaction,
     SarMessage,
+    SarNotice,
     SarPause,
     SarRecord,
     SarRedaction,
     SarRequest,
+    SarSearch,
     SarTask,
     SarView,
     Status,
@@ -304,15 +309,27 @@ def _start_clock(session: Session, sar: SarRequest, start: dt.date, *, actor: Ac
     create_tasks(session, sar, actor=actor)
 
 
-def create_tasks(session: Session, sar: SarRequest, *, actor: Actor) -> list[SarTask]:
-    """One task per agency holding records on the subject (within the chosen agencies)."""
+def task_due(sar: SarRequest, today: dt.date) -> dt.date:
+    """An agency's internal due date: TASK_DAYS from the start of the clock (or from today,
+    for a task added later), on a working day, and never after the statutory deadline."""
+    assert sar.clock_start is not None  # noqa: S101 - only for a request whose clock runs
+    wanted = clock.next_working_day(max(sar.clock_start, today)
+                                    + dt.timedelta(days=TASK_DAYS), sar.nation)
+    deadline = due(sar, today) or wanted
+    # A deadline already past leaves the agency the next working day.
+    return max(min(wanted, deadline), clock.next_working_day(today, sar.nation))
+
+
+def create_tasks(session: Session, sar: SarRequest, *, actor: Actor,
+                 today: dt.date | None = None) -> list[SarTask]:
+    """One task per agency holding records on the subject (within the chosen agencies), due
+    on a working day; called again when a holding is registered while the clock runs."""
     if sar.subject_id is None or sar.clock_start is None:
         return []
     holdings = session.scalars(select(Holding).where(Holding.subject_id == sar.subject_id))
     wanted = set(sar.agency_slugs)
     have = {t.agency_id for t in sar.tasks}
-    due = min(sar.clock_start + dt.timedelta(days=TASK_DAYS),
-              clock.due_date(sar.clock_start, sar.nation))
+    due_on = task_due(sar, today or sar.clock_start)
     created = []
     for holding in holdings:
         agency = holding.agency
@@ -320,7 +337,7 @@ def create_tasks(session: Session, sar: SarRequest, *, actor: Actor) -> list[Sar
                                  and agency.slug not in wanted):
             continue
         have.add(agency.id)
-        task = SarTask(request_id=sar.id, agency_id=agency.id, due_on=due)
+        task = SarTask(request_id=sar.id, agency_id=agency.id, due_on=due_on)
         session.add(task)
         sar.tasks.append(task)
         created.append(task)
@@ -330,6 +347,17 @@ def create_tasks(session: Session, sar: SarRequest, *, actor: Actor) -> list[Sar
                      object_type="sar_task", object_id=str(task.id),
                      details={"agency_id": task.agency_id, "due_on": task.due_on.isoformat()})
     return created
+
+
+def holding_registered(session: Session, subject_id: uuid.UUID, *, actor: Actor,
+                       today: dt.date) -> list[SarTask]:
+    """A holding registered for a person whose request is open and whose clock runs: the
+    agency gets its task too."""
+    stmt = select(SarRequest).where(SarRequest.subject_id == subject_id,
+                                    SarRequest.clock_start.is_not(None),
+                                    SarRequest.status.in_(OPEN_STATUSES))
+    return [task for sar in session.scalars(stmt)
+            for task in create_tasks(session, sar, actor=actor, today=today)]
 
 
 def pauses(sar: SarRequest) -> list[clock.Pause]:
@@ -350,26 +378,39 @@ def _require_open(sar: SarRequest) -> None:
         raise Conflict("this request is closed")
 
 
-def pause_for_clarification(session: Session, sar: SarRequest, question: str, *,
-                            staff_id: int, today: dt.date, actor: Actor) -> list[Notice]:
-    """Ask the person to clarify (they are sent the question); the clock stops until they
-    answer."""
+PAUSE_REASONS = tuple(PauseReason)
+
+
+def pause(session: Session, sar: SarRequest, question: str, *, reason: str, staff_id: int,
+          today: dt.date, actor: Actor) -> list[Notice]:
+    """Stop the clock for one of the reasons of Art 12A (identity, clarification, a fee),
+    asking the person for what is needed (they are sent the question); it runs again when
+    they answer."""
     _require_open(sar)
+    if reason not in PAUSE_REASONS:
+        raise Invalid("choose why the clock stops", field="pause_reason")
     if sar.status == Status.PAUSED:
         raise Conflict("the clock is already paused")
     if sar.clock_start is None:
         raise Conflict("the clock has not started")
     if not question.strip():
         raise Invalid("write the question for the person", field="question")
-    session.add(SarPause(request_id=sar.id, reason="clarification", start=today))
+    session.add(SarPause(request_id=sar.id, reason=reason, start=today, staff_id=staff_id))
     session.add(SarMessage(request_id=sar.id, from_requester=False, staff_id=staff_id,
                            body=question.strip()))
     sar.status = Status.PAUSED
     session.flush()
     session.refresh(sar)
     audit.record(session, "sar.paused", actor, subject_id=sar.subject_id, object_type="sar",
-                 object_id=str(sar.id), details={"on": today.isoformat()})
+                 object_id=str(sar.id), details={"on": today.isoformat(), "reason": reason})
     return [Notice(sar, "paused", {"question": question})]
+
+
+def pause_for_clarification(session: Session, sar: SarRequest, question: str, *,
+                            staff_id: int, today: dt.date, actor: Actor) -> list[Notice]:
+    """Ask the person to clarify (``pause`` for clarification)."""
+    return pause(session, sar, question, reason=PauseReason.CLARIFICATION, staff_id=staff_id,
+                 today=today, actor=actor)
 
 
 def resume(session: Session, sar: SarRequest, *, today: dt.date, actor: Actor) -> SarRequest:
@@ -407,15 +448,16 @@ def post_message(session: Session, sar: SarRequest, body: str, *, from_requester
     return [] if from_requester else [Notice(sar, "message")]
 
 
-def extend(session: Session, sar: SarRequest, *, months: int, reason: str, notice_sent: bool,
+def extend(session: Session, sar: SarRequest, *, months: int, reason: str,
            today: dt.date, actor: Actor) -> list[Notice]:
-    """Extend by one or two months, within the first month, once the person is told (they
-    are sent the new deadline)."""
+    """Extend by one or two months, within the first month; the person is owed the notice
+    of it with the reasons and the new deadline, proved by its delivery record or by a letter
+    recorded as posted (see ``notice_states``)."""
     _require_open(sar)
     if sar.clock_start is None:
         raise Conflict("the clock has not started")
     sar.extension_months = clock.check_extension(
-        sar.clock_start, sar.nation, months=months, reason=reason, notice_sent=notice_sent,
+        sar.clock_start, sar.nation, months=months, reason=reason,
         already=sar.extension_months, pauses=pauses(sar), today=today)
     sar.extension_reason = reason.strip()
     if sar.status != Status.PAUSED:
@@ -433,6 +475,7 @@ def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> l
     _require_open(sar)
     sar.refusal_reason = clock.check_refusal(reason)
     sar.status = Status.REFUSED
+    sar.closed_at = utcnow()
     for p in sar.pauses:
         if p.end is None:
             p.end = clock.today()
@@ -1029,37 +1072,237 @@ def download(session: Session, bundle: SarBundle, account: Account, what: str, *
     if bundle.delivered_at is None:
         bundle.delivered_at = utcnow()
         bundle.request.status = Status.DELIVERED
+        bundle.request.closed_at = bundle.request.closed_at or bundle.delivered_at
     session.flush()
     audit.record(session, "sar.downloaded", actor, subject_id=bundle.request.subject_id,
                  object_type="sar_bundle", object_id=str(bundle.id), details={"what": what})
     return data
 
 
-def purge(session: Session, *, retention_days: int, now: dt.datetime,
-          actor: Actor) -> int:
-    """Delete delivered bundles (and the supplied records' files) after the retention."""
-    cutoff = now - dt.timedelta(days=retention_days)
-    stmt = select(SarBundle).where(SarBundle.delivered_at.is_not(None),
-                                   SarBundle.delivered_at < cutoff,
-                                   SarBundle.purged_at.is_(None))
-    count = 0
-    for bundle in session.scalars(stmt):
-        bundle.pdf = None
-        bundle.archive = None
-        bundle.purged_at = now
-        # Proof of identity and authority was kept for the life of the request only.
-        for doc in documents(session, bundle.request):
+@dataclass
+class Purged:
+    """What a purge removed, counted per kind (no content, only numbers)."""
+
+    record_texts: int = 0
+    redaction_texts: int = 0
+    files: int = 0
+    drafts: int = 0
+    documents: int = 0
+    bundles: int = 0
+    messages: int = 0
+    searches: int = 0
+    requests: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """The counts by kind, for the audit entry and the command's output."""
+        return {name: int(getattr(self, name)) for name in self.__dataclass_fields__}
+
+    def add(self, other: Purged) -> None:
+        """Add another request's counts to these."""
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def _purge_raw(session: Session, sar: SarRequest, now: dt.datetime) -> Purged:
+    """The raw supplies: the agencies' record texts and files, the spans redacted from them,
+    drafts never released, identity documents. The case file stays."""
+    out = Purged()
+    for rec in records(sar):
+        if rec.text:
+            rec.text = ""
+            out.record_texts += 1
+        for red in rec.redactions:
+            if red.text:
+                red.text = ""
+                out.redaction_texts += 1
+        for file in rec.files:
+            if file.content or file.released is not None:
+                file.content = b""
+                file.released = None  # the copy sent is in the released bundle's zip
+                out.files += 1
+            for region in session.scalars(select(SarFileRedaction).where(
+                    SarFileRedaction.file_id == file.id, SarFileRedaction.text != "")):
+                region.text = ""
+                out.redaction_texts += 1
+    for bundle in session.scalars(select(SarBundle).where(SarBundle.request_id == sar.id,
+                                                          SarBundle.approved_at.is_(None))):
+        if bundle.pdf is not None or bundle.archive is not None:
+            bundle.pdf = bundle.archive = None
+            bundle.purged_at = now
+            out.drafts += 1
+    for doc in documents(session, sar):
+        if doc.content is not None:
             doc.content = None
             doc.deleted_at = doc.deleted_at or now
-        # So were the agencies' files and the copies released from them.
-        for file in (f for rec in records(bundle.request) for f in rec.files):
-            file.content = b""
-            file.released = None
-        count += 1
-        audit.record(session, "sar.bundle_purged", actor, subject_id=bundle.request.subject_id,
-                     object_type="sar_bundle", object_id=str(bundle.id))
+            out.documents += 1
+    sar.raw_purged_at = now
+    return out
+
+
+def _purge_case(session: Session, sar: SarRequest, now: dt.datetime) -> Purged:
+    """The case file, once the complaint period is over: what was sent, the messages and
+    the search records (the notices' proof holds no personal data and stays)."""
+    out = Purged()
+    for bundle in session.scalars(select(SarBundle).where(SarBundle.request_id == sar.id)):
+        if bundle.pdf is not None or bundle.archive is not None:
+            bundle.pdf = bundle.archive = None
+            bundle.purged_at = now
+            out.bundles += 1
+    for msg in sar.messages:
+        if msg.body:
+            msg.body = ""
+            out.messages += 1
+    for search in list(sar.searches):
+        session.delete(search)
+        out.searches += 1
+    sar.case_purged_at = now
+    return out
+
+
+def purge(session: Session, *, now: dt.datetime, raw_grace_days: int,
+          case_retention_days: int, actor: Actor) -> Purged:
+    """Purge closed requests: their raw supplies ``raw_grace_days`` after closing, their case
+    file after ``case_retention_days`` (the complaint period). Audited per request."""
+    total = Purged()
+    raw_cutoff = now - dt.timedelta(days=raw_grace_days)
+    case_cutoff = now - dt.timedelta(days=case_retention_days)
+    raw = select(SarRequest).where(SarRequest.closed_at.is_not(None),
+                                   SarRequest.closed_at < raw_cutoff,
+                                   SarRequest.raw_purged_at.is_(None))
+    for sar in list(session.scalars(raw)):
+        done = _purge_raw(session, sar, now)
+        total.add(done)
+        total.requests += 1
+        audit.record(session, "sar.raw_purged", actor, subject_id=sar.subject_id,
+                     object_type="sar", object_id=str(sar.id), details=done.counts())
+    case = select(SarRequest).where(SarRequest.closed_at.is_not(None),
+                                    SarRequest.closed_at < case_cutoff,
+                                    SarRequest.case_purged_at.is_(None))
+    for sar in list(session.scalars(case)):
+        done = _purge_case(session, sar, now)
+        total.add(done)
+        total.requests += 1
+        audit.record(session, "sar.case_purged", actor, subject_id=sar.subject_id,
+                     object_type="sar", object_id=str(sar.id), details=done.counts())
     session.flush()
-    return count
+    return total
+
+
+# --- Notices and their proof --------------------------------------------------------------
+
+# The notices the person must receive: each needs its delivery record or a posted letter.
+REQUIRED_NOTICES = frozenset({"paused", "extended", "refused"})
+ADDRESS_KINDS = tuple(AddressKind)
+
+
+def record_notice(session: Session, notice: Notice, *, mail_id: uuid.UUID | None
+                  ) -> SarNotice:
+    """Keep the notice a step owed the person, with the email that carries it (none: the
+    person chose no email, or gave no address, and a letter must be posted)."""
+    row = SarNotice(request_id=notice.sar.id, event=notice.event, mail_id=mail_id)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def record_letter(session: Session, sar: SarRequest, notice_id: int, *,
+                  posted_on: dt.date | None, address: str, staff_id: int, today: dt.date,
+                  actor: Actor) -> SarNotice:
+    """A letter carrying the notice was posted: when, to which kind of address, by whom."""
+    row = session.get(SarNotice, notice_id)
+    if row is None or row.request_id != sar.id:
+        raise NotFound("no such notice")
+    if posted_on is None:
+        raise Invalid("enter the date the letter was posted", field="posted_on")
+    if posted_on > today:
+        raise Invalid("the date the letter was posted must be today or in the past",
+                      field="posted_on")
+    if address not in ADDRESS_KINDS:
+        raise Invalid("choose where the letter was sent", field="address")
+    row.letter_posted_on = posted_on
+    row.letter_address = address
+    row.letter_by_id = staff_id
+    session.flush()
+    audit.record(session, "sar.letter_posted", actor, subject_id=sar.subject_id,
+                 object_type="sar", object_id=str(sar.id),
+                 details={"notice": row.event, "posted_on": posted_on.isoformat(),
+                          "address": address})
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeState:
+    """A notice and what proves the person received it (or that nothing does yet)."""
+
+    notice: SarNotice
+    mail: outbox.OutboxMail | None
+    required: bool
+
+    @property
+    def proved(self) -> bool:
+        """Delivered by email (the SMTP server accepted it) or posted as a letter."""
+        return self.notice.letter_posted_on is not None or (
+            self.mail is not None and self.mail.state == outbox.SENT)
+
+
+def notice_states(session: Session, sar: SarRequest) -> list[NoticeState]:
+    """Every notice of the request with its delivery record, oldest first."""
+    out = []
+    for row in sar.notices:
+        found = session.get(outbox.OutboxMail, row.mail_id) if row.mail_id else None
+        out.append(NoticeState(row, found, row.event in REQUIRED_NOTICES))
+    return out
+
+
+# --- Art 15(1A): the search made ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewSearch:
+    """The search an agency made: systems, terms, date, and why it was proportionate."""
+
+    agency_id: int
+    systems: str
+    terms: str
+    searched_on: dt.date | None
+    proportionality: str
+
+
+def record_search(session: Session, sar: SarRequest, new: NewSearch, *,
+                  staff_id: int | None, today: dt.date, actor: Actor,
+                  task: SarTask | None = None) -> SarSearch:
+    """Record a reasonable and proportionate search (UK GDPR Art 15(1A); DPA 2018 s45A) for
+    one agency that has a task in the request; kept in the case file."""
+    if sar.clock_start is None:
+        raise Conflict("the clock has not started")
+    if sar.case_purged_at is not None:
+        raise Conflict("this request's case file has been purged")
+    if not any(t.agency_id == new.agency_id for t in sar.tasks):
+        raise Invalid("choose an agency with a task in this request", field="agency")
+    problems = [("systems", new.systems, "say which systems were searched"),
+                ("terms", new.terms, "say which search terms were used"),
+                ("proportionality", new.proportionality,
+                 "say why this search was reasonable and proportionate")]
+    for name, value, message in problems:
+        if not value.strip():
+            raise Invalid(message, field=name)
+    if new.searched_on is None:
+        raise Invalid("enter the date of the search", field="searched_on")
+    if new.searched_on > today:
+        raise Invalid("the date of the search must be today or in the past",
+                      field="searched_on")
+    row = SarSearch(request_id=sar.id, agency_id=new.agency_id,
+                    task_id=task.id if task else None, systems=new.systems.strip(),
+                    terms=new.terms.strip(), searched_on=new.searched_on,
+                    proportionality=new.proportionality.strip(), staff_id=staff_id)
+    session.add(row)
+    session.flush()
+    session.refresh(sar)
+    audit.record(session, "sar.search_recorded", actor, subject_id=sar.subject_id,
+                 object_type="sar", object_id=str(sar.id),
+                 details={"agency_id": new.agency_id,
+                          "searched_on": new.searched_on.isoformat()})
+    return row
 
 
 def requests_for_account(session: Session, account: Account) -> list[SarRequest]:

@@ -10,7 +10,10 @@ from sqlalchemy.orm import Session
 
 from consent.selfservice.operations import SarViewEntry
 from portal import signals
+from portal.audit import Actor
 from portal.reference.models import Agency
+from sar import clock
+from sar import operations as ops
 from sar.models import SarRequest, SarView
 
 
@@ -32,3 +35,10 @@ def sar_views(session: Session, *, subject_id: uuid.UUID, limit: int | None = No
                            .where(SarRequest.subject_id == subject_id)
                            .order_by(SarView.id.desc()).offset(offset).limit(limit))
     return [SarViewEntry(v.at, by_id.get(v.agency_id or 0, ""), v.role, v.what) for v in rows]
+
+
+@signals.holding_registered.connect
+def _task_for_new_holding(session: Session, *, subject_id: uuid.UUID, actor: Actor,
+                          **_: Any) -> None:
+    # A holding registered after the clock started: that agency has its part to play too.
+    ops.holding_registered(session, subject_id, actor=actor, today=clock.today())

@@ -144,10 +144,9 @@ def _address_key() -> str:
 
 
 def _send(notices: Iterable[ops.Notice], link: Callable[[SarRequest], str]) -> None:
-    """Queue the emails the operation says the requester is owed (sent after the commit)."""
-    config = current_app.config["PORTAL"]
-    for notice in notices:
-        mail.queue(notify.for_notice(notice, config, track_link=link))
+    """Write the emails the operation says the requester is owed to the outbox, with each
+    notice's record (sent after the commit, retried by the worker)."""
+    notify.send(database.session(), notices, current_app.config["PORTAL"], track_link=link)
 
 
 @bp.route("/request", methods=["GET", "POST"])
@@ -158,6 +157,11 @@ def file_request() -> str | tuple[str, int] | WerkzeugResponse:
     account = current_account()
     form = forms.RequestForm()
     if request.method == "POST":
+        if not form.check_all(account=account is not None, staff=False):
+            # Every error at once, each beside its answer; everything typed is shown again.
+            return render_template("sar/file.html", form=form, errors=form.errors_shown(),
+                                   form_errors=form.summary, agencies=agency_choices(),
+                                   personal=True, account=account), 400
         try:
             new = form.new_request(channel="web", language=_current_lang())
             filed = ops.record_request(database.session(), new, actor=actor(),

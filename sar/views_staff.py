@@ -16,7 +16,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import NotFound as HttpNotFound
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from portal import database, mail
+from portal import database
 from portal.errors import DomainError, Invalid
 from portal.identity.models import Role, StaffUser
 from portal.identity.sessions import actor, current_staff, staff_required
@@ -24,7 +24,7 @@ from portal.reference.models import Holding, Subject
 from sar import access, clock, forms, notify
 from sar import bundle as bundle_module
 from sar import operations as ops
-from sar.models import Regime, SarRecord, SarRequest, SarTask, Status, reasons_for
+from sar.models import Reason, Regime, SarRecord, SarRequest, SarTask, Status, reasons_for
 from sar.views_public import STATUS_LABELS, track_token
 from sar.views_public import agency_choices as public_agencies
 from sar.views_public import field_errors as form_errors
@@ -102,6 +102,10 @@ def new_request() -> str | tuple[str, int] | WerkzeugResponse:
     """Enter a request received by phone, in person or in writing, in the same shape."""
     form = forms.StaffRequestForm()
     if request.method == "POST":
+        if not form.check_all(account=False, staff=True):
+            return render_template("sar/file.html", form=form, errors=form.errors_shown(),
+                                   form_errors=form.summary, agencies=public_agencies(),
+                                   personal=True, account=None, staff_entry=True), 400
         try:
             new = form.staff_request(current_app.config["PORTAL"].locales)
             filed = ops.record_request(database.session(), new, actor=actor(),
@@ -136,6 +140,10 @@ def _detail(sar: SarRequest, **extra: Any) -> str:
                 if Role.SAR_COORDINATOR in s.role_set]
     documents = ops.documents(session, sar)
     extra.setdefault("error_field", None)
+    extra.setdefault("search_form", None)
+    extra.setdefault("letter_form", None)
+    extra.setdefault("letter_for", None)
+    extra.setdefault("pause_form", None)
     search: dict[str, Any] = {}
     if sar.status == Status.WAITING_FOR_ID:
         # Matching starts from what the requester typed; the coordinator may refine it.
@@ -157,7 +165,9 @@ def _detail(sar: SarRequest, **extra: Any) -> str:
         bundle=ops.latest_bundle(session, sar), documents=documents,
         opened={d.id for d in documents
                 if access.has_opened(session, me.id, "document", str(d.id))},
-        search=search, officers=officers, me=me,
+        search=search, officers=officers, me=me, notices=ops.notice_states(session, sar),
+        pause_labels=forms.PAUSE_LABELS, address_labels=forms.ADDRESS_LABELS,
+        event_labels=forms.EVENT_LABELS, today=today,
         safeguarding=ops.needs_safeguarding(session, sar), personal=True, **extra)
 
 
@@ -231,10 +241,14 @@ def _task_page(found: SarTask, **extra: Any) -> str:
     refs = [h.agency_ref for h in session.scalars(select(Holding).where(
         Holding.subject_id == found.request.subject_id,
         Holding.agency_id == found.agency_id))] if subject else []
+    extra.setdefault("search_form", None)
     return render_template("sar/staff/task.html", task=found, sar=found.request,
                            subject=subject, refs=refs, reasons_for=reasons_for,
                            regime_labels=REGIME_LABELS, earlier=_earlier_versions(found),
                            supplied=_supply_counts(), open_statuses=ops.OPEN_STATUSES,
+                           reasons=list(Reason),
+                           searches=[x for x in found.request.searches
+                                     if x.agency_id == found.agency_id],
                            reason_labels=bundle_module.REASON_LABELS, personal=True, **extra)
 
 
@@ -244,16 +258,16 @@ def _track_link(sar: SarRequest) -> str:
 
 
 def _send(notices: Iterable[ops.Notice]) -> None:
-    """Queue the emails the operation says the requester is owed (sent after the commit)."""
-    config = current_app.config["PORTAL"]
-    for notice in notices:
-        if notice.sar.requester_email:
-            mail.queue(notify.for_notice(notice, config, track_link=_track_link))
+    """Write the emails the operation says the requester is owed to the outbox, with each
+    notice's record (sent after the commit, retried by the worker)."""
+    notify.send(database.session(), notices, current_app.config["PORTAL"],
+                track_link=_track_link)
 
 
 # The action form fields an error summary may point at (the others point at the actions).
 ACTION_FIELDS = frozenset({"subject_id", "method", "note", "decision", "safeguarding_reason",
-                           "staff_id"})
+                           "staff_id", "pause_reason", "question", "agency", "systems", "terms",
+                           "searched_on", "proportionality", "posted_on", "address"})
 
 Page = str | tuple[str, int] | WerkzeugResponse
 LEAK_LABELS = {
@@ -267,11 +281,12 @@ LEAK_LABELS = {
 WHERE_LABELS = {"pdf": _l("the PDF"), "zip": _l("the zip")}
 
 
-def _refused(sar: SarRequest, exc: DomainError) -> tuple[str, int]:
-    """The request's page again, its error summary pointing at the field (or the actions)."""
+def _refused(sar: SarRequest, exc: DomainError, **extra: Any) -> tuple[str, int]:
+    """The request's page again, its error summary pointing at the field (or the actions),
+    with what was typed (``extra``: the form) shown again."""
     href = f"#{exc.field}" if exc.field in ACTION_FIELDS else "#actions"
     return _detail(sar, form_errors=[{"text": exc.message, "href": href}],
-                   error_field=exc.field), 400
+                   error_field=exc.field, **extra), 400
 
 
 def _done(sar: SarRequest, notices: Iterable[ops.Notice] = ()) -> WerkzeugResponse:
@@ -299,14 +314,15 @@ def verify(reference: str) -> Page:
 @bp.post("/<reference>/pause")
 @coordinator
 def pause(reference: str) -> Page:
-    """Ask the requester to clarify: the clock stops."""
+    """Ask the requester for what is needed (identity, clarification, a fee): the clock
+    stops, for that reason."""
     sar, form = _sar(reference), forms.PauseForm()
     try:
-        notices = ops.pause_for_clarification(database.session(), sar, form.question.data,
-                                              staff_id=_me().id, today=clock.today(),
-                                              actor=actor())
+        notices = ops.pause(database.session(), sar, form.question.data,
+                            reason=str(form.pause_reason.data), staff_id=_me().id,
+                            today=clock.today(), actor=actor())
     except DomainError as exc:
-        return _refused(sar, exc)
+        return _refused(sar, exc, pause_form=form)
     return _done(sar, notices)
 
 
@@ -343,8 +359,7 @@ def extend(reference: str) -> Page:
     sar, form = _sar(reference), forms.ExtendForm()
     try:
         notices = ops.extend(database.session(), sar, months=form.month_count(),
-                             reason=form.reason.data, notice_sent=form.notice.data,
-                             today=clock.today(), actor=actor())
+                             reason=form.reason.data, today=clock.today(), actor=actor())
     except DomainError as exc:
         return _refused(sar, exc)
     return _done(sar, notices)
@@ -360,6 +375,50 @@ def refuse(reference: str) -> Page:
     except DomainError as exc:
         return _refused(sar, exc)
     return _done(sar, notices)
+
+
+@bp.post("/<reference>/notices/<int:notice_id>/letter")
+@coordinator
+def letter(reference: str, notice_id: int) -> Page:
+    """Record that a notice went by post: when, to which address, by whom."""
+    sar, form = _sar(reference), forms.LetterForm()
+    try:
+        ops.record_letter(database.session(), sar, notice_id, posted_on=form.posted_date(),
+                          address=str(form.address.data), staff_id=_me().id,
+                          today=clock.today(), actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc, letter_form=form, letter_for=notice_id)
+    return _done(sar)
+
+
+@bp.post("/<reference>/searches")
+@coordinator
+def search(reference: str) -> Page:
+    """Record the search an agency made for the person's records (Art 15(1A))."""
+    sar, form = _sar(reference), forms.SearchForm()
+    try:
+        ops.record_search(database.session(), sar, form.new_search(), staff_id=_me().id,
+                          today=clock.today(), actor=actor())
+    except DomainError as exc:
+        return _refused(sar, exc, search_form=form)
+    return _done(sar)
+
+
+@bp.post("/tasks/<uuid:task_id>/search")
+@reviewer
+def task_search(task_id: uuid.UUID) -> tuple[str, int] | WerkzeugResponse:
+    """A reviewer records the search their agency made for the person's records."""
+    task = _task(task_id)
+    form = forms.SearchForm()
+    try:
+        ops.record_search(database.session(), task.request,
+                          form.new_search(agency_id=task.agency_id), staff_id=_me().id,
+                          today=clock.today(), actor=actor(), task=task)
+    except DomainError as exc:
+        return _task_page(task, form_errors=[{"text": exc.message,
+                                              "href": f"#search-{exc.field}"}],
+                          search_form=form), 400
+    return redirect(url_for("sar_staff.task", task_id=task.id) + "#search")
 
 
 @bp.post("/<reference>/assign")

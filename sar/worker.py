@@ -1,4 +1,5 @@
-"""The bundle worker: claims queued builds from the job table, renders them, reports failures.
+"""The bundle worker: claims queued builds from the job table, renders them, reports failures,
+and sends the mail outbox (``portal.outbox``) between jobs.
 
 On PostgreSQL jobs are claimed with ``FOR UPDATE SKIP LOCKED`` so several workers may run; on
 SQLite run one worker. A claim is a lease: a job whose worker died mid-build (SIGKILL, out of
@@ -17,7 +18,7 @@ from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from portal import audit, mail
+from portal import audit, outbox
 from portal.audit import SYSTEM
 from portal.config import Config
 from portal.database import transaction, utcnow
@@ -117,15 +118,19 @@ def build(factory: sessionmaker[Session], job_id: uuid.UUID,
 
 
 def remind_late(factory: sessionmaker[Session], config: Config, today: dt.date) -> int:
-    """Email each agency whose task is past its internal due date (once a day)."""
-    sent = 0
+    """Email each agency whose task is past its internal due date (once a day): written to
+    the outbox with the reminder's record, sent after the commit (retried if it fails)."""
+    reminded, queued = 0, []
     with transaction(factory) as session:
         for task in ops.late_tasks(session, today):
             if task.agency.sar_contact and "@" in task.agency.sar_contact:
-                mail.send_now(notify.task_reminder(task, config), config)
+                queued.append(outbox.enqueue(session, notify.task_reminder(task, config),
+                                             kind="sar.task_reminder", object_type="sar_task",
+                                             object_id=str(task.id)).id)
             ops.mark_reminded(session, task, actor=SYSTEM)
-            sent += 1
-    return sent
+            reminded += 1
+    outbox.send_ids(factory, queued, config)
+    return reminded
 
 
 def run_once(factory: sessionmaker[Session], *, lease: dt.timedelta = LEASE) -> str | None:
@@ -138,9 +143,20 @@ def run_once(factory: sessionmaker[Session], *, lease: dt.timedelta = LEASE) -> 
     return build(factory, *claimed)
 
 
+def send_mail(factory: sessionmaker[Session], config: Config) -> int:
+    """Send the outbox's messages that are due (retries with backoff); a failure to reach the
+    database or the mail server is logged and tried again on the next round."""
+    try:
+        return outbox.send_due(factory, config)
+    except Exception:
+        log.exception("the outbox could not be worked")
+        return 0
+
+
 def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0,
         lease: dt.timedelta = LEASE) -> None:
-    """Work the queue until stopped (or until it is empty, with ``once``)."""
+    """Work the queue until stopped (or until it is empty, with ``once``), sending the
+    outbox's mail between jobs."""
     config: Config = current_app.config["PORTAL"]
     last_reminder: dt.date | None = None
     while True:
@@ -148,6 +164,7 @@ def run(factory: sessionmaker[Session], *, once: bool = False, poll: float = 2.0
         if last_reminder != today:
             remind_late(factory, config, today)
             last_reminder = today
+        send_mail(factory, config)
         state = run_once(factory, lease=lease)
         if state is None:
             if once:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from portal import audit
+from portal import audit, signals
 from portal.audit import STAFF_VIEW_ACTION, Actor
 from portal.database import utcnow
 from portal.errors import Conflict, Invalid, NotFound
@@ -122,6 +122,7 @@ def put_holding(session: Session, agency_id: int, agency_ref: str, *,
     holding = session.scalar(select(Holding).where(Holding.agency_id == agency_id,
                                                    Holding.agency_ref == agency_ref))
     created = holding is None
+    reopened = holding is not None and holding.ended_at is not None
     if holding is not None:
         if subject_id is not None and subject_id != holding.subject_id:
             raise Conflict("this reference already belongs to another subject",
@@ -154,6 +155,9 @@ def put_holding(session: Session, agency_id: int, agency_ref: str, *,
                  object_id=str(holding.id),
                  details={"agency_ref": agency_ref, "categories": [c.slug for c in cats],
                           "since": since.isoformat(), **({"reviewed": True} if reviewed else {})})
+    if created or reopened:
+        signals.holding_registered.send(session, subject_id=holding.subject_id,
+                                        agency_id=agency_id, actor=actor)
     return holding, created
 
 

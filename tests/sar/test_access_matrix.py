@@ -35,6 +35,9 @@ SAR_ROUTES: dict[str, tuple[set[str], bool]] = {
     "sar_staff.extend": ({Role.SAR_COORDINATOR}, False),
     "sar_staff.refuse": ({Role.SAR_COORDINATOR}, False),
     "sar_staff.assign": ({Role.SAR_COORDINATOR}, False),
+    "sar_staff.letter": ({Role.SAR_COORDINATOR}, False),
+    "sar_staff.search": ({Role.SAR_COORDINATOR}, False),
+    "sar_staff.task_search": ({Role.SAR_OFFICER}, True),
     "sar_staff.ncnd": ({Role.SAR_COORDINATOR}, False),
     "sar_staff.safeguarding": ({Role.SAR_COORDINATOR}, False),
     "sar_staff.build_bundle": ({Role.SAR_COORDINATOR}, False),
@@ -91,6 +94,7 @@ def _url(rule: str, world: dict[str, Any], own: bool) -> str:
             .replace("<int:record_id>", str(police.records[0].id))
             .replace("<int:file_id>", str(police.records[0].files[0].id))
             .replace("<int:page>", "1")
+            .replace("<int:notice_id>", "1")
             .replace("<uuid:bundle_id>", str(bundle.id)))
 
 

@@ -461,7 +461,7 @@ def test_another_agencys_officer_cannot_open_a_file(
     assert session.scalars(select(SarView).where(SarView.what == "file")).all() == []
 
 
-def test_purging_a_delivered_bundle_deletes_the_files_and_their_released_copies(
+def test_purging_a_closed_case_deletes_the_files_and_their_released_copies(
         app: Flask, session: Session, filed: Callable[..., SarRequest], reviewer: int) -> None:
     # Given a bundle with a released file, delivered to the requester
     sar = filed()
@@ -474,9 +474,9 @@ def test_purging_a_delivered_bundle_deletes_the_files_and_their_released_copies(
     ops.use_link(session, bundle, account, actor=STAFF)
     ops.download(session, bundle, account, "zip", actor=STAFF)
     assert bundle.delivered_at is not None
-    # When the retention has passed and the bundle is purged
-    assert ops.purge(session, retention_days=30, actor=STAFF,
-                     now=bundle.delivered_at + dt.timedelta(days=31)) == 1
+    # When the grace period after the case closed has passed and the raw supplies are purged
+    assert ops.purge(session, raw_grace_days=14, case_retention_days=400, actor=STAFF,
+                     now=bundle.delivered_at + dt.timedelta(days=31)).files == 1
     # Then neither the agency's file nor the copy released from it is kept
     session.commit()
     stored = session.get(SarFile, file.id)

@@ -76,25 +76,22 @@ def test_extension_adds_months_from_the_start() -> None:
     assert effective_due(D(2026, 1, 31), EW, extension_months=2) == D(2026, 4, 30)
 
 
-def test_extension_needs_reason_notice_and_the_first_month() -> None:
+def test_extension_needs_a_reason_and_the_first_month() -> None:
     start = D(2026, 3, 2)
-    ok = clock.check_extension(start, EW, months=2, reason="many agencies", notice_sent=True,
+    ok = clock.check_extension(start, EW, months=2, reason="many agencies",
                                already=0, today=D(2026, 3, 20))
     assert ok == 2
     with pytest.raises(Invalid, match="reason"):
-        clock.check_extension(start, EW, months=1, reason=" ", notice_sent=True, already=0,
-                              today=D(2026, 3, 20))
-    with pytest.raises(Invalid, match="told"):
-        clock.check_extension(start, EW, months=1, reason="x", notice_sent=False, already=0,
+        clock.check_extension(start, EW, months=1, reason=" ", already=0,
                               today=D(2026, 3, 20))
     with pytest.raises(Invalid, match="first month"):
-        clock.check_extension(start, EW, months=1, reason="x", notice_sent=True, already=0,
+        clock.check_extension(start, EW, months=1, reason="x", already=0,
                               today=D(2026, 4, 3))
     with pytest.raises(Invalid, match="two further months"):
-        clock.check_extension(start, EW, months=2, reason="x", notice_sent=True, already=1,
+        clock.check_extension(start, EW, months=2, reason="x", already=1,
                               today=D(2026, 3, 20))
     with pytest.raises(Invalid):
-        clock.check_extension(start, EW, months=3, reason="x", notice_sent=True, already=0,
+        clock.check_extension(start, EW, months=3, reason="x", already=0,
                               today=D(2026, 3, 20))
 
 

@@ -42,7 +42,7 @@ def test_each_step_owes_its_email_with_what_its_wording_needs(
                             today=TODAY, actor=STAFF) == []
     assert _events(ops.post_message(session, sar, "Thank you", from_requester=False,
                                     staff_id=1, today=TODAY, actor=STAFF)) == ["message"]
-    [extended] = ops.extend(session, sar, months=1, reason="many records", notice_sent=True,
+    [extended] = ops.extend(session, sar, months=1, reason="many records",
                             today=TODAY, actor=STAFF)
     assert extended.event == "extended" and extended.extra == {"due": ops.due(sar, TODAY)}
     assert _events(ops.refuse(session, sar, reason="manifestly excessive: the same request "

@@ -140,10 +140,10 @@ def test_pause_and_answer_move_the_deadline(session: Session,
 def test_extension_and_refusal(session: Session, filed: Callable[..., SarRequest]) -> None:
     sar = filed()
     with pytest.raises(Invalid):
-        ops.extend(session, sar, months=1, reason="many", notice_sent=False,
-                   today=dt.date(2026, 11, 10), actor=STAFF)
+        ops.extend(session, sar, months=1, reason=" ", today=dt.date(2026, 11, 10),
+                   actor=STAFF)
     ops.extend(session, sar, months=2, reason="eight agencies, 2,000 records",
-               notice_sent=True, today=dt.date(2026, 11, 10), actor=STAFF)
+               today=dt.date(2026, 11, 10), actor=STAFF)
     assert sar.status == Status.EXTENDED
     assert ops.due(sar, dt.date(2026, 11, 10)) == dt.date(2027, 2, 2)
     ops.refuse(session, sar, reason="the same request for the fifth time this month",
@@ -225,14 +225,22 @@ def test_approval_and_purge(session: Session, filed: Callable[..., SarRequest]) 
         ops.use_link(session, bundle, account, actor=STAFF)
     assert ops.download(session, bundle, account, "zip", actor=STAFF) == ZIP
     assert sar.status == Status.DELIVERED
-    now = bundle.delivered_at
-    assert now is not None
-    assert ops.purge(session, retention_days=30, now=now + dt.timedelta(days=29),
-                     actor=STAFF) == 0
-    assert ops.purge(session, retention_days=30, now=now + dt.timedelta(days=31),
-                     actor=STAFF) == 1
-    assert bundle.pdf is None and bundle.archive is None
-    # The proof of identity goes with the bundle.
+    # The case closed when the records were delivered
+    now = sar.closed_at
+    assert now is not None and now == bundle.delivered_at
+    kept = {"now": now, "raw_grace_days": 14, "case_retention_days": 400, "actor": STAFF}
+    # Within the grace period nothing goes
+    assert ops.purge(session, **{**kept, "now": now + dt.timedelta(days=13)}).requests == 0
+    # After it, the raw supplies go and the case file (what was sent) stays
+    raw = ops.purge(session, **{**kept, "now": now + dt.timedelta(days=15)})
+    assert (raw.requests, raw.record_texts, raw.documents, raw.bundles) == (1, 1, 1, 0)
+    assert all(r.text == "" for r in ops.records(sar))
+    assert bundle.pdf is not None and bundle.archive == ZIP
+    # The proof of identity goes with the raw supplies.
     assert all(d.content is None and d.deleted_at for d in ops.documents(session, sar))
+    # After the complaint period, the case file goes too
+    case = ops.purge(session, **{**kept, "now": now + dt.timedelta(days=401)})
+    assert (case.requests, case.bundles, case.record_texts) == (1, 1, 0)
+    assert bundle.pdf is None and bundle.archive is None
     session.commit()
     assert session.scalars(select(SarBundle)).one().purged_at is not None
