@@ -357,7 +357,8 @@ RATE_ROW = 62
 def agency_chart(report: Report) -> RateChart:
     """A bar per agency: the percent of its closed requests closed on time."""
     scale = RATE_AREA / 100
-    bars, without = [], []
+    bars: list[RateBar] = []
+    without: list[str] = []
     for agency, figures in report.agencies:
         percent = figures.on_time_percent
         if percent is None:
