@@ -300,10 +300,12 @@ def _compose(app: Flask, config: Config) -> None:
         app.register_blueprint(sar_public)
     if "staff" in surfaces:
         from sar.views_files import bp as sar_files
+        from sar.views_report import bp as sar_report
         from sar.views_staff import bp as sar_staff
 
         app.register_blueprint(sar_staff)
         app.register_blueprint(sar_files)
+        app.register_blueprint(sar_report)
     if "api" in surfaces:
         app.register_blueprint(sar_api)
     app.extensions["audit.record_verifiers"] = [consent_ops.verify_records]

@@ -26,8 +26,10 @@ from wtforms.validators import UUID, ValidationError
 
 from portal import forms as kernel
 from portal.errors import DomainError, Invalid
+from portal.forms import Form, TextField, add
 from portal.identity.forms import _Form
 from sar import operations as ops
+from sar import reporting
 from sar.api import parse_records
 from sar.models import AddressKind, PauseReason
 
@@ -537,3 +539,54 @@ class NcndForm(_Form):
     reason = _text()
     detail = _text()
     ground = _text()  # the provision relied on, for "another reason"
+
+
+# --- Reports ------------------------------------------------------------------------------
+
+
+class ReportPeriodForm(Form):
+    """The months of receipt a report covers (a GET form): from one month and year to
+    another, both included; every error is listed at once."""
+
+    from_month = TextField(name="from-month")
+    from_year = TextField(name="from-year")
+    to_month = TextField(name="to-month")
+    to_year = TextField(name="to-year")
+
+    def period(self, today: dt.date) -> reporting.Period | None:
+        """The period asked for (the last twelve months when nothing was sent), or None
+        with every problem in ``summary``."""
+        self.summary = []
+        sent = [f.data for f in (self.from_month, self.from_year, self.to_month, self.to_year)]
+        if not any(sent):
+            return reporting.last_twelve_months(today)
+        first = self._month(
+            self.from_month, self.from_year, "from",
+            _l("Enter the month the period starts as a number from 1 to 12"),
+            _l("Enter the year the period starts as four digits, like 2026"))
+        last = self._month(
+            self.to_month, self.to_year, "to",
+            _l("Enter the month the period ends as a number from 1 to 12"),
+            _l("Enter the year the period ends as four digits, like 2026"))
+        if first is None or last is None:
+            return None
+        if last < first:
+            add(self.summary, "to-month",
+                _l("The end of the period must be the same as or after its start"))
+            return None
+        if reporting.months_between(first, last) > reporting.MAX_MONTHS:
+            add(self.summary, "to-month",
+                _l("A report covers at most %(count)d months", count=reporting.MAX_MONTHS))
+            return None
+        return reporting.Period(first, last)
+
+    def _month(self, month: Field, year: Field, prefix: str, bad_month: Any,
+               bad_year: Any) -> dt.date | None:
+        number, value = str(month.data or ""), str(year.data or "")
+        good_month = number.isdigit() and 1 <= int(number) <= 12
+        good_year = value.isdigit() and len(value) == 4 and 2000 <= int(value) <= 2200
+        if not good_month:
+            add(self.summary, f"{prefix}-month", bad_month)
+        if not good_year:
+            add(self.summary, f"{prefix}-year", bad_year)
+        return dt.date(int(value), int(number), 1) if good_month and good_year else None

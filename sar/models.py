@@ -132,6 +132,9 @@ class SarRequest(Base):
     received_on: Mapped[dt.date] = mapped_column(Date)
     # Day one of the clock: receipt, or the day proof of identity or authority arrived.
     clock_start: Mapped[dt.date | None] = mapped_column(Date, default=None)
+    # The UK date the request was answered (its bundle released) or refused: the reports'
+    # on-time rate compares it with the deadline.
+    answered_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     extension_months: Mapped[int] = mapped_column(Integer, default=0)
     extension_reason: Mapped[str] = mapped_column(Text, default="")
     refusal_reason: Mapped[str] = mapped_column(Text, default="")

@@ -476,6 +476,7 @@ def refuse(session: Session, sar: SarRequest, *, reason: str, actor: Actor) -> l
     sar.refusal_reason = clock.check_refusal(reason)
     sar.status = Status.REFUSED
     sar.closed_at = utcnow()
+    sar.answered_on = clock.today()
     for p in sar.pauses:
         if p.end is None:
             p.end = clock.today()
@@ -1027,6 +1028,7 @@ def approve(session: Session, bundle: SarBundle, *, staff_id: int, actor: Actor,
     bundle.approved_at = utcnow()
     bundle.release_blocked = ""
     sar.status = Status.READY
+    sar.answered_on = clock.today(bundle.approved_at)
     session.flush()
     audit.record(session, "sar.approved", actor, subject_id=sar.subject_id,
                  object_type="sar_bundle", object_id=str(bundle.id))

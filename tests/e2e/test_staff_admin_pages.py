@@ -1,5 +1,6 @@
-"""Notice administration and an agency admin's staff pages in a real browser at a tablet's
-size: each page, and each page showing its errors, is checked with axe-core."""
+"""Notice administration, an agency admin's staff pages and the SAR reports in a real
+browser at a tablet's size: each page, and each page showing its errors, is checked with
+axe-core."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from playwright.sync_api import Page
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from consent.models import Notice
 from portal.identity.models import Role
-from tests.e2e.conftest import LiveServer, assert_accessible, sign_in_browser
+from sar import clock
+from tests.e2e.conftest import LiveServer, assert_accessible, sign_in_browser, tab_to
 from tests.identity_helpers import make_staff
+from tests.sar.report_requests import TODAY, seed_report_requests
 
 
 def _submit(page: Page, name: str) -> None:
@@ -112,3 +116,45 @@ def test_an_agencys_controller_details_page_is_accessible(live: LiveServer, tabl
     assert 'href="#controller_name"' in content and 'href="#dpo_contact"' in content
     assert "Six years after the tenancy ends." in content
     assert_accessible(tablet)
+def test_sar_reports_page_is_accessible_and_works_by_keyboard(
+        live: LiveServer, tablet: Page, page_nojs: Page, session: Session, demo: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the requests of the reports' tests, and a partnership coordinator
+    monkeypatch.setattr(clock, "today", lambda now=None: TODAY)
+    seed_report_requests(session)
+    coordinator = make_staff(session, "victim-care", Role.SAR_COORDINATOR)
+    sign_in_browser(tablet, live, coordinator)
+    # When they follow the queue's link
+    tablet.goto(live.url + "/staff/sar/")
+    tablet.get_by_role("link", name="Reports: requests on time, overdue, extended and "
+                                    "refused").click()
+    assert tablet.locator("h1").inner_text() == "Subject access reports"
+    assert_accessible(tablet)
+    # And choose October to November 2026 by keyboard
+    for selector, value in (("#from-month", "10"), ("#from-year", "2026"),
+                            ("#to-month", "11"), ("#to-year", "2026")):
+        tab_to(tablet, selector)
+        tablet.keyboard.press("Control+A")
+        tablet.keyboard.type(value)
+    with tablet.expect_navigation():
+        tablet.keyboard.press("Enter")
+    # Then both charts are images with their names, and the figures are in the tables
+    charts = tablet.get_by_role("img")
+    assert charts.count() == 2
+    assert charts.first.get_attribute("aria-labelledby") == "months-chart-title months-chart-desc"
+    assert "October 2026" in tablet.locator("table").first.inner_text()
+    assert_accessible(tablet)
+    # And a period that does not exist lists its errors, accessibly, in Welsh too
+    tablet.goto(live.url + "/staff/sar/reports/?from-month=13&from-year=2026&to-month=1"
+                "&to-year=20")
+    assert "There is a problem" in tablet.content()
+    assert_accessible(tablet)
+    tablet.goto(live.url + "/language/cy?next=/staff/sar/reports/")
+    assert tablet.locator("html").get_attribute("lang") == "cy"
+    assert_accessible(tablet)
+    # And without JavaScript the charts are drawn the same
+    sign_in_browser(page_nojs, live, coordinator)
+    page_nojs.goto(live.url + "/staff/sar/reports/?from-month=10&from-year=2026&to-month=11"
+                   "&to-year=2026")
+    assert page_nojs.get_by_role("img").count() == 2
+    assert_accessible(page_nojs)

@@ -53,6 +53,12 @@ SAR_ROUTES: dict[str, tuple[set[str], bool]] = {
     "sar_files.region": ({Role.SAR_OFFICER}, True),
     "sar_files.text": ({Role.SAR_OFFICER}, True),
     "sar_files.decision": ({Role.SAR_OFFICER}, True),
+    # Counts only: the partnership's for its coordinators and admins, an agency's own for
+    # its SAR officers (tests/sar/test_reporting.py)
+    "sar_report.page": ({Role.SAR_COORDINATOR, Role.PARTNERSHIP_ADMIN, Role.SAR_OFFICER},
+                        False),
+    "sar_report.csv_file": ({Role.SAR_COORDINATOR, Role.PARTNERSHIP_ADMIN, Role.SAR_OFFICER},
+                            False),
 }
 
 

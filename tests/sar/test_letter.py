@@ -73,7 +73,11 @@ def test_ncnd_for_an_agencys_part_leaves_nothing_of_it(
         "IDVA-9", "risk", "Risk assessment", "MARAC referral discussed.")], actor=STAFF)
     with pytest.raises(Invalid):
         ops.set_task_ncnd(session, _task(sar, "fenshire-idva"), reason="", actor=STAFF)
-    ops.set_task_ncnd(session, _task(sar, "fenshire-idva"), reason="s45-4-a", actor=STAFF)
+    # (a victim service is no competent authority: a law-enforcement restriction does not fit)
+    with pytest.raises(Invalid):
+        ops.set_task_ncnd(session, _task(sar, "fenshire-idva"), reason="s45-4-a", actor=STAFF)
+    ops.set_task_ncnd(session, _task(sar, "fenshire-idva"), reason="sch2-part1-para2",
+                      actor=STAFF)
     # When the bundle is built
     text, members = _outputs(_build(app, session, sar))
     # Then the PDF, the letter and the zip say nothing of the IDVA service: not its name, not

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from portal.audit import AuditEntry
 from portal.errors import Conflict, Invalid, InvalidTransition
+from sar import clock
 from sar import operations as ops
 from sar.models import SarBundle, SarDocument, SarRequest, Status
 from tests.identity_helpers import make_account
@@ -217,6 +218,8 @@ def test_approval_and_purge(session: Session, filed: Callable[..., SarRequest]) 
     open_bundle(session, bundle, 2)
     assert ops.approve(session, bundle, staff_id=2, actor=STAFF).approved
     assert sar.status == Status.READY
+    # The reports judge the request on time by the UK date it was released
+    assert sar.answered_on == clock.today(bundle.approved_at)
     account = make_account(session, "morgan.lee@example.org")
     with pytest.raises(Exception, match="no such"):
         ops.download(session, bundle, account, "pdf", actor=STAFF)  # link not used yet
