@@ -98,7 +98,9 @@ def test_ncnd_for_a_record_is_not_shown_counted_or_zipped(
         ops.NewRecord("INC-1", "incident", "Report", "Morgan reported damage."),
         ops.NewRecord("INT-7", "intelligence", "Covert note", "Surveillance of the address.",
                       files=[("photo.png", "image/png", PNG)]),
-        ops.NewRecord("INC-2", "incident", "Statement", "A witness statement.")],
+        # (a statement the police hold as a Part 2 record, whose exemptions are Schedule 2's)
+        ops.NewRecord("INC-2", "incident", "Statement", "A witness statement.",
+                      regime="part2")],
         actor=STAFF)
     ops.hold_nothing(session, _task(sar, "fenshire-idva"), actor=STAFF)
     covert, withheld = ops.records(sar)[1], ops.records(sar)[2]
@@ -210,7 +212,7 @@ def test_the_index_points_to_no_file_the_zip_does_not_hold(
     sar = filed()
     ops.supply_records(session, _task(sar, "fenshire-police"), [ops.NewRecord(
         "INC-1", "incident", "Report", "See photo.",
-        files=[("informant-face.png", "image/png", PNG)])], actor=STAFF)
+        files=[("informant-face.png", "image/png", PNG)], regime="part2")], actor=STAFF)
     ops.hold_nothing(session, _task(sar, "fenshire-idva"), actor=STAFF)
     _decided(session, sar, "withheld", "third-party")
     bundle = _build(app, session, sar)
