@@ -314,8 +314,9 @@ def _editable(sar: SarRequest, record: SarRecord) -> None:
         raise Conflict("the whole record is withheld, with its files")
 
 
-def _reset(file: SarFile) -> None:
-    # Any new redaction undoes the decision: the reviewer decides again on what will leave.
+def reset_review(file: SarFile) -> None:
+    """Any change to a file's redactions undoes the decision on it: the reviewer decides
+    again on what will leave."""
     file.review = FileReview.UNREVIEWED
     file.released = None
     file.reviewed_by_id = None
@@ -340,7 +341,7 @@ def add_region(session: Session, sar: SarRequest, record: SarRecord, file: SarFi
                            reason=checked_reason(reason, detail), detail=detail.strip(),
                            staff_id=staff_id)
     session.add(red)
-    _reset(file)
+    reset_review(file)
     session.flush()
     session.refresh(file)
     audit.record(session, "sar.file_redacted", actor, subject_id=sar.subject_id,
@@ -366,7 +367,7 @@ def add_text(session: Session, sar: SarRequest, record: SarRecord, file: SarFile
     red = SarFileRedaction(file_id=file.id, text=text, reason=checked_reason(reason, detail),
                            detail=detail.strip(), staff_id=staff_id)
     session.add(red)
-    _reset(file)
+    reset_review(file)
     session.flush()
     session.refresh(file)
     audit.record(session, "sar.file_redacted", actor, subject_id=sar.subject_id,
@@ -548,7 +549,7 @@ def check_archive(archive: bytes, expected: Mapping[str, SarFile],
         for name in z.namelist():
             data = z.read(name)
             texts.append(name)
-            if name == "records.json":
+            if name in ("records.json", "manifest.json"):
                 texts.extend(_json_strings(json.loads(data)))
             elif name == "records.csv":
                 texts.extend(c for row in csv.reader(io.StringIO(data.decode())) for c in row)
