@@ -341,8 +341,9 @@ def _editable(sar: SarRequest, record: SarRecord) -> None:
         raise Conflict("the whole record is withheld, with its files")
 
 
-def _reset(file: SarFile) -> None:
-    # Any new redaction undoes the decision: the reviewer decides again on what will leave.
+def reset_review(file: SarFile) -> None:
+    """Any change to a file's redactions undoes the decision on it: the reviewer decides
+    again on what will leave."""
     file.review = FileReview.UNREVIEWED
     file.released = None
     file.reviewed_by_id = None
@@ -369,7 +370,7 @@ def add_region(session: Session, sar: SarRequest, record: SarRecord, file: SarFi
                            reason=why, detail=detail.strip(), ground=ground,
                            staff_id=staff_id)
     session.add(red)
-    _reset(file)
+    reset_review(file)
     session.flush()
     session.refresh(file)
     audit.record(session, "sar.file_redacted", actor, subject_id=sar.subject_id,
@@ -397,7 +398,7 @@ def add_text(session: Session, sar: SarRequest, record: SarRecord, file: SarFile
     red = SarFileRedaction(file_id=file.id, text=text, reason=why, detail=detail.strip(),
                            ground=ground, staff_id=staff_id)
     session.add(red)
-    _reset(file)
+    reset_review(file)
     session.flush()
     session.refresh(file)
     audit.record(session, "sar.file_redacted", actor, subject_id=sar.subject_id,
@@ -664,12 +665,13 @@ def check_archive(archive: bytes, expected: Mapping[str, SarFile],
         for name in z.namelist():
             data = z.read(name)
             texts.append(name)
-            if name == "records.json":
-                records = json.loads(data)
-                texts.extend(_json_strings(records))
-                # The index must not point to a file the zip does not hold.
-                problems.extend(f"the index names {path}, which is not in the zip"
-                                for path in _named_paths(records) if path not in members)
+            if name in ("records.json", "manifest.json"):
+                payload = json.loads(data)
+                texts.extend(_json_strings(payload))
+                if name == "records.json":
+                    # The index must not point to a file the zip does not hold.
+                    problems.extend(f"the index names {path}, which is not in the zip"
+                                    for path in _named_paths(payload) if path not in members)
             elif name == "records.csv":
                 texts.extend(c for row in csv.reader(io.StringIO(data.decode())) for c in row)
             elif name in expected:

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import render_template
 from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -24,7 +25,7 @@ from portal import csvfile
 from portal.pdf import static_url
 from portal.reference.models import Agency, Holding, Purpose, Subject
 from sar import attachments
-from sar.models import FileReview, Reason, SarFile, SarRecord, SarRequest, SarTask
+from sar.models import FileReview, Reason, SarBundle, SarFile, SarRecord, SarRequest, SarTask
 from sar.operations import safe_contact_parts
 
 REASON_LABELS = {
@@ -44,13 +45,64 @@ REASON_LABELS = {
     Reason.OTHER: _l("Another reason"),
 }
 
+# The reason in a few words, for the marker left where text was cut out of a record.
+SHORT_LABELS = {
+    # Translators: in "[withheld: third-party data]", left where text about others was removed
+    Reason.THIRD_PARTY: _l("third-party data"),
+    # Translators: in "[withheld: crime and taxation]"
+    Reason.CRIME_TAXATION: _l("crime and taxation"),
+    # Translators: in "[withheld: legal professional privilege]"
+    Reason.LEGAL_PRIVILEGE: _l("legal professional privilege"),
+    # Translators: in "[withheld: another reason]"
+    Reason.OTHER: _l("another reason"),
+}
+
+# What was withheld, as the manifest counts it.
+KINDS = ("redactions", "records", "file_regions", "files")
+KIND_LABELS = {
+    "redactions": _l("Passages removed from records"),
+    "records": _l("Whole records withheld"),
+    "file_regions": _l("Areas or passages removed from files"),
+    "files": _l("Whole files withheld"),
+}
+
+
+def concealed(reason: str) -> bool:
+    """Whether the person may not be told of this reason at all: a DPA 2018 s45(4)
+    restriction, whose mere mention could tell them that an investigation exists."""
+    return reason.startswith("s45-")
+
+
+def person_label(reason: str) -> str:
+    """A reason as the person reads it (in the current locale): "" for a concealed one."""
+    if not reason or concealed(reason):
+        return ""
+    try:
+        return str(REASON_LABELS[Reason(reason)])
+    except (KeyError, ValueError):
+        return ""
+
+
+def marker(reason: str) -> str:
+    """What the person reads where text was cut out: "[withheld: third-party data]", or a
+    neutral "[withheld]" for a concealed reason (and for a safe contact, which has none)."""
+    if not reason or concealed(reason):
+        return str(_("[withheld]"))
+    try:
+        short = SHORT_LABELS.get(Reason(reason))
+    except ValueError:
+        short = None
+    words = str(short) if short is not None else person_label(reason)
+    return str(_("[withheld: %(reason)s]", reason=words) if words else _("[withheld]"))
+
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """A piece of record text, shown or redacted."""
+    """A piece of record text, shown or redacted (with the redaction's reason)."""
 
     text: str
     redacted: bool
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,32 +135,37 @@ def file_views(agency_slug: str, record: SarRecord) -> tuple[FileView, ...]:
     a file nobody reviewed is never released). A withheld file's name is not given."""
     return tuple(
         FileView(attachments.zip_path(agency_slug, f), "") if _released(f)
-        else FileView("", str(REASON_LABELS[Reason(f.withhold_reason)])
-                      if f.withhold_reason else "")
+        else FileView("", person_label(f.withhold_reason))
         for f in record.files)
 
 
-def split_redacted(text: str, spans: Sequence[str]) -> list[Part]:
-    """Cut every occurrence of every span (case-insensitive) out of the text."""
-    intervals: list[tuple[int, int]] = []
+Span = str | tuple[str, str]  # the text, or the text and its reason
+
+
+def split_redacted(text: str, spans: Sequence[Span]) -> list[Part]:
+    """Cut every occurrence of every span (case-insensitive) out of the text, each cut with
+    its span's reason (overlapping cuts of different reasons merge into one with none)."""
+    intervals: list[tuple[int, int, str]] = []
     for span in spans:
-        if not span.strip():
+        needle, reason = (span, "") if isinstance(span, str) else span
+        if not needle.strip():
             continue
-        for m in re.finditer(re.escape(span), text, flags=re.IGNORECASE):
-            intervals.append((m.start(), m.end()))
+        for m in re.finditer(re.escape(needle), text, flags=re.IGNORECASE):
+            intervals.append((m.start(), m.end(), reason))
     intervals.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in intervals:
+    merged: list[tuple[int, int, str]] = []
+    for start, end, reason in intervals:
         if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            first, last, was = merged[-1]
+            merged[-1] = (first, max(end, last), was if was == reason else "")
         else:
-            merged.append((start, end))
+            merged.append((start, end, reason))
     parts: list[Part] = []
     pos = 0
-    for start, end in merged:
+    for start, end, reason in merged:
         if start > pos:
             parts.append(Part(text[pos:start], False))
-        parts.append(Part("", True))
+        parts.append(Part("", True, reason))
         pos = end
     if pos < len(text):
         parts.append(Part(text[pos:], False))
@@ -133,9 +190,9 @@ def _shown(record: SarRecord, extra: Sequence[str], agency_slug: str = "") -> Re
     # No bidi override or zero-width character reaches the bundle: removed before the
     # redactions are cut, so that a hidden character cannot split a redacted span either.
     clean = attachments.strip_controls
-    spans = [clean(r.text) for r in record.redactions] + list(extra)
+    spans: list[Span] = [(clean(r.text), r.reason) for r in record.redactions]
     return RecordView(clean(record.external_id), clean(record.kind), clean(record.title),
-                      record.occurred_on, split_redacted(clean(record.text), spans),
+                      record.occurred_on, split_redacted(clean(record.text), [*spans, *extra]),
                       file_views(agency_slug, record))
 
 
@@ -215,30 +272,80 @@ def _controller(agency: Agency) -> Controller:
                       agency.retention_statement)
 
 
+def _count(into: dict[str, Counter[str]], kind: str, reason: str) -> None:
+    into.setdefault(kind, Counter())[reason or "unspecified"] += 1
+
+
+def manifest(session: Session, sar: SarRequest) -> dict[str, Any]:
+    """What was withheld from the bundle, counted by kind and reason (and by agency), never
+    the text: the case file's manifest, which counts s45(4) restrictions too."""
+    _load_records(session, sar)
+    total: dict[str, Counter[str]] = {}
+    agencies: dict[str, dict[str, Counter[str]]] = {}
+    for task in _answered(sar):
+        mine = agencies.setdefault(task.agency.slug, {})
+        for rec in task.records:
+            found: list[tuple[str, str]] = []
+            if rec.ncnd:
+                continue  # neither confirmed nor denied: not counted, even in the case file
+            if rec.withheld:
+                # Its redactions and files go with it: one withholding, not many.
+                found.append(("records", rec.withhold_reason))
+            else:
+                found += [("redactions", r.reason) for r in rec.redactions]
+                for f in rec.files:
+                    if f.review == FileReview.WITHHELD:
+                        found.append(("files", f.withhold_reason))
+                    elif f.review == FileReview.REDACTED:
+                        found += [("file_regions", r.reason) for r in f.redactions]
+            for kind, reason in found:
+                _count(total, kind, reason)
+                _count(mine, kind, reason)
+
+    def plain(counts: dict[str, Counter[str]]) -> dict[str, dict[str, int]]:
+        return {k: dict(sorted(counts[k].items())) for k in KINDS if counts.get(k)}
+
+    return {"reference": sar.reference, "ncnd": sar.neither_confirm_nor_deny,
+            "counts": plain(total),
+            "agencies": {slug: plain(c) for slug, c in sorted(agencies.items()) if c}}
+
+
+def person_manifest(internal: dict[str, Any]) -> dict[str, Any]:
+    """The manifest the person is given (in the current locale): counts by kind and reason,
+    with no s45(4) restriction counted or named, and nothing at all under neither confirm
+    nor deny."""
+    rows = []
+    if not internal.get("ncnd"):
+        for kind in KINDS:
+            for reason, count in internal.get("counts", {}).get(kind, {}).items():
+                if concealed(reason):
+                    continue
+                rows.append({"what": kind, "what_label": str(KIND_LABELS[kind]),
+                             "reason": reason,
+                             "reason_label": person_label(reason) or _("Another reason"),
+                             "count": count})
+    return {"reference": internal.get("reference", ""), "withheld": rows,
+            "total": sum(r["count"] for r in rows)}
+
+
+def stored_manifest(bundle: SarBundle) -> dict[str, Any] | None:
+    """A built bundle's case-file manifest (None for a bundle built before manifests)."""
+    return json.loads(bundle.manifest) if bundle.manifest else None
+
+
 def context(session: Session, sar: SarRequest) -> dict[str, Any]:
     """Everything the cover letter and sections need, already redacted: what is true for
     this person, and nothing about a part or record under neither confirm nor deny."""
     _load_records(session, sar)
     safe = _safe_parts(session, sar)
     sections = []
-    withheld: Counter[str] = Counter()
     answered = _answered(sar)
     for task in answered:
-        shown = []
-        held_back = 0
-        for rec in task.records:
-            if rec.ncnd:
-                continue  # not shown, not counted
-            if rec.withheld:
-                withheld[rec.withhold_reason] += 1
-                held_back += 1
-                continue
-            for red in rec.redactions:
-                withheld[red.reason] += 1
-            for f in rec.files:
-                if f.withhold_reason:
-                    withheld[f.withhold_reason] += 1
-            shown.append(_shown(rec, safe, task.agency.slug))
+        kept = [rec for rec in task.records if not rec.ncnd]  # not shown, not counted
+        shown = [_shown(rec, safe, task.agency.slug) for rec in kept if not rec.withheld]
+        # An s45(4) restriction is never counted for the person, so a part wholly under one
+        # reads as a part that holds nothing.
+        held_back = sum(1 for rec in kept if rec.withheld and not concealed(rec.withhold_reason))
         sections.append({"agency": task.agency.name, "records": shown,
                          "held_back": held_back})
     hidden = {t.agency_id for t in sar.tasks if t.ncnd}
@@ -253,10 +360,9 @@ def context(session: Session, sar: SarRequest) -> dict[str, Any]:
             categories.update(c.name for c in holding.categories)
         disclosures, permitted, refused = _disclosures(session, sar.subject_id, hidden)
     # A neither-confirm-nor-deny decision hides even that something was withheld.
-    reasons = [] if sar.neither_confirm_nor_deny else [
-        (str(REASON_LABELS[Reason(code)]), count) for code, count in sorted(withheld.items())]
     return {
-        "sar": sar, "sections": sections, "withheld_reasons": reasons,
+        "sar": sar, "sections": sections,
+        "manifest": person_manifest(manifest(session, sar)), "marker": marker,
         "subject": attachments.strip_controls(sar.subject_name),
         "requester": attachments.strip_controls(sar.requester_name),
         "on_behalf": sar.on_behalf,
@@ -287,7 +393,8 @@ def archive(session: Session, sar: SarRequest) -> bytes:
                 if rec.withheld or rec.ncnd:
                     continue
                 view = _shown(rec, safe, task.agency.slug)
-                text = "".join("[redacted]" if p.redacted else p.text for p in view.parts)
+                text = "".join(marker(p.reason) if p.redacted else p.text
+                               for p in view.parts)
                 rows.append({"agency": task.agency.slug, "id": view.external_id,
                              "kind": view.kind, "title": view.title,
                              "date": rec.occurred_on.isoformat() if rec.occurred_on else "",
@@ -298,8 +405,10 @@ def archive(session: Session, sar: SarRequest) -> bytes:
                                        for v in view.files]})
                 files += [(attachments.zip_path(task.agency.slug, f), f.released)
                           for f in rec.files if _released(f) and f.released is not None]
+        withheld = person_manifest(manifest(session, sar))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("manifest.json", json.dumps(withheld, ensure_ascii=False, indent=2))
         z.writestr("records.json", json.dumps({"reference": sar.reference, "records": rows},
                                               ensure_ascii=False, indent=2))
         z.writestr("records.csv", csvfile.text(

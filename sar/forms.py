@@ -463,14 +463,44 @@ class SafeguardingForm(_Form):
 # --- Reviewers' work on their agency's records --------------------------------------------
 
 
+def _offset(value: Any) -> int | None:
+    text = str(value or "").strip()
+    return int(text) if text.isdigit() else None
+
+
 class RedactForm(_Form):
-    """A span of a record's text to redact, or the whole record to withhold."""
+    """A span of a record's text to redact (typed exactly, or selected: its start and end
+    offsets, which the review page's script fills in), or the whole record to withhold."""
 
     whole = YesField()
     text = _text()
+    start = _text()
+    end = _text()
     reason = _text()
     detail = _text()
     ground = _text()  # the provision relied on, for "another reason"
+
+    def offsets(self) -> tuple[int | None, int | None]:
+        """The selection's offsets into the record's text (None, None: the text is typed)."""
+        start, end = _offset(self.start.data), _offset(self.end.data)
+        return (start, end) if start is not None and end is not None else (None, None)
+
+
+class UndoForm(_Form):
+    """What to take back before release: a redaction of the record's text, a region (or a
+    span) of one of its files, or the record's withholding."""
+
+    redaction = _text()
+    region = _text()
+    withholding = YesField()
+
+    def redaction_id(self) -> int | None:
+        """The record redaction to undo, if that is what was sent."""
+        return _offset(self.redaction.data)
+
+    def region_id(self) -> int | None:
+        """The file redaction to undo, if that is what was sent."""
+        return _offset(self.region.data)
 
 
 class RecordsForm(_Form):

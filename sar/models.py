@@ -319,7 +319,11 @@ class SarRecord(Base):
     ncnd_reason: Mapped[str] = mapped_column(String(32), default="")
     ncnd_detail: Mapped[str] = mapped_column(Text, default="")
 
-    redactions: Mapped[list[SarRedaction]] = relationship(order_by="SarRedaction.id")
+    # Only the redactions in force: an undone one stays, for the audit, but redacts nothing.
+    redactions: Mapped[list[SarRedaction]] = relationship(
+        primaryjoin="and_(SarRedaction.record_id == SarRecord.id, "
+                    "SarRedaction.undone_at.is_(None))",
+        order_by="SarRedaction.id", viewonly=True)
     files: Mapped[list[SarFile]] = relationship(order_by="SarFile.id")
 
 
@@ -353,7 +357,11 @@ class SarFile(Base):
     # What leaves: the original re-encoded (as is) or with its redactions burnt in.
     released: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
-    redactions: Mapped[list[SarFileRedaction]] = relationship(order_by="SarFileRedaction.id")
+    # Only the regions and spans in force (an undone one is kept, but burns nothing in).
+    redactions: Mapped[list[SarFileRedaction]] = relationship(
+        primaryjoin="and_(SarFileRedaction.file_id == SarFile.id, "
+                    "SarFileRedaction.undone_at.is_(None))",
+        order_by="SarFileRedaction.id", viewonly=True)
 
 
 class SarFileRedaction(Base):
@@ -375,6 +383,9 @@ class SarFileRedaction(Base):
     ground: Mapped[str] = mapped_column(String(200), default="")  # for "other"
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
+                                                     default=None)
 
 
 class SarRedaction(Base):
@@ -385,10 +396,18 @@ class SarRedaction(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     record_id: Mapped[int] = mapped_column(ForeignKey("sar_records.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
+    # Where the reviewer selected it (offsets into the record's text); the text is cut out
+    # wherever it appears, so that the release check can prove it gone from the whole bundle.
+    start: Mapped[int | None] = mapped_column(Integer, default=None)
+    end: Mapped[int | None] = mapped_column(Integer, default=None)
     reason: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str] = mapped_column(Text, default="")
     ground: Mapped[str] = mapped_column(String(200), default="")  # for "other"
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"), default=None)
+    created_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow)
+    undone_at: Mapped[dt.datetime | None] = mapped_column(default=None)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_users.id"),
+                                                     default=None)
 
 
 class SarBundle(Base):
@@ -411,6 +430,9 @@ class SarBundle(Base):
                                                        default=None)
     approved_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     release_blocked: Mapped[str] = mapped_column(Text, default="")
+    # What was withheld, counted by kind and reason, never the text (JSON, ``sar.bundle``):
+    # the case file's version, which counts what the person's version may not name.
+    manifest: Mapped[str] = mapped_column(Text, default="")
     delivered_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     link_used_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     purged_at: Mapped[dt.datetime | None] = mapped_column(default=None)

@@ -808,25 +808,102 @@ def _reviewable(record: SarRecord) -> None:
         raise Conflict("this is an earlier version of the record: review the current one")
 
 
+def latest_approved(session: Session, sar: SarRequest) -> SarBundle | None:
+    """The request's approved bundle, if one is."""
+    return session.scalars(select(SarBundle).where(SarBundle.request_id == sar.id,
+                                                   SarBundle.approved_at.is_not(None))
+                           .limit(1)).first()
+
+
+def _require_unreleased(session: Session, sar: SarRequest) -> None:
+    """Review may change only before release: an approved bundle is what the person gets."""
+    _require_open(sar)
+    if latest_approved(session, sar) is not None:
+        raise Conflict("the bundle has been approved: its redactions can no longer change")
+
+
+def _request_of(session: Session, record: SarRecord) -> SarRequest:
+    task = session.get(SarTask, record.task_id)
+    if task is None:
+        raise NotFound("no such record")
+    return task.request
+
+
+def _shown_offsets(text: str) -> list[int]:
+    # A browser shows (and measures a selection in) the text with each CR LF or CR as one
+    # LF: where each shown character, and the end, is in the text as stored.
+    where, i = [], 0
+    while i < len(text):
+        where.append(i)
+        i += 2 if text.startswith("\r\n", i) else 1
+    return [*where, len(text)]
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def selected_text(record: SarRecord, start: int, end: int) -> str:
+    """The text between two offsets of the record's text as a browser shows it (a
+    reviewer's selection)."""
+    where = _shown_offsets(record.text)
+    if not 0 <= start < end < len(where):
+        raise Invalid("the selection is not inside the record's text", field="text")
+    return record.text[where[start]:where[end]]
+
+
 def redact(session: Session, record: SarRecord, text: str, *, reason: str, detail: str = "",
-           ground: str = "", staff_id: int | None, actor: Actor) -> SarRedaction:
+           ground: str = "", staff_id: int | None, actor: Actor, start: int | None = None,
+           end: int | None = None) -> SarRedaction:
     """Redact every occurrence of a span of the record's current version, for a listed reason
-    that fits the record's regime ("another reason" names the provision relied on)."""
+    that fits the record's regime ("another reason" names the provision relied on): the span
+    typed exactly, or selected (its offsets; the text, when given too, must be what they
+    select)."""
     _reviewable(record)
+    _require_unreleased(session, _request_of(session, record))
+    if record.withheld:
+        raise Conflict("the whole record is withheld: undo that first to redact part of it")
+    if start is not None and end is not None:
+        chosen = selected_text(record, start, end)
+        if text and _lf(text) != _lf(chosen):
+            raise Invalid("the record changed since it was shown: select the text again",
+                          field="text")
+        text = chosen
+    else:
+        start = end = None
     if not text.strip():
         raise Invalid("enter the text to redact", field="text")
     if text not in record.text:
         raise Invalid("that text does not appear in the record", field="text")
     why, ground = attachments.checked_reason(reason, detail, regime=record.regime,
                                              ground=ground)
-    red = SarRedaction(record_id=record.id, text=text, reason=why, detail=detail.strip(),
-                       ground=ground, staff_id=staff_id)
+    red = SarRedaction(record_id=record.id, text=text, start=start, end=end, reason=why,
+                       detail=detail.strip(), ground=ground, staff_id=staff_id)
     session.add(red)
     session.flush()
     session.refresh(record)
     audit.record(session, "sar.redacted", actor, object_type="sar_record",
                  object_id=str(record.id), details={"reason": red.reason,
-                                                    "length": len(text)})
+                                                    "length": len(text),
+                                                    "selected": start is not None})
+    return red
+
+
+def undo_redaction(session: Session, record: SarRecord, redaction_id: int, *,
+                   staff_id: int | None, actor: Actor) -> SarRedaction:
+    """Take a redaction back before release: the text is disclosed again. The redaction is
+    kept, marked undone, for the audit (and counts as this reviewer's work on the bundle)."""
+    _require_unreleased(session, _request_of(session, record))
+    red = session.get(SarRedaction, redaction_id)
+    if red is None or red.record_id != record.id or red.undone_at is not None:
+        raise NotFound("no such redaction")
+    red.undone_at = utcnow()
+    red.undone_by_id = staff_id
+    session.flush()
+    session.refresh(record)
+    audit.record(session, "sar.redaction_undone", actor, object_type="sar_record",
+                 object_id=str(record.id), details={"redaction": red.id,
+                                                    "reason": red.reason})
     return red
 
 
@@ -835,6 +912,7 @@ def withhold(session: Session, record: SarRecord, *, reason: str, detail: str = 
     """Withhold the current version of a whole record, for a listed reason that fits its
     regime ("another reason" names the provision relied on)."""
     _reviewable(record)
+    _require_unreleased(session, _request_of(session, record))
     record.withhold_reason, record.withhold_ground = attachments.checked_reason(
         reason, detail, regime=record.regime, ground=ground)
     record.withhold_detail = detail.strip()
@@ -844,6 +922,48 @@ def withhold(session: Session, record: SarRecord, *, reason: str, detail: str = 
     audit.record(session, "sar.withheld", actor, object_type="sar_record",
                  object_id=str(record.id), details={"reason": record.withhold_reason})
     return record
+
+
+def undo_withholding(session: Session, record: SarRecord, *, staff_id: int | None,
+                     actor: Actor) -> SarRecord:
+    """Release a withheld record again (before release). ``withheld_by_id`` then names who
+    last decided, so four eyes still counts them as having worked on the bundle."""
+    _require_unreleased(session, _request_of(session, record))
+    if not record.withheld:
+        raise Conflict("the record is not withheld")
+    was = record.withhold_reason
+    record.withheld = False
+    record.withhold_reason = ""
+    record.withhold_detail = ""
+    record.withheld_by_id = staff_id
+    session.flush()
+    audit.record(session, "sar.withholding_undone", actor, object_type="sar_record",
+                 object_id=str(record.id), details={"reason": was})
+    return record
+
+
+def undo_file_redaction(session: Session, record: SarRecord, redaction_id: int, *,
+                        staff_id: int, actor: Actor) -> SarFileRedaction:
+    """Take back a region (or a text file's span) before release; the file then waits for a
+    reviewer's decision again, as after any change to its redactions."""
+    sar = _request_of(session, record)
+    _require_unreleased(session, sar)
+    red = session.get(SarFileRedaction, redaction_id)
+    file = session.get(SarFile, red.file_id) if red is not None else None
+    if (red is None or file is None or file.record_id != record.id
+            or red.undone_at is not None):
+        raise NotFound("no such redaction")
+    if record.withheld:
+        raise Conflict("the whole record is withheld, with its files")
+    red.undone_at = utcnow()
+    red.undone_by_id = staff_id
+    attachments.reset_review(file)
+    session.flush()
+    session.refresh(file)
+    audit.record(session, "sar.file_redaction_undone", actor, subject_id=sar.subject_id,
+                 object_type="sar_file", object_id=str(file.id),
+                 details={"redaction": red.id, "reason": red.reason, "page": red.page})
+    return red
 
 
 def records(sar: SarRequest) -> list[SarRecord]:
@@ -960,10 +1080,15 @@ def prepared_by(session: Session, bundle: SarBundle, staff_id: int) -> list[str]
         done.append("supplied")
     recs = records(sar)
     files = [f for rec in recs for f in rec.files]
-    if (any(r.staff_id == staff_id for rec in recs for r in rec.redactions)
+    # Undone redactions count too: taking one back is a reviewer's judgement as well.
+    if ((recs and session.scalar(select(SarRedaction.id).where(
+                SarRedaction.record_id.in_([r.id for r in recs]),
+                (SarRedaction.staff_id == staff_id)
+                | (SarRedaction.undone_by_id == staff_id)).limit(1)) is not None)
             or (files and session.scalar(select(SarFileRedaction.id).where(
                 SarFileRedaction.file_id.in_([f.id for f in files]),
-                SarFileRedaction.staff_id == staff_id).limit(1)) is not None)
+                (SarFileRedaction.staff_id == staff_id)
+                | (SarFileRedaction.undone_by_id == staff_id)).limit(1)) is not None)
             or any(f.reviewed_by_id == staff_id and f.review == "redacted" for f in files)):
         done.append("redacted")
     if (any(rec.withheld_by_id == staff_id for rec in recs)

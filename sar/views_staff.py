@@ -21,7 +21,7 @@ from portal.errors import DomainError, Invalid
 from portal.identity.models import Role, StaffUser
 from portal.identity.sessions import actor, current_staff, staff_required
 from portal.reference.models import Holding, Subject
-from sar import access, clock, forms, notify
+from sar import access, attachments, clock, forms, notify, suggest
 from sar import bundle as bundle_module
 from sar import operations as ops
 from sar.models import Reason, Regime, SarRecord, SarRequest, SarTask, Status, reasons_for
@@ -160,9 +160,13 @@ def _detail(sar: SarRequest, **extra: Any) -> str:
                   "day": request.args.get("dob-day", str(born.day) if born else ""),
                   "month": request.args.get("dob-month", str(born.month) if born else ""),
                   "year": request.args.get("dob-year", str(born.year) if born else "")}
+    bundle = ops.latest_bundle(session, sar)
     return render_template(
         "sar/staff/detail.html", sar=sar, due=ops.due(sar, today), labels=STATUS_LABELS,
-        bundle=ops.latest_bundle(session, sar), documents=documents,
+        bundle=bundle, documents=documents,
+        withheld=bundle_module.stored_manifest(bundle) if bundle else None,
+        manifest_kinds=bundle_module.KINDS, manifest_kind_labels=bundle_module.KIND_LABELS,
+        reason_labels={r.value: label for r, label in bundle_module.REASON_LABELS.items()},
         opened={d.id for d in documents
                 if access.has_opened(session, me.id, "document", str(d.id))},
         search=search, officers=officers, me=me, notices=ops.notice_states(session, sar),
@@ -510,15 +514,70 @@ def _approve(sar: SarRequest, me: StaffUser) -> tuple[str, int] | WerkzeugRespon
     return _done(sar, result.notices)
 
 
-@bp.post("/records/<int:record_id>/redact")
-@reviewer
-def redact(record_id: int) -> tuple[str, int] | WerkzeugResponse:
-    """Redact a span of a record's text, or withhold it, for a listed reason."""
+def _record(record_id: int) -> tuple[SarRecord, SarTask]:
+    """A record and its task, only for a reviewer of the agency that supplied it."""
     try:
         record = access.record_for(database.session(), _me(), record_id)
     except DomainError as exc:
         raise HttpNotFound() from exc
-    task = _task(record.task_id)
+    return record, _task(record.task_id)
+
+
+def _review_page(record: SarRecord, task: SarTask, **extra: Any) -> str:
+    """The record's text beside its files, with suggestions, redactions and the forms."""
+    session = database.session()
+    sar = task.request
+    names, refs = suggest.known_people(session, agency_id=task.agency_id,
+                                       subject_id=sar.subject_id)
+    files = []
+    for file in record.files:
+        try:
+            sizes = attachments.page_sizes(file)
+        except DomainError:
+            sizes = []  # a file that cannot be shown is withheld from its own page
+        files.append({"file": file, "sizes": sizes,
+                      "regions": {n: [r for r in file.redactions if r.page == n and r.width]
+                                  for n in range(1, len(sizes) + 1)}})
+        if sizes:
+            # The pages are shown here: that is opening the file, logged for the person.
+            attachments.record_open(session, sar, file, actor=actor())
+    editable = (sar.status in ops.OPEN_STATUSES
+                and ops.latest_approved(session, sar) is None)
+    found = suggest.suggest(record.text, names=names, references=refs,
+                            already=[r.text for r in record.redactions]) \
+        if editable and not record.withheld else []
+    return render_template(
+        "sar/staff/record.html", record=record, task=task, sar=sar, files=files,
+        suggestions=found, kind_labels=suggest.KIND_LABELS,
+        # Only the reasons that fit how the record was processed (its DPA 2018 regime).
+        reasons=reasons_for(record.regime), regime_labels=REGIME_LABELS,
+        reason_labels=bundle_module.REASON_LABELS, editable=editable,
+        dpi=attachments.DPI, personal=True, **extra)
+
+
+@bp.get("/records/<int:record_id>")
+@reviewer
+def record(record_id: int) -> str:
+    """Review one record: its text beside its files' pages, suggestions of personal data to
+    consider, and every redaction with its reason (each can be undone before release)."""
+    found, task = _record(record_id)
+    _log(task.request, "task", Role.SAR_OFFICER, str(task.id))
+    return _review_page(found, task)
+
+
+def _review_refused(record: SarRecord, task: SarTask, exc: DomainError,
+                    anchor: str) -> tuple[str, int]:
+    return _review_page(record, task, form_errors=[{"text": exc.message,
+                                                    "href": f"#{anchor}"}],
+                        error=exc.message), 400
+
+
+@bp.post("/records/<int:record_id>/redact")
+@reviewer
+def redact(record_id: int) -> tuple[str, int] | WerkzeugResponse:
+    """Redact a span of a record's text (typed, selected or suggested), or withhold it, for
+    a listed reason."""
+    record, task = _record(record_id)
     form = forms.RedactForm()
     try:
         if form.whole.data:
@@ -526,19 +585,37 @@ def redact(record_id: int) -> tuple[str, int] | WerkzeugResponse:
                          detail=form.detail.data, ground=form.ground.data, actor=actor(),
                          staff_id=_me().id)
         else:
+            start, end = form.offsets()
             ops.redact(database.session(), record, form.text.data, reason=form.reason.data,
                        detail=form.detail.data, ground=form.ground.data, staff_id=_me().id,
-                       actor=actor())
+                       actor=actor(), start=start, end=end)
     except DomainError as exc:
         field = exc.field if exc.field in _REDACT_FIELDS else "text"
-        # The record's form is shown again as it was sent, its field marked.
-        return _task_page(task, form_errors=[{"text": exc.message,
-                                              "href": f"#record-{record.id}-{field}"}],
-                          sent={"record": record.id, "field": field, "message": exc.message,
-                                "text": form.text.data or "", "reason": form.reason.data or "",
-                                "detail": form.detail.data or "",
-                                "ground": form.ground.data or ""}), 400
-    return redirect(url_for("sar_staff.task", task_id=task.id) + f"#record-{record.id}")
+        return _review_refused(record, task, exc, f"record-{record.id}-{field}")
+    return redirect(url_for("sar_staff.record", record_id=record.id) + "#redactions")
+
+
+@bp.post("/records/<int:record_id>/undo")
+@reviewer
+def undo(record_id: int) -> tuple[str, int] | WerkzeugResponse:
+    """Take back a redaction, a file's region or the record's withholding, before release."""
+    record, task = _record(record_id)
+    form = forms.UndoForm()
+    session = database.session()
+    try:
+        if form.withholding.data:
+            ops.undo_withholding(session, record, staff_id=_me().id, actor=actor())
+        elif (region := form.region_id()) is not None:
+            ops.undo_file_redaction(session, record, region, staff_id=_me().id,
+                                    actor=actor())
+        elif (redaction := form.redaction_id()) is not None:
+            ops.undo_redaction(session, record, redaction, staff_id=_me().id,
+                               actor=actor())
+        else:
+            raise Invalid("choose what to undo", field="redactions")
+    except DomainError as exc:
+        return _review_refused(record, task, exc, "redactions")
+    return redirect(url_for("sar_staff.record", record_id=record.id) + "#redactions")
 
 
 @bp.post("/tasks/<uuid:task_id>/upload")

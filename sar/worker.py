@@ -10,6 +10,7 @@ the current claim may record the result.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 import uuid
@@ -90,6 +91,7 @@ def build(factory: sessionmaker[Session], job_id: uuid.UUID,
             sar = job.request
             page = bundle_module.html(session, sar)
             zipped = bundle_module.archive(session, sar)
+            withheld = json.dumps(bundle_module.manifest(session, sar), sort_keys=True)
         _progress(factory, job_id, 30)
         pdf, pages = render_pdf_isolated(page, pdf_variant="pdf/ua-1", timeout=RENDER_TIMEOUT_S,
                                          memory_mb=RENDER_MEMORY_MB)
@@ -98,6 +100,7 @@ def build(factory: sessionmaker[Session], job_id: uuid.UUID,
             if job is None:
                 return "superseded" if claimed_at is not None else "failed"
             job.pdf, job.archive, job.pages = pdf, zipped, pages
+            job.manifest = withheld
             job.state, job.progress, job.finished_at = "built", 100, utcnow()
             audit.record(session, "sar.bundle_built", SYSTEM, subject_id=job.request.subject_id,
                          object_type="sar_bundle", object_id=str(job.id),

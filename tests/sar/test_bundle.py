@@ -81,7 +81,7 @@ def test_bundle_escapes_html_redacts_and_keeps_safe_contact_out(
     # Then HTML shows as text (escaped, never fetched), and nothing forbidden survives
     assert "<b>not bold</b>" in text and "tracker.png" in text
     assert "Jane Doe" not in text and "Text only" not in text
-    assert "Morgan reported damage" in text and "[redacted]" in text
+    assert "Morgan reported damage" in text and "[withheld: third-party data]" in text
     assert "Information Commissioner" in text and "Fenshire IDVA Service" in text
     assert "section 45" in text
     # The zip holds JSON and CSV, redacted alike; a withheld file is held back

@@ -160,7 +160,7 @@ def test_the_whole_journey(mail_app: Flask, inbox: Inbox, session: Session,
     police_task = next(t for t in sar.tasks if t.agency.slug == "fenshire-police")
     record = police_task.records[0]
     login(staff, reviewers["fenshire-police"])
-    token = _csrf(staff, f"/staff/sar/tasks/{police_task.id}")
+    token = _csrf(staff, f"/staff/sar/records/{police_task.records[0].id}")
     assert staff.post(f"/staff/sar/records/{record.id}/redact",
                       data={"csrf_token": token, "text": "Jane Doe",
                             "reason": "s45-4-e"}).status_code == 302
