@@ -49,6 +49,8 @@ REASON_LABELS = {
 SHORT_LABELS = {
     # Translators: in "[withheld: third-party data]", left where text about others was removed
     Reason.THIRD_PARTY: _l("third-party data"),
+    # The law-enforcement counterpart of third-party data (it tells of no investigation).
+    Reason.S45_4_E: _l("third-party data"),
     # Translators: in "[withheld: crime and taxation]"
     Reason.CRIME_TAXATION: _l("crime and taxation"),
     # Translators: in "[withheld: legal professional privilege]"
@@ -67,10 +69,16 @@ KIND_LABELS = {
 }
 
 
+# The s45(4) restrictions whose mere mention could tell the person that an inquiry, an
+# investigation or a prosecution exists, or that security is at stake; s45(4)(e), protecting
+# other people, tells nothing of the kind and is named like third-party data.
+_CONCEALED = frozenset({Reason.S45_4_A, Reason.S45_4_B, Reason.S45_4_C, Reason.S45_4_D})
+
+
 def concealed(reason: str) -> bool:
-    """Whether the person may not be told of this reason at all: a DPA 2018 s45(4)
-    restriction, whose mere mention could tell them that an investigation exists."""
-    return reason.startswith("s45-")
+    """Whether the person may not be told of this reason at all: a DPA 2018 s45(4)(a) to (d)
+    restriction."""
+    return reason in _CONCEALED
 
 
 def person_label(reason: str) -> str:

@@ -566,10 +566,11 @@ def record(record_id: int) -> str:
 
 
 def _review_refused(record: SarRecord, task: SarTask, exc: DomainError,
-                    anchor: str) -> tuple[str, int]:
+                    anchor: str, typed: str = "") -> tuple[str, int]:
+    # What the reviewer typed is shown again, so nothing is lost to a refusal.
     return _review_page(record, task, form_errors=[{"text": exc.message,
                                                     "href": f"#{anchor}"}],
-                        error=exc.message), 400
+                        error=exc.message, typed=typed), 400
 
 
 @bp.post("/records/<int:record_id>/redact")
@@ -591,7 +592,8 @@ def redact(record_id: int) -> tuple[str, int] | WerkzeugResponse:
                        actor=actor(), start=start, end=end)
     except DomainError as exc:
         field = exc.field if exc.field in _REDACT_FIELDS else "text"
-        return _review_refused(record, task, exc, f"record-{record.id}-{field}")
+        return _review_refused(record, task, exc, f"record-{record.id}-{field}",
+                               typed=form.text.data or "")
     return redirect(url_for("sar_staff.record", record_id=record.id) + "#redactions")
 
 

@@ -1,12 +1,16 @@
-"""A SAR end to end in Debian's Chromium: file, verify, supply, redact, approve, download."""
+"""A SAR end to end in Debian's Chromium: file, verify, supply a record and a photo, review
+both, approve, download; the released PDF and zip are read back."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import io
 import json
 import re
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +18,9 @@ from typing import Any
 import pytest
 from flask import Flask
 from itsdangerous.timed import TimestampSigner
+from PIL import Image
 from playwright.sync_api import Page, expect
+from pypdf import PdfReader
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -81,6 +87,18 @@ def _open_pdf(tablet: Page, live: LiveServer, reference: str) -> None:
     tablet.reload()
 
 
+# A doorbell camera's still: white, with a red face where a neighbour stands.
+FACE = (40, 20, 100, 60)  # left, top, right, bottom
+
+
+def _doorbell_photo() -> bytes:
+    img = Image.new("RGB", (200, 100), "white")
+    img.paste((200, 0, 0), FACE)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
 def _build(live: LiveServer) -> None:
     with live.app.app_context():
         assert worker.run_once(get_database(live.app).sessionmaker) == "built"
@@ -125,15 +143,38 @@ def test_the_whole_sar_journey(live: LiveServer, page: Page, tablet: Page, sessi
     assert task["request_reference"] == reference
     _api(live, "POST", f"/api/v1/sar/tasks/{task['id']}/records", world["police"], {
         "records": [{"id": "INC-9", "kind": "incident", "title": "Criminal damage",
-                     "text": "Neighbour Jane Doe saw it. <img src='http://127.0.0.1:9/x'>"}]})
+                     "text": "Neighbour Jane Doe saw it. <img src='http://127.0.0.1:9/x'>",
+                     "files": [{"filename": "doorbell.png", "media_type": "image/png",
+                                "content_base64": base64.b64encode(_doorbell_photo()).decode()}]
+                     }]})
     [task] = _api(live, "GET", "/api/v1/sar/tasks", world["idva"])["tasks"]
     _api(live, "POST", f"/api/v1/sar/tasks/{task['id']}/nothing-held", world["idva"])
     # The police see only their own task, now answered
     assert _api(live, "GET", "/api/v1/sar/tasks", world["police"]) == {"tasks": []}
 
+    # Nothing leaves that no one has looked at: the police's reviewer opens the doorbell photo
+    # from their task and blacks out the neighbour's face, for a law-enforcement reason
+    sign_in_browser(tablet, live, world["reviewer"])
+    tablet.goto(f"{live.url}/staff/sar/")
+    tablet.get_by_role("link", name=reference).click()
+    tablet.get_by_role("link", name=re.compile(r"Open and review .*doorbell")).click()
+    assert_accessible(tablet)
+    for name, value in zip(("x", "y", "width", "height"),
+                           (FACE[0], FACE[1], FACE[2] - FACE[0], FACE[3] - FACE[1]), strict=True):
+        tablet.locator(f"#{name}").fill(str(value))
+    region_form = tablet.locator("form", has=tablet.get_by_role("button",
+                                                                name="Black out this region"))
+    region_form.locator("select[name=reason]").select_option("s45-4-e")
+    tablet.get_by_role("button", name="Black out this region").click()
+    tablet.locator("#decision-redacted").check()
+    tablet.get_by_role("button", name="Save the decision").click()
+    expect(tablet.locator("#file-review")).to_contain_text("redactions burnt in")
+    assert_accessible(tablet)
+
     # The coordinator builds the bundle, then the police's reviewer redacts the neighbour's
-    # name on the police's own task page
-    tablet.reload()
+    # name on the record's review page
+    sign_in_browser(tablet, live, world["first"])
+    tablet.goto(f"{live.url}/staff/sar/{reference}")
     tablet.get_by_role("button", name="Build the bundle").click()
     _build(live)
     sign_in_browser(tablet, live, world["reviewer"])
@@ -144,6 +185,7 @@ def test_the_whole_sar_journey(live: LiveServer, page: Page, tablet: Page, sessi
     tablet.get_by_role("link", name="Review and redact this record").click()
     tablet.get_by_label("Text to redact (select it in the record, or copy it exactly)").fill(
         "Jane Doe")
+    tablet.get_by_label("Reason", exact=True).select_option("s45-4-e")
     tablet.get_by_role("button", name="Redact", exact=True).click()
     expect(tablet.locator("#redaction-list")).to_contain_text("“Jane Doe”")
 
@@ -183,6 +225,31 @@ def test_the_whole_sar_journey(live: LiveServer, page: Page, tablet: Page, sessi
         page.locator("#download-pdf").click()
     pdf = Path(info.value.path()).read_bytes()
     assert pdf.startswith(b"%PDF") and b"Jane Doe" not in pdf
+    # The released PDF says what was cut and why, in words, and lists the photo as released
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf)).pages)
+    text = re.sub(r"\s+", " ", text)
+    assert "Jane Doe" not in text
+    assert "Neighbour [withheld: third-party data] saw it." in text, text
+    assert "What we have not given you, and why" in text
+    assert "doorbell" in text
+    # And the zip holds the photo with the face burnt out, and a manifest of counts only
+    with page.expect_download() as info:
+        page.locator("#download-zip").click()
+    with zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes())) as z:
+        [photo_name] = [n for n in z.namelist() if "doorbell" in n]
+        photo = Image.open(io.BytesIO(z.read(photo_name))).convert("RGB")
+        manifest = json.loads(z.read("manifest.json"))
+        records = json.loads(z.read("records.json"))["records"]
+    left, top, right, bottom = FACE
+    face = [photo.getpixel((x, y)) for x in range(left, right) for y in range(top, bottom)]
+    assert set(face) == {(0, 0, 0)}, "the face is not wholly blacked out"
+    assert photo.getpixel((left - 5, top)) == (255, 255, 255)
+    assert photo.getpixel((right + 5, bottom - 1)) == (255, 255, 255)
+    assert not any(r > 150 and g < 50 for r, g, _b in photo.getdata()), "red survives"
+    assert records[0]["text"].startswith("Neighbour [withheld: third-party data] saw it.")
+    counted = {(row["what"], row["count"]) for row in manifest["withheld"]}
+    assert counted == {("redactions", 1), ("file_regions", 1)}, manifest
+    assert "Jane Doe" not in json.dumps(manifest)
     # The link fails the second time
     page.goto(live.url + link.group(1))
     expect(page.locator("h1")).to_have_text("This link no longer works")

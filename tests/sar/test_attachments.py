@@ -312,22 +312,22 @@ def test_a_withheld_file_is_listed_with_its_reason_and_not_in_the_zip(
     for f in (kept, held):
         _open(session, sar, f, reviewer)
     _decide(session, sar, kept, "as-is", reviewer)
-    _decide(session, sar, held, "withheld", reviewer, reason="third-party")
+    _decide(session, sar, held, "withheld", reviewer, reason="s45-4-e")
     bundle = _build(app, session, sar)
     members = _zip(bundle)
     files = sorted(n for n in members if n.startswith("files/"))
     assert files == [f"files/fenshire-police/{kept.id}-ok.png"]
     listed = json.loads(members["records.json"])["records"][0]["files"]
     assert listed[0] == {"file": files[0]}
-    assert listed[1]["withheld"] is True and "Schedule 2, Part 3" in listed[1]["reason"]
+    assert listed[1]["withheld"] is True and "section 45(4)(e)" in listed[1]["reason"]
     assert "informant" not in json.dumps(listed)  # a withheld file's name is not given
     # Every path the records name is in the zip
     assert all(f["file"] in members for f in listed if "file" in f)
-    assert "(withheld: To avoid prejudicing" in members["records.csv"].decode()
+    assert "(withheld: To protect the rights" in members["records.csv"].decode()
     assert bundle.pdf is not None
     pdf = " ".join(attachments.pdf_text(bundle.pdf).split())
     assert f"File in the zip: {files[0]}" in pdf
-    assert "A file we have not given you: Information about other people" in pdf
+    assert "A file we have not given you: To protect the rights and freedoms of others" in pdf
 
 
 # --- The release check --------------------------------------------------------------------

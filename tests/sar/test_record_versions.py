@@ -356,7 +356,8 @@ def test_the_page_lists_fitting_reasons_refuses_others_and_shows_versions(
     # Then they see version 2 of 2, the earlier one readable, and only Part 3 reasons
     assert "Version 2 of 2, replaced version 1 on" in page
     assert "blue van" in page and "green lorry" in page
-    select_html = re.search(rf'id="record-{record_id}-reason".*?</select>', page, re.S)
+    review = client.get(f"/staff/sar/records/{record_id}").get_data(as_text=True)
+    select_html = re.search(rf'id="record-{record_id}-reason".*?</select>', review, re.S)
     assert select_html is not None
     options = re.findall(r'<option value="([^"]+)"', select_html.group(0))
     assert options == [r.value for r in reasons_for("part3")]
@@ -367,7 +368,7 @@ def test_the_page_lists_fitting_reasons_refuses_others_and_shows_versions(
     body = r.get_data(as_text=True)
     assert "govuk-error-summary" in body and "does not fit this record" in body
     assert f'href="#record-{record_id}-reason"' in body
-    assert f'id="record-{record_id}-reason-error"' in body and 'value="Jane Doe"' in body
+    assert ">Jane Doe</textarea>" in body
     r = client.post(f"/staff/sar/records/{record_id}/redact",
                     data={"text": "Jane Doe", "reason": "other", "detail": "x"})
     assert r.status_code == 400 and f'href="#record-{record_id}-ground"' in r.get_data(

@@ -30,7 +30,7 @@ from tests.sar.conftest import STAFF, open_bundle
 
 NEIGHBOUR = "Jane Doe"
 TEXT = (f"Morgan reported damage. {NEIGHBOUR} saw it from number 4.\r\n"
-        "She rang 07700 900123 and wrote from jane.doe@example.org; she lives at CB1 2AB. "
+        "She rang 07700 900123 and wrote from jd.lives@example.org; she lives at CB1 2AB. "
         "Alex Rivera (born 12/04/1988) was there too.")
 
 
@@ -41,11 +41,13 @@ def _png() -> bytes:
 
 
 def _supply(session: Session, sar: SarRequest, text: str = TEXT,
-            files: tuple[tuple[str, str, bytes], ...] = ()) -> SarRecord:
+            files: tuple[tuple[str, str, bytes], ...] = (), regime: str = "part2") -> SarRecord:
+    # A Part 2 record by default (Schedule 2's exemptions, third-party data among them).
     police = next(t for t in sar.tasks if t.agency.slug == "fenshire-police")
     idva = next(t for t in sar.tasks if t.agency.slug == "fenshire-idva")
     ops.supply_records(session, police, [ops.NewRecord("INC-1", "incident", "Damage", text,
-                                                       files=files)], actor=STAFF)
+                                                       files=files, regime=regime)],
+                       actor=STAFF)
     ops.hold_nothing(session, idva, actor=STAFF)
     return ops.records(sar)[0]
 
@@ -263,7 +265,7 @@ def test_suggestions_find_phone_email_postcode_birth_and_a_known_name() -> None:
     found = {(s.kind, s.text) for s in suggest.suggest(
         TEXT, names=["Alex Rivera"], references=["FP-DEMO-0001"])}
     assert {(suggest.Kind.PHONE, "07700 900123"),
-            (suggest.Kind.EMAIL, "jane.doe@example.org"),
+            (suggest.Kind.EMAIL, "jd.lives@example.org"),
             (suggest.Kind.POSTCODE, "CB1 2AB"),
             (suggest.Kind.DATE_OF_BIRTH, "12/04/1988"),
             (suggest.Kind.NAME, "Alex Rivera")} <= found
@@ -284,7 +286,7 @@ def test_suggestions_are_shown_never_applied_and_one_click_redacts(
     login(client, reviewers["fenshire-police"])
     token, page = _csrf(client, f"/staff/sar/records/{record.id}")
     # Alex Rivera is held by the police: a name the police's reviewer may be told of
-    for text in ("07700 900123", "jane.doe@example.org", "CB1 2AB", "Alex Rivera"):
+    for text in ("07700 900123", "jd.lives@example.org", "CB1 2AB", "Alex Rivera"):
         assert f"Redact “{text}”" in page, text
     assert "Name of another person your agency holds records on" in page
     session.rollback()
@@ -346,32 +348,36 @@ def test_the_manifest_counts_by_reason_without_the_text(
 def test_s45_4_restrictions_are_never_told_to_the_person(
         app: Flask, client: FlaskClient, session: Session,
         filed: Callable[..., SarRequest], officers: tuple[StaffUser, StaffUser]) -> None:
-    # Given a police record with a passage restricted under s45(4)(a) and a third party's
-    # name, and a second record withheld whole under s45(4)(b)
+    # Given a police record (law enforcement) with a passage restricted under s45(4)(a) and a
+    # third party's name under s45(4)(e), and a second record withheld whole under s45(4)(b)
     sar = filed()
-    record = _supply(session, sar)
+    record = _supply(session, sar, regime="part3")
     police = next(t for t in sar.tasks if t.agency.slug == "fenshire-police")
     ops.supply_records(session, police, [ops.NewRecord(
         "INT-2", "intelligence", "Operation note", "Surveillance continues.")],
         actor=STAFF)
     secret = ops.records(sar)[-1]
     ops.redact(session, record, "from number 4", reason="s45-4-a", staff_id=1, actor=STAFF)
-    ops.redact(session, record, NEIGHBOUR, reason="third-party", staff_id=1, actor=STAFF)
+    ops.redact(session, record, NEIGHBOUR, reason="s45-4-e", staff_id=1, actor=STAFF)
     ops.withhold(session, secret, reason="s45-4-b", staff_id=1, actor=STAFF)
     bundle = _build(app, session, sar)
     # Then the PDF shows the restricted passage neutrally and names no s45(4) ground
     text = _pdf_text(bundle)
     assert "saw it [withheld]." in text and "from number 4" not in text
     assert "Surveillance" not in text and "Operation note" not in text
-    assert "investigation" not in text.lower() and "45(4)" not in text
+    assert "investigation" not in text.lower()
+    assert "45(4)(a)" not in text and "45(4)(b)" not in text
+    # And the third party's name, which tells of no investigation, is named as such
+    assert "Damage" in text and "[withheld: third-party data]" in text
     # And the person's manifest counts only the third party's name
     person = json.loads(_zip(bundle)["manifest.json"])
     assert person["total"] == 1 and [r["reason"] for r in person["withheld"]] == [
-        "third-party"]
-    assert "s45" not in _zip(bundle)["manifest.json"].decode()
+        "s45-4-e"]
+    assert "s45-4-a" not in _zip(bundle)["manifest.json"].decode()
+    assert "s45-4-b" not in _zip(bundle)["manifest.json"].decode()
     # While the case file's manifest counts them, shown to the approver
     stored = json.loads(bundle.manifest)
-    assert stored["counts"] == {"redactions": {"s45-4-a": 1, "third-party": 1},
+    assert stored["counts"] == {"redactions": {"s45-4-a": 1, "s45-4-e": 1},
                                 "records": {"s45-4-b": 1}}
     login(client, officers[1])
     page = client.get(f"/staff/sar/{sar.reference}").get_data(as_text=True)
