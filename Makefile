@@ -48,7 +48,10 @@ browser:
 demo: setup
 	@$(BIN)/flask --app portal.app db upgrade >/dev/null
 	@$(BIN)/flask --app portal.app demo-data
-	@$(BIN)/flask --app portal.app run --host 127.0.0.1 --port 5000
+	@# The worker builds SAR bundles and sends the mail the portal queues for it (a reset
+	@# link, say); it stops with the server.
+	@$(BIN)/flask --app portal.app sar worker & trap 'kill $$! 2>/dev/null' EXIT; \
+		$(BIN)/flask --app portal.app run --host 127.0.0.1 --port 5000
 
 lint: setup
 	$(BIN)/ruff check .

@@ -87,14 +87,16 @@ def send_now(msg: EmailMessage, config: Config) -> None:
 
 
 def queue(msg: EmailMessage | None, *, kind: str = "", object_type: str = "",
-          object_id: str = "") -> outbox.OutboxMail | None:
+          object_id: str = "", by_worker: bool = False) -> outbox.OutboxMail | None:
     """Write this message to the outbox in the current request's transaction, to be sent
-    once it has committed (None: the person chose no email, so nothing is sent)."""
+    once it has committed (None: the person chose no email, so nothing is sent). With
+    ``by_worker`` only the worker sends it, so that the request takes no longer for it."""
     if msg is None:
         return None
     row = outbox.enqueue(database.session(), msg, kind=kind, object_type=object_type,
                          object_id=object_id)
-    g.setdefault("outgoing_mail", []).append(row.id)
+    if not by_worker:
+        g.setdefault("outgoing_mail", []).append(row.id)
     return row
 
 

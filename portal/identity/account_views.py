@@ -346,8 +346,13 @@ def reset() -> str | Response:
         _serializer(RESET_SALT).dumps({"a": "", "h": ""})
     link = _config().public_url.rstrip("/") + url_for("accounts.new_password", token=token)
     text = render_template("email/public/reset.txt", link=link)
+    # Both answers write once to the database and send nothing themselves (the worker sends
+    # the link), so how long the answer takes does not tell whether the address has an
+    # account. The audit entry names no address.
+    audit.record(database.session(), "account.reset_requested", sessions.actor())
     if account is not None and usable:
-        mail.queue(mail.build(account.email, mail.neutral_subject(_config()), text))
+        mail.queue(mail.build(account.email, mail.neutral_subject(_config()), text),
+                   by_worker=True)
     return redirect(url_for("accounts.check_email"))
 
 

@@ -13,7 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from portal import outbox as portal_outbox
 from portal.audit import Actor
+from portal.database import get_database
 from portal.identity import claims
 from portal.identity.models import Account
 from portal.reference.models import Holding
@@ -38,7 +40,9 @@ def post(client: FlaskClient, url: str, data: dict[str, Any] | None = None,
 
 
 def outbox(app: Flask) -> list[email.message.Message]:
-    """Every message written to the instance outbox, oldest first."""
+    """Every message written to the instance outbox, oldest first (after the worker has sent
+    what was queued for it)."""
+    portal_outbox.send_due(get_database(app).sessionmaker, app.config["PORTAL"])
     folder = Path(app.config["PORTAL"].instance_path) / "outbox"
     files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime_ns) \
         if folder.exists() else []
