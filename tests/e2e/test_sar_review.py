@@ -117,4 +117,4 @@ def test_without_javascript_the_typed_form_redacts(
         "Jane Doe")
     page.get_by_role("button", name="Redact", exact=True).click()
     expect(page.locator("#redaction-list")).to_contain_text("“Jane Doe”")
-    assert_accessible(page)
+    # (axe needs JavaScript: the page's accessibility is checked in the test above)
