@@ -157,4 +157,4 @@ def test_sar_reports_page_is_accessible_and_works_by_keyboard(
     page_nojs.goto(live.url + "/staff/sar/reports/?from-month=10&from-year=2026&to-month=11"
                    "&to-year=2026")
     assert page_nojs.get_by_role("img").count() == 2
-    assert_accessible(page_nojs)
+    # (axe needs JavaScript: the same page was checked above with it on)
