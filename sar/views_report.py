@@ -51,16 +51,24 @@ def _page(form: forms.ReportPeriodForm, period: reporting.Period | None,
                            form_errors=form.summary, staff=_me(), **extra)
 
 
-@bp.get("/")
-@report_staff
-def page() -> str | tuple[str, int]:
-    """The figures of a period, as charts and as tables, with a link to the CSV."""
+def _asked() -> tuple[forms.ReportPeriodForm, Any, Any]:
+    """The period the GET form asks for and its report (both None when the form is wrong)."""
     form = forms.ReportPeriodForm(formdata=request.args)
     today = clock.today()
     period = form.period(today)
     if period is None:
+        return form, None, None
+    return form, period, reporting.report_for(database.session(), _me(), period=period,
+                                              today=today)
+
+
+@bp.get("/")
+@report_staff
+def page() -> str | tuple[str, int]:
+    """The figures of a period, as charts and as tables, with a link to the CSV."""
+    form, period, report = _asked()
+    if report is None:
         return _page(form, None, report=None), 400
-    report = reporting.report_for(database.session(), _me(), period=period, today=today)
     csv_args: dict[str, Any] = {k: v for k, v in request.args.items() if k in
                                 {"from-month", "from-year", "to-month", "to-year"}}
     return _page(form, period, report=report, chart=reporting.chart(report),
@@ -73,12 +81,9 @@ def page() -> str | tuple[str, int]:
 @report_staff
 def csv_file() -> Response | tuple[str, int]:
     """The same figures as a CSV file, safe to open in a spreadsheet."""
-    form = forms.ReportPeriodForm(formdata=request.args)
-    today = clock.today()
-    period = form.period(today)
-    if period is None:
+    form, period, report = _asked()
+    if report is None:
         return _page(form, None, report=None), 400
-    report = reporting.report_for(database.session(), _me(), period=period, today=today)
     name = f"sar-report-{period.first:%Y-%m}-to-{period.last:%Y-%m}.csv"
     return Response(csvfile.text(reporting.CSV_COLUMNS, reporting.csv_rows(report)),
                     mimetype="text/csv", headers={
