@@ -1293,24 +1293,19 @@ def purge(session: Session, *, now: dt.datetime, raw_grace_days: int,
     total = Purged()
     raw_cutoff = now - dt.timedelta(days=raw_grace_days)
     case_cutoff = now - dt.timedelta(days=case_retention_days)
-    raw = select(SarRequest).where(SarRequest.closed_at.is_not(None),
-                                   SarRequest.closed_at < raw_cutoff,
-                                   SarRequest.raw_purged_at.is_(None))
-    for sar in list(session.scalars(raw)):
-        done = _purge_raw(session, sar, now)
-        total.add(done)
-        total.requests += 1
-        audit.record(session, "sar.raw_purged", actor, subject_id=sar.subject_id,
-                     object_type="sar", object_id=str(sar.id), details=done.counts())
-    case = select(SarRequest).where(SarRequest.closed_at.is_not(None),
-                                    SarRequest.closed_at < case_cutoff,
-                                    SarRequest.case_purged_at.is_(None))
-    for sar in list(session.scalars(case)):
-        done = _purge_case(session, sar, now)
-        total.add(done)
-        total.requests += 1
-        audit.record(session, "sar.case_purged", actor, subject_id=sar.subject_id,
-                     object_type="sar", object_id=str(sar.id), details=done.counts())
+    # Raw supplies and drafts go after the grace period, the case file after the complaint
+    # period: each run takes what is due of each.
+    for cutoff, purged, purge_one, action in (
+            (raw_cutoff, SarRequest.raw_purged_at, _purge_raw, "sar.raw_purged"),
+            (case_cutoff, SarRequest.case_purged_at, _purge_case, "sar.case_purged")):
+        due = select(SarRequest).where(SarRequest.closed_at.is_not(None),
+                                       SarRequest.closed_at < cutoff, purged.is_(None))
+        for sar in list(session.scalars(due)):
+            done = purge_one(session, sar, now)
+            total.add(done)
+            total.requests += 1
+            audit.record(session, action, actor, subject_id=sar.subject_id,
+                         object_type="sar", object_id=str(sar.id), details=done.counts())
     session.flush()
     return total
 
